@@ -1,0 +1,43 @@
+# jacobian_ik developer commands.  Everything runs from the project venv
+# (.venv), which `make venv` creates and keeps in step with setup.py.
+
+PYTHON ?= python3
+VENV   := .venv
+VPY    := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+EXTRAS := ros,sim,audit,test
+PYTEST_ARGS ?=
+
+# ROS 2 processes started by make targets discover peers on loopback only.
+# Tests also pick a ROS_DOMAIN_ID of their own (tests/conftest.py).
+export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
+
+.PHONY: venv test demo bench clean distclean
+
+venv: $(STAMP)
+
+# Re-installs whenever setup.py or setup.cfg changes.
+$(STAMP): setup.py setup.cfg
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -e '.[$(EXTRAS)]'
+	touch $@
+
+test: $(STAMP)
+	$(VPY) -m pytest -q $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(VPY) -m jacobian_ik.demo
+
+# Runs every bench/bench_*.py in name order (see bench/__main__.py).
+bench: $(STAMP)
+	$(VPY) -m bench
+
+clean:
+	rm -rf build install log .pytest_cache .hypothesis *.egg-info
+	find . -path ./$(VENV) -prune -o \
+	  \( -name __pycache__ -o -name '*.nbi' -o -name '*.nbc' \) -print0 \
+	  | xargs -0 rm -rf
+
+# clean, and remove the venv too.
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,27 @@
+"""numba kernels: pure ``@njit(cache=True)`` functions over float64 arrays.
+
+``kinematics`` holds forward kinematics, the Jacobian, singular values and the
+damped least squares step; the other modules build on it.  Nothing here imports
+ROS or allocates in a per-cycle function.
+"""
+
+from jacobian_ik.kernels.kinematics import (  # noqa: F401
+    PRISMATIC,
+    REVOLUTE,
+    damping_nakamura,
+    dls_cycle,
+    dls_step,
+    fk_frames,
+    fk_jacobian,
+    gram_matrix,
+    sigma_extremes,
+    jacobi_svd,
+    jacobian_from_frames,
+    manipulability,
+    pose_error,
+    rotate_jacobian_to_tip,
+    rotation_log,
+    scratch_views,
+    singular_value_count,
+    singular_values,
+)
