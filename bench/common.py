@@ -1,0 +1,31 @@
+"""Helpers shared by the benchmarks: percentiles and the results folder."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def percentiles(samples) -> dict[str, float]:
+    """p50 / p90 / p99 / max / mean of a sample array."""
+    a = np.asarray(samples, dtype=float)
+    return {"p50": float(np.percentile(a, 50)), "p90": float(np.percentile(a, 90)),
+            "p99": float(np.percentile(a, 99)), "max": float(a.max()), "mean": float(a.mean())}
+
+
+def write_results(name: str, result: dict) -> Path:
+    """Write ``bench/results/<name>.json`` with the machine it was measured on."""
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    payload = {"measured": time.strftime("%Y-%m-%d %H:%M:%S"),
+               "machine": {"cpu": platform.processor() or platform.machine(),
+                           "python": platform.python_version()},
+               **result}
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path
