@@ -307,8 +307,9 @@ class Robot:
     @property
     def q_mid(self) -> np.ndarray:
         """Mid-range ("nominal") configuration; 0 for continuous joints. Shape (n,)."""
-        mid = 0.5 * (self.lower + self.upper)
-        mid[self.continuous] = 0.0
+        bounded = ~self.continuous
+        mid = np.zeros(self.dof)
+        mid[bounded] = 0.5 * (self.lower[bounded] + self.upper[bounded])
         return mid
 
     def random_configurations(self, count: int, rng: np.random.Generator) -> np.ndarray:
