@@ -76,7 +76,7 @@ setup(
     extras_require={
         "ros": ROS_REQUIRES,
         "sim": ["mujoco"],
-        "audit": ["matplotlib", "rosbags"],
+        "audit": ["matplotlib", "rosbags", "scipy"],
         "test": [
             "pytest",
             "pytest-timeout",

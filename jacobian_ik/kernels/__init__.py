@@ -25,3 +25,4 @@ from jacobian_ik.kernels.kinematics import (  # noqa: F401
     singular_value_count,
     singular_values,
 )
+from jacobian_ik.kernels.batch import batch_exact, batch_metrics, gram_extremes  # noqa: F401,E402

@@ -1,0 +1,220 @@
+"""The ``jacobian-ik`` command: ``audit`` (joint space) and ``audit-path`` (a recording).
+
+Exit status: 0 when every gate passes and nothing regressed against the
+baseline, 1 when a gate fails or a metric regressed (the reasons on stderr,
+one per line), 2 on bad input (unreadable URDF or file, unknown link, invalid
+threshold, gate or option: one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+from jacobian_ik.audit import baseline as baseline_mod
+from jacobian_ik.audit import gates as gates_mod
+from jacobian_ik.audit.progress import ProgressBar
+from jacobian_ik.audit.schema import to_json
+from jacobian_ik.audit.settings import TASKS
+from jacobian_ik.audit.trajectory import DEFAULT_TOPIC
+from jacobian_ik.errors import ConfigurationError, JacobianIkError
+
+PROG = "jacobian-ik"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``prog: error: message``) and exit status 2."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("robot", help="URDF file, or a bundled robot: panda, ur5, planar2")
+    p.add_argument("--base", metavar="LINK", help="base link of the chain (default: from the "
+                   "parameter file)")
+    p.add_argument("--tip", metavar="LINK", help="tip link of the chain (default: from the "
+                   "parameter file)")
+    p.add_argument("--config", metavar="YAML", help="ROS 2 parameter file: base_link, tip_link, "
+                   "task and thresholds (default: a bundled robot's own file)")
+    p.add_argument("--node", metavar="NAME", help="node block of the parameter file to read "
+                   "(default: the only one, or ik_controller)")
+    p.add_argument("--task", choices=TASKS, help="task rows: pose (6) or position (3)")
+    p.add_argument("--sigma-warn", type=_finite, metavar="X", help="warning threshold of sigma_min")
+    p.add_argument("--sigma-stop", type=_finite, metavar="Y", help="safe-stop threshold of "
+                   "sigma_min (below sigma_warn)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON, not a table")
+    p.add_argument("--output", metavar="FILE", help="also write the JSON report to FILE")
+    p.add_argument("--plot", metavar="PNG", help="draw the report's picture to PNG")
+    p.add_argument("--fail-if", action="append", default=[], metavar="EXPR",
+                   help="exit 1 when EXPR holds, e.g. 'stop_fraction>0.02' or "
+                        "'sigma_min.p5<0.03' (repeatable)")
+    p.add_argument("--baseline", metavar="JSON", help="exit 1 when a metric regressed against "
+                   "this saved report")
+    p.add_argument("--tolerance", type=_finite, default=0.1, metavar="T",
+                   help="relative tolerance of --baseline (default 0.1)")
+    p.add_argument("--threads", type=_positive_int, metavar="N",
+                   help="numba threads (default: all cores)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Jacobian audit of a robot arm: where the "
+                     "task Jacobian becomes ill-conditioned.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    audit = sub.add_parser("audit", help="sample joint space and report sigma_min, condition, "
+                           "manipulability", description="Sample configurations within the "
+                           "joint limits and report the conditioning of the task Jacobian.")
+    _common(audit)
+    audit.add_argument("--samples", type=_positive_int, default=100_000, metavar="N",
+                       help="configurations to sample (default 100000)")
+    audit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    audit.add_argument("--sobol", action="store_const", const="sobol", default="uniform",
+                       dest="method", help="scrambled Sobol' sampling instead of uniform")
+    audit.add_argument("--worst", type=_positive_int, default=10, metavar="K",
+                       help="worst configurations to report (default 10)")
+    audit.add_argument("--voxel", type=_finite, metavar="M",
+                       help="workspace voxel edge [m] (default: extent / 24)")
+    audit.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="progress bar on stderr (default: when stderr is a terminal)")
+    path = sub.add_parser("audit-path", help="sigma_min along a recorded path (CSV or rosbag2)",
+                          description="Exact singular values along a recorded path and the "
+                          "first sample below each threshold.")
+    _common(path)
+    path.add_argument("path", help="CSV with a header of joint names, or a rosbag2 folder/file")
+    path.add_argument("--topic", default=DEFAULT_TOPIC,
+                      help=f"JointState topic of a rosbag2 (default {DEFAULT_TOPIC})")
+    return parser
+
+
+def _check_writable(path: str | None, what: str) -> None:
+    if path is not None and not Path(path).resolve().parent.is_dir():
+        raise ConfigurationError(f"cannot write {what} '{path}': its folder does not exist")
+
+
+def _prepare(args, kind):
+    """Checks that need no computation, so that bad input fails before a long run."""
+    if args.threads is not None:
+        import numba
+
+        if args.threads > numba.config.NUMBA_NUM_THREADS:
+            raise ConfigurationError(
+                f"--threads {args.threads}: at most {numba.config.NUMBA_NUM_THREADS} "
+                "threads on this machine")
+        numba.set_num_threads(args.threads)
+    gates = [gates_mod.parse_gate(text, kind) for text in args.fail_if]
+    base = None
+    if args.baseline is not None:
+        baseline_mod.check_tolerance(args.tolerance)
+        base = baseline_mod.load_report(args.baseline)
+        if base.get("kind") != kind:
+            raise ConfigurationError(
+                f"baseline '{args.baseline}' is a report of kind {base.get('kind')!r}; "
+                f"this command makes kind {kind!r}")
+    _check_writable(args.output, "the JSON report")
+    _check_writable(args.plot, "the picture")
+    return gates, base
+
+
+def _load_target(args):
+    from jacobian_ik.audit.source import load_target
+
+    return load_target(args.robot, base=args.base, tip=args.tip, config=args.config,
+                       node=args.node, task=args.task, sigma_warn=args.sigma_warn,
+                       sigma_stop=args.sigma_stop)
+
+
+def _finish(args, report, gates, base, render, out, err) -> int:
+    report["gates"] = gates_mod.evaluate(gates, report)
+    if base is not None:
+        report["baseline"] = baseline_mod.compare(report, base, args.tolerance, args.baseline)
+    text = to_json(report)
+    if args.output is not None:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot write the JSON report '{args.output}': {exc.strerror}") from None
+    out.write(text if args.json else render(report))
+    problems = gates_mod.failure_lines(report["gates"])
+    if report["baseline"] is not None:
+        problems += baseline_mod.regression_lines(report["baseline"])
+    for line in problems:
+        err.write(f"{PROG} {args.command}: {line}\n")
+    return EXIT_FAILED if problems else EXIT_OK
+
+
+def _audit(args, out, err) -> int:
+    from jacobian_ik.audit.plot import plot_audit
+    from jacobian_ik.audit.report import run_audit
+    from jacobian_ik.audit.table import render_audit
+
+    gates, base = _prepare(args, "audit")
+    target = _load_target(args)
+    progress = ProgressBar("sampling", ProgressBar.wanted(args.progress, err), err)
+    report, result = run_audit(target, samples=args.samples, seed=args.seed,
+                               method=args.method, worst=args.worst, voxel=args.voxel,
+                               progress=progress)
+    if args.plot is not None:
+        plot_audit(report, result, args.plot)
+    return _finish(args, report, gates, base, render_audit, out, err)
+
+
+def _audit_path(args, out, err) -> int:
+    from jacobian_ik.audit.path import run_path_audit
+    from jacobian_ik.audit.plot import plot_path
+    from jacobian_ik.audit.table import render_path
+    from jacobian_ik.audit.trajectory import load_trajectory
+
+    gates, base = _prepare(args, "path")
+    target = _load_target(args)
+    trajectory = load_trajectory(args.path, target.robot.joint_names, args.topic)
+    report, exact_result = run_path_audit(target, trajectory)
+    if args.plot is not None:
+        plot_path(report, trajectory, exact_result, args.plot)
+    return _finish(args, report, gates, base, render_path, out, err)
+
+
+def main(argv=None, out=None, err=None) -> int:
+    """Run the command line ``argv`` (default sys.argv[1:]); returns the exit status."""
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error already printed
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    command = _audit if args.command == "audit" else _audit_path
+    try:
+        return command(args, out, err)
+    except JacobianIkError as exc:
+        err.write(f"{PROG} {args.command}: error: {' '.join(str(exc).split())}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        err.write(f"{PROG} {args.command}: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""The joint-space audit: sample, evaluate, summarise into a report dict.
+
+``run_audit`` is the whole ``jacobian-ik audit`` computation without the
+command line; its result is the report documented in docs/audit.md (kind
+"audit").  The fractions below the thresholds are shares of the sampled
+configurations, i.e. of joint space within the limits (uniform measure).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from jacobian_ik.audit import stats
+from jacobian_ik.audit.records import configuration_record, robot_block, task_block
+from jacobian_ik.audit.sampling import Sampler
+from jacobian_ik.audit.schema import SCHEMA_VERSION
+from jacobian_ik.audit.sweep import exact, sweep
+from jacobian_ik.errors import ConfigurationError
+
+
+def run_audit(target, *, samples: int = 100_000, seed: int = 0, method: str = "uniform",
+              worst: int = 10, voxel: float | None = None, progress=None):
+    """Audit ``target`` (``source.AuditTarget``); returns (report dict, SweepResult)."""
+    if voxel is not None and not voxel > 0.0:
+        raise ConfigurationError(f"voxel size {voxel!r} must be a positive length [m]")
+    robot = target.robot
+    settings = target.settings
+    rows = robot.task_rows(settings.task)
+    sampler = Sampler(robot, seed, method)
+    result = sweep(robot, rows, sampler, samples, worst=worst, progress=progress)
+    worst_exact = exact(robot, rows, result.worst_q)
+    order = np.argsort(worst_exact.sv[:, -1], kind="stable")
+
+    names = robot.joint_names
+    worst_records = []
+    for rank, i in enumerate(order, start=1):
+        record = {"rank": rank}
+        record.update(configuration_record(
+            names, rows, worst_exact.q[i], worst_exact.sv[i], worst_exact.u_min[i],
+            worst_exact.v_min[i], worst_exact.tip_position[i]))
+        worst_records.append(record)
+
+    thresholds = {"warn": settings.sigma_warn, "stop": settings.sigma_stop}
+    voxel = voxel if voxel is not None else stats.auto_voxel_size(result.tip_position)
+    voxels, cut = stats.voxel_fractions(result.tip_position, result.sigma_min, voxel,
+                                        thresholds)
+    tip = result.tip_position
+    report = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "audit",
+        "robot": robot_block(target),
+        "task": task_block(settings.task, rows, robot.dof),
+        "thresholds": settings.to_dict(),
+        "sampling": {"method": method, "samples": int(samples), "seed": int(seed)},
+        "warn_fraction": stats.fraction_below(result.sigma_min, settings.sigma_warn),
+        "stop_fraction": stats.fraction_below(result.sigma_min, settings.sigma_stop),
+        "sigma_min": stats.summary(result.sigma_min),
+        "sigma_max": stats.summary(result.sigma_max),
+        "condition": stats.summary(result.condition),
+        "manipulability": stats.summary(result.manipulability),
+        "reach": stats.summary(np.linalg.norm(tip, axis=1)),
+        "workspace": {
+            "tip_min": [float(x) for x in tip.min(axis=0)],
+            "tip_max": [float(x) for x in tip.max(axis=0)],
+            "voxel_size": float(voxel),
+            "voxels": voxels,
+            "warn_voxel_fraction": cut["warn"],
+            "stop_voxel_fraction": cut["stop"],
+        },
+        "worst": worst_records,
+        "joint_involvement": stats.joint_involvement(worst_exact.v_min, names),
+        "timing": {
+            "seconds": result.seconds,
+            "configurations_per_second": samples / result.seconds if result.seconds > 0
+            else 0.0,
+            "threads": numba.get_num_threads(),
+        },
+        "gates": [],
+        "baseline": None,
+    }
+    return report, result
