@@ -1,0 +1,296 @@
+"""Parameters of the controller: one frozen, validated dataclass, no ROS.
+
+``ControllerParams`` holds every tuning value of ``jacobian_ik.controller.Controller``.
+It is validated when it is made (``__post_init__``): a value outside its valid set
+raises ``ConfigurationError`` naming the field, the value and the valid range.
+``PARAMETER_SPECS`` describes each field (unit, range, default, whether it may
+change while the controller runs) so that a ROS node can declare its parameters
+from it without knowing them one by one.
+
+Units of σ (the singular values of the task Jacobian): the Jacobian maps joint
+velocities [rad/s] to the tip twist, linear rows in m/s and angular rows in rad/s,
+so a singular value is in m/rad along a linear task direction and dimensionless
+along an angular one.  σ_min = 0.02 means: some unit joint-velocity direction
+(‖dq‖ = 1 rad/s) moves the tip by only 0.02 m/s (or 0.02 rad/s), and the joints
+would need 1/0.02 = 50 rad/s per m/s of tip speed in that direction.
+See docs/controller.md for the physical meaning of each threshold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from jacobian_ik.errors import ConfigurationError
+
+#: Task modes: which rows of the twist the controller tracks.
+TASKS = ("pose", "position")
+
+#: Velocity limit used for a joint whose URDF gives none (or a non-positive one) [rad/s | m/s].
+FALLBACK_JOINT_VELOCITY = 1.0
+
+#: Default acceleration limit = URDF velocity limit / this time [s]: a joint reaches
+#: its full speed from rest in 0.25 s and stops from it in the same time.
+DEFAULT_ACCELERATION_TIME = 0.25
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """What a parameter is: enough for a node to declare and check it generically.
+
+    ``kind`` is "float", "str" or "float_array" (one value per joint; empty = default).
+    ``minimum`` / ``maximum`` are inclusive bounds (of every element for arrays),
+    None when unbounded; ``choices`` lists the valid strings; ``tunable`` says
+    whether ``Controller.update_params`` may change it while running.
+    """
+
+    description: str
+    unit: str
+    default: Any
+    kind: str = "float"
+    minimum: float | None = None
+    maximum: float | None = None
+    tunable: bool = False
+    choices: tuple[str, ...] = ()
+
+
+def _f(default, unit, lo, hi, description, tunable=False):
+    return ParameterSpec(description=description, unit=unit, default=default, kind="float",
+                         minimum=lo, maximum=hi, tunable=tunable)
+
+
+#: Every field of ControllerParams, in declaration order.
+PARAMETER_SPECS: dict[str, ParameterSpec] = {
+    "control_rate": _f(500.0, "Hz", 1.0, 10000.0,
+                       "rate of the control loop; the controller's nominal period is 1/rate"),
+    "task": ParameterSpec(
+        description="tracked task: 'pose' (6-D position and orientation) or 'position' "
+                    "(3-D tip position, orientation free)",
+        unit="", default="pose", kind="str", choices=TASKS),
+    "position_gain": _f(3.0, "1/s", 0.0, 100.0,
+                        "proportional gain from position error [m] to linear velocity [m/s]",
+                        tunable=True),
+    "orientation_gain": _f(3.0, "1/s", 0.0, 100.0,
+                           "proportional gain from orientation error [rad] to angular "
+                           "velocity [rad/s]", tunable=True),
+    "max_linear_speed": _f(0.25, "m/s", 0.0, 10.0,
+                           "largest commanded tip speed; the twist is scaled down uniformly "
+                           "(linear and angular together) to respect it", tunable=True),
+    "max_angular_speed": _f(1.0, "rad/s", 0.0, 20.0,
+                            "largest commanded tip angular speed (uniform twist scaling)",
+                            tunable=True),
+    "lambda_max": _f(0.03, "sigma unit (m/rad | 1)", 0.0, 10.0,
+                     "largest damping factor of the damped least squares inverse, "
+                     "reached at sigma_min = 0", tunable=True),
+    "sigma_damp": _f(0.04, "sigma unit (m/rad | 1)", 0.0, 10.0,
+                     "damping ramps in below this sigma_min: "
+                     "lambda^2 = lambda_max^2 (1 - (sigma_min/sigma_damp)^2)", tunable=True),
+    "sigma_warn": _f(0.04, "sigma unit (m/rad | 1)", 0.0, 10.0,
+                     "below this sigma_min the speed is scaled down (APPROACHING_SINGULARITY)"),
+    "sigma_stop": _f(0.02, "sigma unit (m/rad | 1)", 0.0, 10.0,
+                     "the arm never moves on toward a sigma_min below this: SAFE_STOP"),
+    "sigma_resume": _f(0.03, "sigma unit (m/rad | 1)", 0.0, 10.0,
+                       "a SAFE_STOP clears once sigma_min exceeds this "
+                       "(sigma_stop < sigma_resume <= sigma_warn, hysteresis)"),
+    "speed_scale_floor": _f(0.1, "1", 0.01, 1.0,
+                            "speed scale at sigma_stop; the scale falls linearly from 1 at "
+                            "sigma_warn to this value, so the arm reaches the stop in finite time"),
+    "speed_scale_rate": _f(2.0, "1/s", 0.1, 1000.0,
+                           "largest increase of the speed scale per second (no sudden speed-up)",
+                           tunable=True),
+    "joint_limit_margin": _f(0.1, "rad | m", 0.0, 1.0,
+                             "a joint closer than this to a position limit may only move away "
+                             "from it; joints brake to reach the margin at zero speed"),
+    "max_joint_velocity": ParameterSpec(
+        description="joint velocity limit per joint (empty = URDF <limit velocity>); "
+                    "may only lower the URDF limit",
+        unit="rad/s | m/s", default=(), kind="float_array", minimum=1e-6, maximum=100.0),
+    "max_joint_acceleration": ParameterSpec(
+        description="joint acceleration limit per joint (empty = velocity limit / 0.25 s)",
+        unit="rad/s^2 | m/s^2", default=(), kind="float_array", minimum=1e-6, maximum=10000.0),
+    "stale_timeout": _f(0.1, "s", 0.001, 10.0,
+                        "a measurement or twist target older than this stops the arm "
+                        "(STALE_INPUT)", tunable=True),
+    "goal_position_tolerance": _f(0.001, "m", 0.0, 1.0,
+                                  "goal_reached needs the position error within this",
+                                  tunable=True),
+    "goal_orientation_tolerance": _f(0.01, "rad", 0.0, math.pi,
+                                     "goal_reached needs the orientation error within this "
+                                     "(pose task)", tunable=True),
+    "max_command_drift": _f(0.05, "rad | m", 0.001, 1.0,
+                            "the position command is re-anchored on the measured position "
+                            "when any joint differs from it by more than this"),
+}
+
+
+@dataclass(frozen=True)
+class JointLimits:
+    """Per-joint limits of one robot after resolving defaults. Shapes (n,)."""
+
+    max_joint_velocity: np.ndarray      # [rad/s | m/s]
+    max_joint_acceleration: np.ndarray  # [rad/s² | m/s²]
+
+
+@dataclass(frozen=True)
+class ControllerParams:
+    """Tuning values of the controller; see ``PARAMETER_SPECS`` for units and ranges.
+
+    Frozen and validated: make changed copies with ``replace``.
+    """
+
+    control_rate: float = 500.0                 # [Hz]
+    task: str = "pose"                          # "pose" | "position"
+    position_gain: float = 3.0                  # [1/s]
+    orientation_gain: float = 3.0               # [1/s]
+    max_linear_speed: float = 0.25              # [m/s]
+    max_angular_speed: float = 1.0              # [rad/s]
+    lambda_max: float = 0.03                    # [σ unit]
+    sigma_damp: float = 0.04                    # [σ unit]
+    sigma_warn: float = 0.04                    # [σ unit]
+    sigma_stop: float = 0.02                    # [σ unit]
+    sigma_resume: float = 0.03                  # [σ unit]
+    speed_scale_floor: float = 0.1              # [1]
+    speed_scale_rate: float = 2.0               # [1/s]
+    joint_limit_margin: float = 0.1             # [rad | m]
+    max_joint_velocity: tuple = field(default=())      # [rad/s | m/s] per joint
+    max_joint_acceleration: tuple = field(default=())  # [rad/s² | m/s²] per joint
+    stale_timeout: float = 0.1                  # [s]
+    goal_position_tolerance: float = 0.001      # [m]
+    goal_orientation_tolerance: float = 0.01    # [rad]
+    max_command_drift: float = 0.05             # [rad | m]
+
+    def __post_init__(self):
+        for name, spec in PARAMETER_SPECS.items():
+            value = getattr(self, name)
+            if spec.kind == "str":
+                _check_choice(name, value, spec)
+            elif spec.kind == "float":
+                object.__setattr__(self, name, _check_number(name, value, spec))
+            else:
+                object.__setattr__(self, name, _check_array(name, value, spec))
+        _check_order(self)
+
+    # ------------------------------------------------------------------ conversions
+    @classmethod
+    def from_dict(cls, values: dict) -> "ControllerParams":
+        """Parameters from a mapping of field names to values (missing = default).
+
+        An unknown key raises ``ConfigurationError`` listing the valid keys.
+        """
+        if not isinstance(values, dict):
+            raise ConfigurationError(
+                f"controller parameters must be a mapping, got {type(values).__name__}")
+        unknown = sorted(set(values) - set(PARAMETER_SPECS))
+        if unknown:
+            raise ConfigurationError(
+                f"unknown controller parameter(s) {', '.join(map(repr, unknown))}; valid "
+                f"parameters are: {', '.join(sorted(PARAMETER_SPECS))}")
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        """Field name → value; per-joint fields as lists (ready for YAML or ROS)."""
+        out = {}
+        for name, spec in PARAMETER_SPECS.items():
+            value = getattr(self, name)
+            out[name] = list(value) if spec.kind == "float_array" else value
+        return out
+
+    def replace(self, **changes) -> "ControllerParams":
+        """A validated copy with some fields changed (unknown names raise)."""
+        unknown = sorted(set(changes) - set(PARAMETER_SPECS))
+        if unknown:
+            raise ConfigurationError(
+                f"unknown controller parameter(s) {', '.join(map(repr, unknown))}; valid "
+                f"parameters are: {', '.join(sorted(PARAMETER_SPECS))}")
+        return dataclasses.replace(self, **changes)
+
+    def changed_fields(self, other: "ControllerParams") -> list[str]:
+        """Names of the fields whose value differs between self and other."""
+        return [name for name in PARAMETER_SPECS if getattr(self, name) != getattr(other, name)]
+
+    # ------------------------------------------------------------------ robot check
+    def resolve(self, robot) -> JointLimits:
+        """Per-joint limits for ``robot`` (a ``jacobian_ik.robot.Robot``), checked.
+
+        Velocity: ``max_joint_velocity`` or the URDF limit (``FALLBACK_JOINT_VELOCITY``
+        where the URDF has none); an override above the URDF limit is refused.
+        Acceleration: ``max_joint_acceleration`` or velocity / ``DEFAULT_ACCELERATION_TIME``.
+        Raises ``ConfigurationError`` when a per-joint tuple's length is not robot.dof.
+        """
+        n = robot.dof
+        urdf = np.array([v if math.isfinite(v) and v > 0.0 else FALLBACK_JOINT_VELOCITY
+                         for v in robot.velocity_limits], dtype=np.float64)
+        for name in ("max_joint_velocity", "max_joint_acceleration"):
+            value = getattr(self, name)
+            if value and len(value) != n:
+                raise ConfigurationError(
+                    f"{name} has {len(value)} values but the robot has {n} joints "
+                    f"({', '.join(robot.joint_names)}); give {n} values or none")
+        if self.max_joint_velocity:
+            velocity = np.array(self.max_joint_velocity, dtype=np.float64)
+            for i, (v, u) in enumerate(zip(velocity, urdf)):
+                if v > u * (1.0 + 1e-12):
+                    raise ConfigurationError(
+                        f"max_joint_velocity[{i}] = {v} for joint '{robot.joint_names[i]}' "
+                        f"exceeds its URDF velocity limit {u}; valid range is (0, {u}]")
+        else:
+            velocity = urdf
+        if self.max_joint_acceleration:
+            acceleration = np.array(self.max_joint_acceleration, dtype=np.float64)
+        else:
+            acceleration = velocity / DEFAULT_ACCELERATION_TIME
+        velocity.setflags(write=False)
+        acceleration.setflags(write=False)
+        return JointLimits(max_joint_velocity=velocity, max_joint_acceleration=acceleration)
+
+
+def _range_text(spec: ParameterSpec) -> str:
+    lo = "-inf" if spec.minimum is None else repr(float(spec.minimum))
+    hi = "inf" if spec.maximum is None else repr(float(spec.maximum))
+    unit = f" {spec.unit}" if spec.unit and spec.unit != "1" else ""
+    return f"[{lo}, {hi}]{unit}"
+
+
+def _check_number(name, value, spec: ParameterSpec, label=None) -> float:
+    label = label or name
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ConfigurationError(
+            f"{label} = {value!r} is not a number; valid range is {_range_text(spec)}")
+    value = float(value)
+    if not math.isfinite(value) or (spec.minimum is not None and value < spec.minimum) \
+            or (spec.maximum is not None and value > spec.maximum):
+        raise ConfigurationError(
+            f"{label} = {value!r} is outside its valid range {_range_text(spec)}")
+    return value
+
+
+def _check_choice(name, value, spec: ParameterSpec) -> None:
+    if not isinstance(value, str) or value not in spec.choices:
+        raise ConfigurationError(
+            f"{name} = {value!r} is not a valid choice; valid choices are: "
+            f"{', '.join(spec.choices)}")
+
+
+def _check_array(name, value, spec: ParameterSpec) -> tuple:
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if not isinstance(value, (list, tuple)):
+        raise ConfigurationError(
+            f"{name} = {value!r} is not a list of numbers (one per joint, or empty for the "
+            f"default); valid range of each is {_range_text(spec)}")
+    return tuple(_check_number(name, v, spec, label=f"{name}[{i}]") for i, v in enumerate(value))
+
+
+def _check_order(p: ControllerParams) -> None:
+    if not p.sigma_stop < p.sigma_resume:
+        raise ConfigurationError(
+            f"sigma_resume = {p.sigma_resume!r} must be greater than sigma_stop = "
+            f"{p.sigma_stop!r} (hysteresis: sigma_stop < sigma_resume <= sigma_warn)")
+    if not p.sigma_resume <= p.sigma_warn:
+        raise ConfigurationError(
+            f"sigma_warn = {p.sigma_warn!r} must be at least sigma_resume = "
+            f"{p.sigma_resume!r} (sigma_stop < sigma_resume <= sigma_warn)")

@@ -1,0 +1,120 @@
+"""Safety states of the controller and the messages that explain them.
+
+The state machine itself runs inside the control kernel
+(``jacobian_ik.kernels.control.control_step``); this module names its states and
+turns its reason codes into messages.  One state is reported every cycle:
+
+``TRACKING``                 moving toward the target at full (limit-bounded) speed.
+``APPROACHING_SINGULARITY``  σ_min < sigma_warn: speed scaled down smoothly, from 1 at
+                             sigma_warn to speed_scale_floor at sigma_stop.
+``SAFE_STOP``                latched category-2-style stop: σ_min fell below sigma_stop,
+                             or (with σ_min below sigma_resume) braking after this cycle
+                             would end below sigma_stop plus a 10 % guard.  The arm
+                             decelerates at its acceleration limits from the measured
+                             position, then holds.  A command whose probe step raises
+                             σ_min is allowed at reduced speed (recover by leaving);
+                             the latch clears once σ_min > sigma_resume or on ``reset()``.
+``INVALID_INPUT``            non-finite or malformed input (measurement, target, dt,
+                             ages; a target pose that is not a rigid transform): the
+                             input is rejected, the command is zero velocity at the last
+                             valid measured position.
+``STALE_INPUT``              the measurement (or, in servo mode, the twist target) is
+                             older than stale_timeout: decelerate and hold.
+``JOINT_LIMIT``              a measured joint is outside its URDF limits: decelerate and
+                             hold; a command moving every such joint back inside is
+                             allowed at reduced speed.
+``PAUSED``                   ``pause()`` was called: decelerate and hold until ``resume()``.
+``IDLE``                     no target: decelerate and hold.
+
+All stops brake along the current direction at the acceleration limits (never a
+jump) and re-anchor the position command on the measured position.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from jacobian_ik.kernels import control as K
+
+
+class SafetyState(enum.IntEnum):
+    """The controller's state, one per cycle (values are the kernel's codes)."""
+
+    TRACKING = K.S_TRACKING
+    APPROACHING_SINGULARITY = K.S_APPROACHING
+    SAFE_STOP = K.S_SAFE_STOP
+    INVALID_INPUT = K.S_INVALID
+    STALE_INPUT = K.S_STALE
+    JOINT_LIMIT = K.S_JOINT_LIMIT
+    PAUSED = K.S_PAUSED
+    IDLE = K.S_IDLE
+
+    def __str__(self) -> str:
+        return self.name
+
+
+#: Names of the ``limited`` bits, in the order they are listed.
+LIMIT_NAMES = (
+    (K.L_CARTESIAN, "cartesian_speed"),
+    (K.L_SINGULARITY, "singularity"),
+    (K.L_VELOCITY, "joint_velocity"),
+    (K.L_ACCELERATION, "joint_acceleration"),
+    (K.L_POSITION, "joint_position"),
+)
+
+_LIMITED_TEXT = {
+    bits: ",".join(name for bit, name in LIMIT_NAMES if bits & bit) for bits in range(32)
+}
+
+
+def limited_text(bits: int) -> str:
+    """Comma-separated names of the limits that shaped the command ("" for none)."""
+    return _LIMITED_TEXT[bits]
+
+
+#: Message of each reason code; fields: v1, v2 (the kernel's values), p (params),
+#: joint (name of joint v1), scale (speed scale), guard (look-ahead margin), bad.
+_REASONS = {
+    K.R_TRACKING: "tracking",
+    K.R_GOAL: "goal reached",
+    K.R_APPROACH: "sigma_min {v1:.4g} < sigma_warn {p.sigma_warn:g}: speed scaled to "
+                  "{scale:.2f}",
+    K.R_STOP_SIGMA: "sigma_min {v1:.4g} < sigma_stop {p.sigma_stop:g}",
+    K.R_STOP_PREDICT: "sigma_min would fall to {v1:.4g} within the braking distance, below "
+                      "sigma_stop {p.sigma_stop:g} + {guard:.0%} (now {v2:.4g})",
+    K.R_BRAKING: "braking: sigma_min would fall to {v1:.4g} within the braking distance, "
+                 "below sigma_stop {p.sigma_stop:g} + {guard:.0%} (now {v2:.4g})",
+    K.R_LATCHED: "holding: sigma_min {v1:.4g} <= sigma_resume {p.sigma_resume:g}; send a "
+                 "command that leaves the singularity, or reset",
+    K.R_LEAVING: "leaving the singularity at reduced speed: sigma_min {v1:.4g} -> {v2:.4g}",
+    K.R_BAD_INPUT: "{bad}",
+    K.R_BAD_Q: "measured position of joint '{joint}' is not finite",
+    K.R_BAD_TARGET: "target has a non-finite value",
+    K.R_BAD_POSE: "target pose is not a rigid transform (orthonormality error {v1:.3g} > "
+                  "{tolerance:g}, or a reflection)",
+    K.R_BAD_DT: "dt = {v1:g} s is not a positive finite time step",
+    K.R_BAD_AGE: "measurement_age = {v1:g} s or target_age = {v2:g} s is not a non-negative "
+                 "finite age",
+    K.R_STALE_MEAS: "joint measurement is {v1:.3f} s old > stale_timeout {p.stale_timeout:g} s",
+    K.R_STALE_TARGET: "twist target is {v1:.3f} s old > stale_timeout {p.stale_timeout:g} s",
+    K.R_JOINT_OUT: "joint '{joint}' at {v2:.4f} is outside its limits",
+    K.R_JOINT_LEAVING: "joint '{joint}' at {v2:.4f} is outside its limits; moving back at "
+                       "reduced speed",
+    K.R_PAUSED: "paused",
+    K.R_IDLE: "no target: holding",
+}
+
+#: Reasons whose v1 is a joint index.
+_JOINT_REASONS = frozenset({K.R_BAD_Q, K.R_JOINT_OUT, K.R_JOINT_LEAVING})
+
+
+def reason_text(code: int, val1: float, val2: float, params, joint_names, speed_scale: float,
+                bad_input: str = "") -> str:
+    """The human-readable reason of a cycle's state."""
+    template = _REASONS[code]
+    if "{" not in template:
+        return template
+    joint = joint_names[int(val1)] if code in _JOINT_REASONS else ""
+    return template.format(v1=val1, v2=val2, p=params, joint=joint, scale=speed_scale,
+                           guard=K.LOOKAHEAD_MARGIN, tolerance=K.POSE_TOLERANCE,
+                           bad=bad_input or "malformed input")

@@ -1,0 +1,24 @@
+"""Shared helpers of the controller-core tests (test_params, test_controller*,
+test_safety*, test_ik): the bundled robots, built once per test process."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from jacobian_ik import bundled
+from jacobian_ik.controller import Controller
+from jacobian_ik.params import ControllerParams
+from jacobian_ik.robot import Robot
+
+
+@lru_cache(maxsize=None)
+def bundled_arm(name: str) -> Robot:
+    """The bundled robot ``name`` (its configured chain), shared between tests."""
+    return Robot.from_urdf(bundled.urdf_path(name), *bundled.robot_links(name))
+
+
+def warm_controller(name: str, **params) -> Controller:
+    """A fresh controller for bundled robot ``name`` with ``params``, kernels compiled."""
+    ctl = Controller(bundled_arm(name), ControllerParams(**params))
+    ctl.warm_up()
+    return ctl

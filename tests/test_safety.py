@@ -1,0 +1,192 @@
+"""The singularity safe stop: graded approach, look-ahead, stop, recovery, hysteresis."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from jacobian_ik.safety import SafetyState
+from controller_support import warm_controller
+
+DT = 0.002
+
+
+#: (robot, task, start configuration, constant twist that drives it into a singularity)
+DRIVES = {
+    "planar2 stretched": ("planar2", "position", [0.3, 1.2], [0.25, 0.05, 0, 0, 0, 0]),
+    "panda elbow": ("panda", "pose", None, [0.1, 0, 0, 0, 0, 0]),
+    "panda elbow, position task": ("panda", "position", None, [0.1, 0, 0, 0, 0, 0]),
+    "ur5 wrist/elbow": ("ur5", "pose", [0, -1.2, 1.5, -1.5, -1.5, 0.0], [0, -0.1, 0, 0, 0, 0]),
+}
+
+
+def _drive(name):
+    """Drive one arm into its singularity; check the stop every cycle; return the run."""
+    robot_name, task, q0, twist = DRIVES[name]
+    ctl = warm_controller(robot_name, task=task)
+    robot = ctl.robot
+    q = robot.q_mid.copy() if q0 is None else np.array(q0, dtype=float)
+    twist = np.array(twist, dtype=float)
+    amax = ctl.joint_limits.max_joint_acceleration
+    vmax = ctl.joint_limits.max_joint_velocity
+    dq_prev = np.zeros(robot.dof)
+    states = []
+    for _ in range(6000):
+        res = ctl.step(q, twist, DT)
+        assert np.all(np.abs(res.dq_command - dq_prev) <= amax * DT * (1 + 1e-9))
+        assert np.all(np.abs(res.dq_command) <= vmax * (1 + 1e-9))
+        assert res.sigma_min >= ctl.params.sigma_stop, res.reason
+        dq_prev = res.dq_command
+        q = q + res.dq_command * DT
+        if not states or states[-1] is not res.state:
+            states.append(res.state)
+    return ctl, q, twist, res, states
+
+
+@pytest.mark.parametrize("name", sorted(DRIVES))
+def test_driven_into_a_singularity_the_arm_ends_in_safe_stop_at_rest(name):
+    """A twist pushing into a singularity: the speed is scaled down (APPROACHING), the
+    arm brakes within its acceleration limits (checked every cycle), sigma_min never
+    falls below sigma_stop, and it ends in SAFE_STOP with zero velocity."""
+    ctl, q, twist, res, states = _drive(name)
+    assert states[0] is SafetyState.TRACKING
+    assert SafetyState.APPROACHING_SINGULARITY in states
+    assert states[-1] is SafetyState.SAFE_STOP
+    assert np.all(res.dq_command == 0.0)
+    assert res.reason.startswith("holding: sigma_min")
+    assert ctl.params.sigma_stop <= res.sigma_min <= ctl.params.sigma_resume
+
+
+def test_safe_stop_holds_against_a_command_that_goes_on_toward_the_singularity():
+    """In SAFE_STOP the same (toward) command gives zero velocity and no drift of the
+    position command."""
+    ctl, q, twist, res, _ = _drive("planar2 stretched")
+    for _ in range(200):
+        again = ctl.step(q, twist, DT)
+        assert again.state is SafetyState.SAFE_STOP and np.all(again.dq_command == 0.0)
+        np.testing.assert_array_equal(again.q_command, res.q_command)
+
+
+@pytest.mark.parametrize("name", ["planar2 stretched", "panda elbow", "ur5 wrist/elbow"])
+def test_a_command_leaving_the_singularity_recovers_without_reset(name):
+    """In SAFE_STOP, the opposite command moves the arm (reduced speed, state SAFE_STOP,
+    reason 'leaving'), sigma_min rises, and above sigma_resume the stop clears."""
+    ctl, q, twist, res, _ = _drive(name)
+    sigma = res.sigma_min
+    res = ctl.step(q, -twist, DT)
+    assert res.state is SafetyState.SAFE_STOP
+    assert res.reason.startswith("leaving the singularity at reduced speed")
+    assert np.any(res.dq_command != 0.0)
+    for _ in range(3000):
+        q = q + res.dq_command * DT
+        res = ctl.step(q, -twist, DT)
+        if res.state is not SafetyState.SAFE_STOP:
+            break
+        assert res.sigma_min >= sigma - 1e-9
+        sigma = res.sigma_min
+    assert res.state in (SafetyState.APPROACHING_SINGULARITY, SafetyState.TRACKING)
+    assert res.sigma_min > ctl.params.sigma_resume
+
+
+def test_a_pose_goal_past_the_singularity_stops_and_a_reachable_one_recovers():
+    """planar2: a goal out of reach ends in SAFE_STOP; a reachable goal afterwards is
+    reached without reset."""
+    ctl = warm_controller("planar2", task="position")
+    q = np.array([0.3, 1.2])
+    T = np.eye(4)
+    T[:3, 3] = [1.5, 0.2, 0.0]
+    for _ in range(3000):
+        res = ctl.step(q, T, DT)
+        q = q + res.dq_command * DT
+    assert res.state is SafetyState.SAFE_STOP and np.all(res.dq_command == 0.0)
+    T[:3, 3] = [0.5, 0.3, 0.0]
+    for _ in range(4000):
+        res = ctl.step(q, T, DT)
+        q = q + res.dq_command * DT
+        if res.goal_reached:
+            break
+    assert res.goal_reached
+
+
+def test_no_chattering_while_sigma_min_dithers_around_sigma_stop():
+    """Measured positions alternating just above and below sigma_stop (noise) give one
+    transition into SAFE_STOP and no flicker out of it."""
+    ctl = warm_controller("planar2", task="position")
+    robot = ctl.robot
+    sigma_stop = ctl.params.sigma_stop
+    # q2 where sigma_min (position task) crosses sigma_stop
+    grid = np.linspace(0.05, 0.2, 3001)
+    sig = np.array([robot.singular_values([0.3, g], "position")[-1] for g in grid])
+    q2 = grid[np.argmin(np.abs(sig - sigma_stop))]
+    twist = np.array([0.25, 0.05, 0, 0, 0, 0])       # toward the stretched singularity
+    changes = 0
+    last = None
+    for k in range(2000):
+        q = np.array([0.3, q2 + (2e-3 if k % 2 else -2e-3)])
+        res = ctl.step(q, twist, DT)
+        if last is not None and res.state is not last:
+            changes += 1
+        last = res.state
+    assert last is SafetyState.SAFE_STOP
+    assert changes <= 1
+
+
+def test_no_chattering_around_sigma_warn():
+    """Noise around sigma_warn does not flicker between TRACKING and APPROACHING."""
+    ctl = warm_controller("planar2", task="position")
+    robot = ctl.robot
+    grid = np.linspace(0.1, 0.4, 3001)
+    sig = np.array([robot.singular_values([0.3, g], "position")[-1] for g in grid])
+    q2 = grid[np.argmin(np.abs(sig - ctl.params.sigma_warn))]
+    changes, last = 0, None
+    for k in range(2000):
+        q = np.array([0.3, q2 + (1e-3 if k % 2 else -1e-3)])
+        res = ctl.step(q, np.zeros(6), DT)
+        changes += last is not None and res.state is not last
+        last = res.state
+    assert changes <= 1
+
+
+def test_speed_scale_depends_on_sigma_not_direction():
+    """At one configuration in the warning band, a command toward and a command away
+    from the singularity are scaled alike: flipping direction cannot speed up."""
+    q = np.array([0.3, 0.17])
+    twist = np.array([0.02, 0.004, 0, 0, 0, 0])
+    scales = []
+    for sign in (1.0, -1.0):
+        ctl = warm_controller("planar2", task="position")
+        for _ in range(500):      # the arm is held still: the command settles
+            res = ctl.step(q, sign * twist, DT)
+        assert res.state is SafetyState.APPROACHING_SINGULARITY
+        scales.append(res.speed_scale)
+    assert 0.1 < scales[0] < 1.0
+    assert scales[0] == pytest.approx(scales[1], rel=1e-12)
+
+
+def test_speed_scale_rises_no_faster_than_speed_scale_rate():
+    """After a stop, the singularity speed scale ramps up at most speed_scale_rate per s."""
+    ctl = warm_controller("panda")
+    q = np.array([0.1, -0.3, 0.2, -2.0, 0.1, 1.9, 0.3])
+    twist = np.array([0.01, 0, 0, 0, 0, 0.0])
+    previous = 0.0
+    for _ in range(300):
+        res = ctl.step(q, twist, DT)
+        assert res.speed_scale <= previous + ctl.params.speed_scale_rate * DT + 1e-12
+        previous = res.speed_scale
+    assert previous == pytest.approx(1.0)
+
+
+def test_reset_is_refused_at_the_singularity_and_needless_after_leaving():
+    """reset() keeps the stop while sigma_min <= sigma_resume (message says why); once
+    the arm has left, the stop is already cleared and reset() says so."""
+    ctl, q, twist, res, _ = _drive("planar2 stretched")
+    ok, message = ctl.reset()
+    assert not ok
+    assert message.startswith(f"cannot reset: sigma_min {res.sigma_min:.4g} <= sigma_resume")
+    ctl.step(q, twist, DT, measurement_age=1.0)
+    ok, message = ctl.reset()
+    assert not ok and "STALE_INPUT" in message
+    res = ctl.step(np.array([0.3, 1.2]), None, DT)       # the arm was moved away by hand
+    assert res.state is SafetyState.IDLE
+    assert ctl.reset() == (True, "no safe stop is latched")
+
