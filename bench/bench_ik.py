@@ -14,7 +14,6 @@ Prints a markdown table and writes ``bench/results/ik.json``.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import sys
 import time
 from pathlib import Path
@@ -50,30 +49,13 @@ ERD_ARMS = (
 )
 
 
-def erd_robots_dir() -> Path | None:
-    """The example-robot-data ``robots/`` folder, or None if it is not installed."""
-    try:
-        dist = importlib.metadata.distribution("example-robot-data")
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    marker = ("share", "example-robot-data", "robots")
-    for file in dist.files or ():
-        parts = file.parts
-        for i in range(len(parts) - len(marker)):
-            if parts[i:i + len(marker)] == marker:
-                path = Path(dist.locate_file(Path(*parts[:i + len(marker)])))
-                if path.is_dir():
-                    return path
-    return None
-
-
 def arms():
     """(label, Robot, TRAC-IK figures, KDL figures) of every benchmarked arm."""
     out = []
     for name in bundled.BUNDLED_ROBOTS:
         robot = Robot.from_urdf(bundled.urdf_path(name), *bundled.robot_links(name))
         out.append((f"{name} (bundled)", robot, None, None))
-    erd = erd_robots_dir()
+    erd = bundled.example_robot_data_dir()
     if erd is None:
         print("example-robot-data is not installed: only the bundled arms are measured")
         return out

@@ -10,6 +10,7 @@ Pure Python: importing this module does not import ROS.
 
 from __future__ import annotations
 
+import importlib.metadata
 import sys
 from pathlib import Path
 
@@ -116,3 +117,21 @@ def robot_links(name: str) -> tuple[str, str]:
                 f"parameter file '{path}': base_link and tip_link must be "
                 f"non-empty strings, got {links!r}")
     return links
+
+
+def example_robot_data_dir() -> Path | None:
+    """The ``robots/`` folder of the installed ``example-robot-data`` package (real
+    URDFs of Panda, UR, Kinova, Baxter, PR2 ... arms), or None if it is not installed."""
+    try:
+        dist = importlib.metadata.distribution("example-robot-data")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    marker = ("share", "example-robot-data", "robots")
+    for file in dist.files or ():
+        parts = file.parts
+        for i in range(len(parts) - len(marker)):
+            if parts[i:i + len(marker)] == marker:
+                path = Path(dist.locate_file(Path(*parts[:i + len(marker)])))
+                if path.is_dir():
+                    return path
+    return None

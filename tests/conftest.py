@@ -11,12 +11,13 @@ the domain up from the environment at ``rclpy.init()``.
 
 from __future__ import annotations
 
-import importlib.metadata
 import itertools
 import os
 from pathlib import Path
 
 import pytest
+
+from jacobian_ik.bundled import example_robot_data_dir
 
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 
@@ -84,19 +85,7 @@ def ros_env(ros_domain_id) -> dict[str, str]:
 
 def find_erd_robots_dir() -> Path | None:
     """The ``robots/`` folder of the installed example-robot-data, or None."""
-    try:
-        dist = importlib.metadata.distribution("example-robot-data")
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    marker = ("share", "example-robot-data", "robots")
-    for file in dist.files or ():
-        parts = file.parts
-        for i in range(len(parts) - len(marker)):
-            if parts[i:i + len(marker)] == marker:
-                path = Path(dist.locate_file(Path(*parts[:i + len(marker)])))
-                if path.is_dir():
-                    return path
-    return None
+    return example_robot_data_dir()
 
 
 @pytest.fixture(scope="session")
