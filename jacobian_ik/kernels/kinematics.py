@@ -602,47 +602,30 @@ def dls_step(J, rows, v, lam, M, tmp, dq):
     """
     k = rows.shape[0]
     n = J.shape[1]
+    m = gram_matrix(J, rows, M)
     lam2 = lam * lam
+    for a in range(m):
+        M[a, a] += lam2
+        if k <= n:
+            tmp[a] = v[rows[a]]
+        else:  # right-hand side Jᵀ v of the n × n form
+            s = 0.0
+            for r in range(k):
+                s += J[rows[r], a] * v[rows[r]]
+            tmp[a] = s
+    if not _cholesky_solve(M, tmp, m):
+        for j in range(n):
+            dq[j] = 0.0
+        return False
     if k <= n:
-        for a in range(k):
-            ra = rows[a]
-            for b in range(a + 1):
-                rb = rows[b]
-                s = 0.0
-                for j in range(n):
-                    s += J[ra, j] * J[rb, j]
-                M[a, b] = s
-                M[b, a] = s
-            M[a, a] += lam2
-            tmp[a] = v[ra]
-        if not _cholesky_solve(M, tmp, k):
-            for j in range(n):
-                dq[j] = 0.0
-            return False
         for j in range(n):
             s = 0.0
             for a in range(k):
                 s += J[rows[a], j] * tmp[a]
             dq[j] = s
-        return True
-    for a in range(n):
-        for b in range(a + 1):
-            s = 0.0
-            for r in range(k):
-                s += J[rows[r], a] * J[rows[r], b]
-            M[a, b] = s
-            M[b, a] = s
-        M[a, a] += lam2
-        s = 0.0
-        for r in range(k):
-            s += J[rows[r], a] * v[rows[r]]
-        tmp[a] = s
-    if not _cholesky_solve(M, tmp, n):
+    else:
         for j in range(n):
-            dq[j] = 0.0
-        return False
-    for j in range(n):
-        dq[j] = tmp[j]
+            dq[j] = tmp[j]
     return True
 
 
