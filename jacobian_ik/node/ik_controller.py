@@ -1,0 +1,392 @@
+"""ROS 2 node ``ik_controller``: the Jacobian controller on ROS topics.
+
+A thin adapter over ``jacobian_ik.controller.Controller`` (see docs/node.md):
+
+Inputs   ``/joint_states`` (``sensor_msgs/JointState``, matched by joint name),
+         ``~/target_pose`` (``geometry_msgs/PoseStamped``, base frame: goal mode),
+         ``~/target_twist`` (``geometry_msgs/TwistStamped``, base frame: servo mode,
+         times out after ``stale_timeout`` counted from its receipt).
+Outputs  joint velocities, joint positions or a one-point joint trajectory for
+         ros2_control (parameter ``output``), ``~/state``, ``~/jacobian_metrics``,
+         ``/diagnostics``.
+Services ``~/reset`` (``std_srvs/Trigger``), ``~/pause`` (``std_srvs/SetBool``).
+
+Time: receipt times, ages and the loop timer use the steady (monotonic) clock,
+so neither header stamps nor a simulated ``/clock`` can keep a command alive.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import PoseStamped, TwistStamped
+from rclpy.clock import Clock, ClockType
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from rclpy.signals import SignalHandlerOptions
+from sensor_msgs.msg import JointState
+from std_srvs.srv import SetBool, Trigger
+
+from jacobian_ik.controller import Controller, SafetyState
+from jacobian_ik.errors import JacobianIkError
+from jacobian_ik.node.conversions import JointStateReader, chain_reach, read_pose, read_twist
+from jacobian_ik.node.outputs import CommandOutput
+from jacobian_ik.node.parameters import (ParameterGate, declare_controller_parameters,
+                                         declare_node_parameters)
+from jacobian_ik.node.status import (DiagnosticsPublisher, MetricsPublisher, StatePublisher)
+from jacobian_ik.node.timing import CycleStats
+from jacobian_ik.robot import Robot
+
+NODE_NAME = "ik_controller"
+JOINT_STATES_TOPIC = "/joint_states"
+TARGET_POSE_TOPIC = "~/target_pose"
+TARGET_TWIST_TOPIC = "~/target_twist"
+
+#: Logged once the kernels are compiled and the loop runs (the bring-up runner
+#: waits for it).
+READY_TEXT = "controller ready"
+
+#: Diagnostics period [s].
+DIAGNOSTICS_PERIOD = 1.0
+#: While the state stays the same, a changed reason is republished at most this often [s].
+REASON_REPUBLISH_PERIOD = 0.2
+#: At most this many state-change log lines per second; the rest are counted.
+STATE_LOG_BUDGET = 10
+#: Rejected messages are logged at most once per this period [s] (per kind).
+REJECT_LOG_PERIOD = 1.0
+
+#: Handed to the controller to make a cycle INVALID_INPUT (zero motion at the
+#: last valid measurement) when the node itself rejected an input.
+_REJECTED_TARGET = np.full(6, np.nan)
+
+
+class IkControllerNode(Node):
+    """The controller node.  Raises ``JacobianIkError`` from the constructor for
+    a bad robot description or parameter (the node is destroyed first)."""
+
+    def __init__(self, **node_kwargs):
+        super().__init__(NODE_NAME, **node_kwargs)
+        try:
+            self._configure()
+        except JacobianIkError:
+            self.destroy_node()
+            raise
+
+    # ------------------------------------------------------------ start-up
+    def _configure(self) -> None:
+        self.settings = declare_node_parameters(self)
+        params = declare_controller_parameters(self)
+        self.robot = Robot.from_urdf(self.settings.urdf_source, self.settings.base_link,
+                                     self.settings.tip_link)
+        self.controller = Controller(self.robot, params)
+        n = self.robot.dof
+        self.period = 1.0 / params.control_rate
+
+        # Inputs, written by the callbacks, read by the cycle.
+        self._reader = JointStateReader(self.robot.joint_names)
+        self._q_buffer = np.zeros(n)            # scratch for the reader
+        self._q = np.zeros(n)                   # last valid measurement [rad | m]
+        self._q_received = None                 # [s, monotonic] its receipt time
+        self._joint_fault = ""                  # rejected /joint_states, until a cycle reports it
+        self._ignored_joint_states = 0
+        self._max_target_distance = 2.0 * chain_reach(self.robot)
+        self._pose_buffer = np.eye(4)
+        self._twist_buffer = np.zeros(6)
+        self._pose = np.eye(4)                  # T_base_target
+        self._twist = np.zeros(6)               # [m/s, rad/s]
+        self._target_mode = None                # None | "pose" | "twist"
+        self._twist_received = 0.0              # [s, monotonic]
+        self._target_fault = ""                 # rejected target, until a valid one
+        self.rejected_messages = 0
+        self.internal_errors = 0
+
+        self._output = CommandOutput(self, self.settings.output, self.settings.output_topic,
+                                     self.robot.joint_names, self.period)
+        self._zeros = np.zeros(n)
+        self._state = StatePublisher(self)
+        self._metrics = MetricsPublisher(self)
+        self._diagnostics = DiagnosticsPublisher(
+            self, f"{NODE_NAME}: {self.get_fully_qualified_name()}",
+            f"{self.robot.base_link} -> {self.robot.tip_link}")
+        self.stats = CycleStats(self.period)
+        self.last_result = None
+        self._cycle = 0
+        self._last_cycle_start = None
+        self._reason_published_at = 0.0
+        self._log_window_start = 0.0
+        self._log_count = 0
+        self._log_suppressed = 0
+
+        self.get_logger().info(
+            f"chain {self.robot.base_link} -> {self.robot.tip_link}: {n} joints "
+            f"({', '.join(self.robot.joint_names)}); output {self.settings.output} on "
+            f"{self.settings.output_topic}; compiling kernels")
+        started = time.monotonic()
+        self.controller.warm_up()
+        warm_up_time = time.monotonic() - started
+
+        self.create_subscription(JointState, JOINT_STATES_TOPIC, self._on_joint_state,
+                                 qos_profile_sensor_data)
+        self.create_subscription(PoseStamped, TARGET_POSE_TOPIC, self._on_target_pose, 10)
+        self.create_subscription(TwistStamped, TARGET_TWIST_TOPIC, self._on_target_twist, 10)
+        self.create_service(Trigger, "~/reset", self._on_reset)
+        self.create_service(SetBool, "~/pause", self._on_pause)
+        self.add_on_set_parameters_callback(
+            ParameterGate(lambda: self.controller.params, self._apply_params))
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self._timer = self.create_timer(self.period, self._on_cycle, clock=steady)
+        self._diagnostics_timer = self.create_timer(DIAGNOSTICS_PERIOD, self._on_diagnostics,
+                                                    clock=steady)
+        self._publish_state(SafetyState.IDLE.name, "ready: waiting for /joint_states",
+                            time.monotonic())
+        self.get_logger().info(
+            f"{READY_TEXT}: kernels compiled in {warm_up_time:.2f} s; control loop at "
+            f"{params.control_rate:g} Hz")
+
+    def _apply_params(self, new_params) -> None:
+        """Hand validated parameters to the controller (it refuses read-only changes)."""
+        changed = self.controller.params.changed_fields(new_params)
+        self.controller.update_params(new_params)
+        if changed:
+            self.get_logger().info("parameters changed: " + ", ".join(
+                f"{name}={getattr(new_params, name)}" for name in changed))
+
+    # ------------------------------------------------------------ inputs
+    def _on_joint_state(self, msg: JointState) -> None:
+        check = self._reader.read(msg, self._q_buffer)
+        if check.ok:
+            self._q[:] = self._q_buffer
+            self._q_received = time.monotonic()
+        elif check.ignored:
+            if self._ignored_joint_states == 0:
+                self.get_logger().info(f"ignoring /joint_states messages that name none of "
+                                       f"the chain's joints (first: {list(msg.name)[:4]})")
+            self._ignored_joint_states += 1
+        else:
+            self._joint_fault = check.reason
+            self.rejected_messages += 1
+            self.get_logger().warning(f"rejected: {check.reason}",
+                                      throttle_duration_sec=REJECT_LOG_PERIOD)
+
+    def _on_target_pose(self, msg: PoseStamped) -> None:
+        check = read_pose(msg, self.robot.base_link, self._max_target_distance,
+                          self._pose_buffer)
+        if check.ok:
+            self._pose[:] = self._pose_buffer
+            self._target_mode = "pose"
+            self._target_fault = ""
+        else:
+            self._reject_target(check.reason)
+
+    def _on_target_twist(self, msg: TwistStamped) -> None:
+        check = read_twist(msg, self.robot.base_link, self._twist_buffer)
+        if check.ok:
+            self._twist[:] = self._twist_buffer
+            self._twist_received = time.monotonic()
+            self._target_mode = "twist"
+            self._target_fault = ""
+        else:
+            self._reject_target(check.reason)
+
+    def _reject_target(self, reason: str) -> None:
+        """A bad target replaces the current one: hold, INVALID_INPUT until a valid one."""
+        self._target_mode = None
+        self._target_fault = reason
+        self.rejected_messages += 1
+        self.get_logger().warning(f"rejected: {reason}", throttle_duration_sec=REJECT_LOG_PERIOD)
+
+    # ------------------------------------------------------------ services
+    def _on_reset(self, request, response):
+        ok, message = self.controller.reset()
+        if ok and self._target_fault:
+            self._target_fault = ""
+            message += "; rejected target cleared"
+        response.success = ok
+        response.message = message
+        self.get_logger().info(f"reset: {message}")
+        return response
+
+    def _on_pause(self, request, response):
+        if request.data:
+            self.controller.pause()
+            # Resuming must not continue an old command: drop the target now.
+            self._target_mode = None
+            self._target_fault = ""
+            response.message = "paused: decelerating and holding; targets cleared"
+        else:
+            was_paused = self.controller.paused
+            self.controller.resume()
+            response.message = ("resumed from the measured position; send a new target"
+                                if was_paused else "not paused")
+        response.success = True
+        self.get_logger().info(f"pause({request.data}): {response.message}")
+        return response
+
+    # ------------------------------------------------------------ the cycle
+    def _on_cycle(self) -> None:
+        try:
+            self._cycle_once()
+        except Exception as exc:  # a bug must not leave a velocity controller running
+            self.internal_errors += 1
+            self.get_logger().error(f"control cycle failed, commanding a stop: "
+                                    f"{type(exc).__name__}: {exc}",
+                                    throttle_duration_sec=REJECT_LOG_PERIOD)
+            self.publish_stop()
+
+    def _cycle_once(self) -> None:
+        start = time.monotonic()
+        last = self._last_cycle_start
+        dt = self.period if last is None else start - last
+        self._last_cycle_start = start
+        if self._q_received is None:
+            # Nothing measured yet: a velocity output holds still, the others wait.
+            if self._output.mode == "velocity":
+                self._output.publish(self._zeros, self._zeros)
+            self._publish_state(SafetyState.IDLE.name, "ready: waiting for /joint_states",
+                                start)
+            self.stats.record(start, time.monotonic() - start)
+            return
+
+        override = ""
+        target_age = 0.0
+        if self._joint_fault:
+            override, target = self._joint_fault, _REJECTED_TARGET
+            self._joint_fault = ""
+        elif self._target_fault:
+            override, target = self._target_fault, _REJECTED_TARGET
+        elif self._target_mode == "pose":
+            target = self._pose
+        elif self._target_mode == "twist":
+            target = self._twist
+            target_age = start - self._twist_received
+        else:
+            target = None
+        result = self.controller.step(self._q, target, dt,
+                                      measurement_age=start - self._q_received,
+                                      target_age=target_age)
+        stepped = time.monotonic()
+        if override and result.state == SafetyState.INVALID_INPUT:
+            result.reason = override
+        self._output.publish(result.dq_command, result.q_command)
+        compute = time.monotonic() - start
+        self.stats.record(start, compute, stepped - start)
+        self.last_result = result
+        self._cycle += 1
+        if self._cycle % self.settings.metrics_decimation == 0:
+            self._metrics.publish(result, compute, stepped - start)
+        if (self._target_mode == "twist" and result.state == SafetyState.STALE_INPUT
+                and target_age > self.controller.params.stale_timeout
+                and not result.dq_command.any()):
+            # The twist stream ended and the arm has stopped: back to IDLE.
+            self._target_mode = None
+        self._publish_state(result.state.name, result.reason, start)
+
+    def _publish_state(self, name: str, reason: str, now: float) -> None:
+        publisher = self._state
+        if name == publisher.state_name:
+            if reason == publisher.reason or now - self._reason_published_at \
+                    < REASON_REPUBLISH_PERIOD:
+                return
+            publisher.update(name, reason)
+            self._reason_published_at = now
+            return
+        previous = publisher.state_name
+        publisher.update(name, reason)
+        self._reason_published_at = now
+        self._log_state_change(previous, name, reason, now)
+
+    def _log_state_change(self, previous: str, name: str, reason: str, now: float) -> None:
+        if now - self._log_window_start >= 1.0:
+            if self._log_suppressed:
+                self.get_logger().info(f"({self._log_suppressed} more state changes not logged)")
+            self._log_window_start = now
+            self._log_count = 0
+            self._log_suppressed = 0
+        if self._log_count >= STATE_LOG_BUDGET:
+            self._log_suppressed += 1
+            return
+        self._log_count += 1
+        text = f"state {previous or '-'} -> {name}: {reason}"
+        if name in ("SAFE_STOP", "STALE_INPUT", "INVALID_INPUT", "JOINT_LIMIT"):
+            self.get_logger().warning(text)
+        else:
+            self.get_logger().info(text)
+
+    def _on_diagnostics(self) -> None:
+        self._diagnostics.publish(
+            self._state.state_name, self._state.reason, self.last_result, self.stats,
+            self.settings.output, self.controller.params.control_rate,
+            counters=(("rejected_messages", self.rejected_messages),
+                      ("ignored_joint_states", self._ignored_joint_states),
+                      ("internal_errors", self.internal_errors)))
+
+    # ------------------------------------------------------------ shutdown
+    def publish_stop(self) -> None:
+        """Last command before exit: zero velocity (a velocity controller keeps the
+        last command it got), or the last position command."""
+        if self._output.mode == "velocity":
+            self._output.publish(self._zeros, self._zeros)
+        elif self.last_result is not None:
+            self._output.publish(self._zeros, self.last_result.q_command)
+
+
+class _StopRequest:
+    """Set by SIGINT / SIGTERM.  The handler only sets a flag: an exception raised
+    from a signal handler could interrupt rclpy half-way through taking a message."""
+
+    def __init__(self):
+        self.requested = False
+
+    def __call__(self, signum, frame) -> None:
+        self.requested = True
+
+
+def main(args=None) -> int:
+    """Run the node until Ctrl-C / SIGTERM.  Returns 0, or 1 if it cannot start."""
+    if args is None:
+        args = sys.argv
+    # Own signal handling, so the context is still valid for the final stop command.
+    try:
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    except Exception as exc:  # rclpy raises its own RCLError for bad --ros-args / files
+        print(f"[{NODE_NAME}] cannot start: invalid ROS arguments or parameter file: "
+              f"{str(exc).strip()}", file=sys.stderr)
+        return 1
+    stop = _StopRequest()
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        try:
+            node = IkControllerNode()
+        except JacobianIkError as exc:
+            rclpy.logging.get_logger(NODE_NAME).error(f"cannot start: {exc}")
+            return 1
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        try:
+            # The control timer wakes the executor every period, so a stop request
+            # is seen within one period (the timeout covers a stalled loop).
+            while not stop.requested and rclpy.ok():
+                executor.spin_once(timeout_sec=0.1)
+        except ExternalShutdownException:
+            pass
+        try:
+            node.publish_stop()
+        except Exception as exc:  # the context may already be gone; nothing left to do
+            node.get_logger().warning(f"could not publish the final stop command: {exc}")
+        node.get_logger().info(
+            f"stopped after {node.stats.cycles} cycles ({node.stats.overruns} overruns)")
+        executor.remove_node(node)
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
