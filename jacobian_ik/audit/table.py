@@ -104,8 +104,8 @@ def render_audit(report: dict) -> str:
     lines.append(f"  (voxels: {ws['voxels']} cubes of {ws['voxel_size']:g} m reached by the "
                  "samples; a voxel counts when every sample in it is below the threshold)")
     lines.append("")
-    lines.append(f"worst configurations (exact SVD; joints in rad | m; involved joints: the "
-                 f"largest components of sigma_min's joint direction):")
+    lines.append("worst configurations (exact SVD; joints in rad | m; involved joints: the "
+                 "largest components of sigma_min's joint direction):")
     lines.extend("  " + x for x in _configuration_table(
         report["worst"], names,
         [("#", lambda r: str(r["rank"]), 3), ("sigma_min", lambda r: _g(r["sigma_min"]), 10),

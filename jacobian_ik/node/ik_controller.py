@@ -17,18 +17,14 @@ so neither header stamps nor a simulated ``/clock`` can keep a command alive.
 
 from __future__ import annotations
 
-import signal
 import sys
 import time
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
-from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import JointState
 from std_srvs.srv import SetBool, Trigger
 
@@ -36,6 +32,7 @@ from jacobian_ik.controller import Controller, SafetyState
 from jacobian_ik.errors import JacobianIkError
 from jacobian_ik.node.conversions import JointStateReader, chain_reach, read_pose, read_twist
 from jacobian_ik.node.outputs import CommandOutput
+from jacobian_ik.node.process import run_node
 from jacobian_ik.node.parameters import (ParameterGate, declare_controller_parameters,
                                          declare_node_parameters)
 from jacobian_ik.node.status import (DiagnosticsPublisher, MetricsPublisher, StatePublisher)
@@ -335,57 +332,19 @@ class IkControllerNode(Node):
             self._output.publish(self._zeros, self.last_result.q_command)
 
 
-class _StopRequest:
-    """Set by SIGINT / SIGTERM.  The handler only sets a flag: an exception raised
-    from a signal handler could interrupt rclpy half-way through taking a message."""
-
-    def __init__(self):
-        self.requested = False
-
-    def __call__(self, signum, frame) -> None:
-        self.requested = True
+def _on_stop(node: "IkControllerNode") -> None:
+    """Publish the final stop command and log the loop's statistics."""
+    try:
+        node.publish_stop()
+    except Exception as exc:  # the context may already be gone; nothing left to do
+        node.get_logger().warning(f"could not publish the final stop command: {exc}")
+    node.get_logger().info(
+        f"stopped after {node.stats.cycles} cycles ({node.stats.overruns} overruns)")
 
 
 def main(args=None) -> int:
     """Run the node until Ctrl-C / SIGTERM.  Returns 0, or 1 if it cannot start."""
-    if args is None:
-        args = sys.argv
-    # Own signal handling, so the context is still valid for the final stop command.
-    try:
-        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    except Exception as exc:  # rclpy raises its own RCLError for bad --ros-args / files
-        print(f"[{NODE_NAME}] cannot start: invalid ROS arguments or parameter file: "
-              f"{str(exc).strip()}", file=sys.stderr)
-        return 1
-    stop = _StopRequest()
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        try:
-            node = IkControllerNode()
-        except JacobianIkError as exc:
-            rclpy.logging.get_logger(NODE_NAME).error(f"cannot start: {exc}")
-            return 1
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        try:
-            # The control timer wakes the executor every period, so a stop request
-            # is seen within one period (the timeout covers a stalled loop).
-            while not stop.requested and rclpy.ok():
-                executor.spin_once(timeout_sec=0.1)
-        except ExternalShutdownException:
-            pass
-        try:
-            node.publish_stop()
-        except Exception as exc:  # the context may already be gone; nothing left to do
-            node.get_logger().warning(f"could not publish the final stop command: {exc}")
-        node.get_logger().info(
-            f"stopped after {node.stats.cycles} cycles ({node.stats.overruns} overruns)")
-        executor.remove_node(node)
-        node.destroy_node()
-    finally:
-        rclpy.try_shutdown()
-    return 0
+    return run_node(NODE_NAME, IkControllerNode, _on_stop, args)
 
 
 if __name__ == "__main__":

@@ -26,15 +26,14 @@ import math
 import sys
 import time
 
-import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
 from jacobian_ik.errors import JacobianIkError
+from jacobian_ik.node.process import run_node
 from jacobian_ik.sim.arm import SimArm
 from jacobian_ik.sim.config import SimConfig
 
@@ -163,23 +162,8 @@ class SimArmNode(Node):
 
 
 def main(args=None) -> int:
-    """Run the node until shutdown. Returns 0, or 1 if the parameters are bad."""
-    rclpy.init(args=args)
-    try:
-        try:
-            node = SimArmNode()
-        except JacobianIkError as exc:
-            rclpy.logging.get_logger(NODE_NAME).error(f"cannot start: {exc}")
-            return 1
-        try:
-            rclpy.spin(node)
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
-        finally:
-            node.destroy_node()
-    finally:
-        rclpy.try_shutdown()
-    return 0
+    """Run the node until Ctrl-C / SIGTERM. Returns 0, or 1 if the parameters are bad."""
+    return run_node(NODE_NAME, SimArmNode, None, args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,75 @@
+"""Running one node as a process: init, spin until Ctrl-C / SIGTERM, clean exit.
+
+Both nodes of the package run through ``run_node``.  It installs its own SIGINT
+and SIGTERM handlers, which only set a flag: rclpy's default handler raises from
+inside the executor, which can interrupt rclpy half-way through taking a message
+and make a clean shutdown exit with an error.  With the flag, the executor
+finishes its current callback, ``on_stop`` still has a valid context (the
+controller publishes its final stop command there) and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from typing import Callable
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
+
+from jacobian_ik.errors import JacobianIkError
+
+
+class _StopRequest:
+    """Set by SIGINT / SIGTERM; the handler does nothing else."""
+
+    def __init__(self):
+        self.requested = False
+
+    def __call__(self, signum, frame) -> None:
+        self.requested = True
+
+
+def run_node(node_name: str, make_node: Callable[[], Node],
+             on_stop: Callable[[Node], None] | None = None, args=None) -> int:
+    """Create the node with ``make_node`` and spin it until a stop is requested.
+
+    Returns 0 after a clean stop, 1 if rclpy rejects the ROS arguments or
+    parameter files, or if ``make_node`` raises a ``JacobianIkError`` (bad
+    parameters: logged as one line, no traceback).
+    """
+    if args is None:
+        args = sys.argv
+    try:
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    except Exception as exc:  # rclpy raises its own RCLError for bad --ros-args / files
+        print(f"[{node_name}] cannot start: invalid ROS arguments or parameter file: "
+              f"{str(exc).strip()}", file=sys.stderr)
+        return 1
+    stop = _StopRequest()
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        try:
+            node = make_node()
+        except JacobianIkError as exc:
+            rclpy.logging.get_logger(node_name).error(f"cannot start: {exc}")
+            return 1
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        try:
+            # Timers wake the executor every period, so a stop request is seen
+            # within one period (the timeout covers a node without timers).
+            while not stop.requested and rclpy.ok():
+                executor.spin_once(timeout_sec=0.1)
+        except ExternalShutdownException:
+            pass
+        if on_stop is not None:
+            on_stop(node)
+        executor.remove_node(node)
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown()
+    return 0
