@@ -100,7 +100,7 @@ class NumpyCycle:
         return np.linalg.svd(self.kinematics(q)[1][self.rows], compute_uv=False)[-1]
 
     def rest_sigma(self, q, dq, sigma_min, guard):
-        horizon = K.LOOKAHEAD_CYCLES * DT + 0.5 * np.max(np.abs(dq) / self.amax)
+        horizon = K.LOOKAHEAD_CYCLES * DT + 0.5 * np.max(np.abs(dq) / self.amax)  # age 0
         reach = self.lipschitz * np.abs(dq).sum() * horizon
         if sigma_min - reach >= guard:
             return sigma_min

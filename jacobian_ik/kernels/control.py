@@ -46,7 +46,7 @@ machine are documented in docs/controller.md; the pieces are:
 * acceleration limit: the γ ≥ 0 closest to 1 with ``|γ dqᵢ − dq_prevᵢ| ≤ a_maxᵢ dt``
   (direction kept); if none exists, ``dq_prev + β (dq − dq_prev)`` with the largest
   admissible β.
-* look-ahead: σ at ``q + dq (2.5 dt + t_brake/2)`` (and halfway), ``t_brake = maxᵢ
+* look-ahead: σ at ``q + dq (2.5 dt + age + t_brake/2)`` (and halfway), ``t_brake = maxᵢ
   |dqᵢ|/a_maxᵢ``, i.e. where the arm would come to rest if it braked after this
   cycle; below ``(1 + LOOKAHEAD_MARGIN) σ_stop`` the arm brakes now.
 * brake (every stop): ``dq ← dq_prev · max(0, 1 − dt/t_stop)``, ``t_stop = maxᵢ
@@ -189,7 +189,9 @@ LEAVE_PROBE = 0.01
 #: APPROACHING_SINGULARITY clears only above sigma_warn · (1 + this): no flicker.
 WARN_HYSTERESIS = 0.05
 #: Cycles of travel the look-ahead adds to the braking distance: this one, half of one
-#: for the discrete braking, and one for a measurement that is a cycle old.
+#: for the discrete braking, and one for the command to take effect (a ros2_control
+#: write, or a simulator tick).  The age of the measurement is added on top of it:
+#: in a ROS loop the joint state is up to a cycle old when the cycle runs.
 LOOKAHEAD_CYCLES = 2.5
 #: The look-ahead brakes when the rest point's σ_min would fall below
 #: sigma_stop·(1 + this): a guard band for the curvature of the real path (the
@@ -256,13 +258,13 @@ def _sigma_at(placements, axes, types, q, rows, frames, J, scratch, warm):
 
 
 @njit(cache=True)
-def _rest_sigma(placements, axes, types, q, dq, amax, dt, rows, frames, J, scratch, q_probe,
-                sigma_min, sigma_stop, lipschitz):
+def _rest_sigma(placements, axes, types, q, dq, amax, dt, age, rows, frames, J, scratch,
+                q_probe, sigma_min, sigma_stop, lipschitz):
     """Smallest σ_min at the middle and the end of the straight joint-space path on
     which the arm comes to rest if it moves with dq for one cycle and then brakes at
-    its acceleration limits: ``q + dq·(LOOKAHEAD_CYCLES dt + t_brake/2)``,
-    ``t_brake = maxᵢ |dqᵢ|/aᵢ`` (the discrete braking adds half a cycle, a measurement
-    one cycle old one more).
+    its acceleration limits: ``q + dq·(LOOKAHEAD_CYCLES dt + age + t_brake/2)``,
+    ``t_brake = maxᵢ |dqᵢ|/aᵢ`` (the discrete braking adds half a cycle, the command
+    taking effect one more, and the measurement was taken ``age`` [s] ago).
 
     σ_min is Lipschitz in q: ``|σ(q + Δq) − σ(q)| ≤ lipschitz·‖Δq‖₁``.  A point whose
     bound from a known σ (``sigma_min`` at q, or the end's) stays ≥ ``sigma_stop`` is
@@ -276,7 +278,7 @@ def _rest_sigma(placements, axes, types, q, dq, amax, dt, rows, frames, J, scrat
         if t > t_brake:
             t_brake = t
         step += abs(dq[i])
-    horizon = LOOKAHEAD_CYCLES * dt + 0.5 * t_brake
+    horizon = LOOKAHEAD_CYCLES * dt + age + 0.5 * t_brake
     reach = lipschitz * step * horizon       # bound on |σ change| over the whole path
     if sigma_min - reach >= sigma_stop:
         return sigma_min
@@ -826,8 +828,9 @@ def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
         limited |= L_POSITION
     if check_ahead:
         s_guard = s_stop * (1.0 + LOOKAHEAD_MARGIN)
-        s_a = _rest_sigma(placements, axes, types, q, dq, amax, h, rows, frames, J, scratch,
-                          q_probe, sigma_min, s_guard, cfg[C_LIPSCHITZ])
+        age = min(measurement_age, cfg[C_STALE])
+        s_a = _rest_sigma(placements, axes, types, q, dq, amax, h, age, rows, frames, J,
+                          scratch, q_probe, sigma_min, s_guard, cfg[C_LIPSCHITZ])
         if s_a < s_guard and s_a < sigma_min:
             # Braking after this cycle would end below the guard: brake now.  Far from
             # the stop, blend the command with the brake so the arm rests at the guard
@@ -849,8 +852,8 @@ def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
             else:
                 state = S_APPROACHING
                 reason = R_BRAKING
-                s_b = _rest_sigma(placements, axes, types, q, dq, amax, h, rows, frames, J,
-                                  scratch, q_probe, sigma_min, s_guard, cfg[C_LIPSCHITZ])
+                s_b = _rest_sigma(placements, axes, types, q, dq, amax, h, age, rows, frames,
+                                  J, scratch, q_probe, sigma_min, s_guard, cfg[C_LIPSCHITZ])
                 if s_b > s_guard:
                     t = (s_b - s_guard) / (s_b - s_a)
                     for i in range(n):
