@@ -6,7 +6,8 @@ turns its reason codes into messages.  One state is reported every cycle:
 
 ``TRACKING``                 moving toward the target at full (limit-bounded) speed.
 ``APPROACHING_SINGULARITY``  σ_min < sigma_warn: speed scaled down smoothly, from 1 at
-                             sigma_warn to speed_scale_floor at sigma_stop.
+                             sigma_warn to speed_scale_floor at sigma_stop; also while
+                             the look-ahead brakes, and 0.2 s after it last did.
 ``SAFE_STOP``                latched category-2-style stop: σ_min fell below sigma_stop,
                              or (with σ_min below sigma_resume) braking after this cycle
                              would end below sigma_stop plus a 10 % guard.  The arm
@@ -84,6 +85,7 @@ _REASONS = {
                       "sigma_stop {p.sigma_stop:g} + {guard:.0%} (now {v2:.4g})",
     K.R_BRAKING: "braking: sigma_min would fall to {v1:.4g} within the braking distance, "
                  "below sigma_stop {p.sigma_stop:g} + {guard:.0%} (now {v2:.4g})",
+    K.R_AHEAD: "sigma_stop ahead: the look-ahead braked {v2:.2f} s ago (sigma_min {v1:.4g})",
     K.R_LATCHED: "holding: sigma_min {v1:.4g} <= sigma_resume {p.sigma_resume:g}; send a "
                  "command that leaves the singularity, or reset",
     K.R_LEAVING: "leaving the singularity at reduced speed: sigma_min {v1:.4g} -> {v2:.4g}",

@@ -117,6 +117,7 @@ M_ANCHOR = 2       # 1: re-anchor q_cmd on the measured position this cycle
 M_WARM = 3         # 1: sigma subspaces hold the last cycle's
 M_APPROACH = 4     # 1: APPROACHING_SINGULARITY (hysteresis flag)
 M_MOVING = 5       # 1: the last cycle was a motion (not a stop)
+M_DWELL = 6        # [s] APPROACHING_SINGULARITY is still held after a look-ahead brake
 NMEM = 8
 
 # ---------------------------------------------------------------- out slots
@@ -174,6 +175,7 @@ R_JOINT_LEAVING = 16    # val1 = joint index, val2 = position
 R_PAUSED = 17
 R_IDLE = 18
 R_BRAKING = 19        # val1 = predicted sigma_min, val2 = sigma_min
+R_AHEAD = 20          # val1 = sigma_min, val2 = seconds since the look-ahead braked
 
 # ---------------------------------------------------------------- limited bits
 L_CARTESIAN = 1
@@ -188,6 +190,10 @@ POSE_TOLERANCE = 1e-6
 LEAVE_PROBE = 0.01
 #: APPROACHING_SINGULARITY clears only above sigma_warn · (1 + this): no flicker.
 WARN_HYSTERESIS = 0.05
+#: After the look-ahead braked, APPROACHING_SINGULARITY is held this long [s] even
+#: where σ_min is above sigma_warn, so a fast approach does not flip back to TRACKING
+#: between two braking cycles.
+APPROACH_DWELL = 0.2
 #: Cycles of travel the look-ahead adds to the braking distance: this one, half of one
 #: for the discrete braking, and one for the command to take effect (a ros2_control
 #: write, or a simulator tick).  The age of the measurement is added on top of it:
@@ -652,6 +658,8 @@ def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
         out[O_REASON] = reason
         return S_INVALID
     h = dt if dt < cfg[C_DTMAX] else cfg[C_DTMAX]   # dt used for limits and integration
+    if mem[M_DWELL] > 0.0:
+        mem[M_DWELL] = mem[M_DWELL] - h if mem[M_DWELL] > h else 0.0
     for i in range(n):
         q_valid[i] = q[i]
 
@@ -814,6 +822,11 @@ def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
                 reason = R_APPROACH
                 out[O_VAL1] = sigma_min
                 mem[M_APPROACH] = 1.0
+            elif mem[M_DWELL] > 0.0:
+                state = S_APPROACHING
+                reason = R_AHEAD
+                out[O_VAL1] = sigma_min
+                out[O_VAL2] = APPROACH_DWELL - mem[M_DWELL]
             else:
                 mem[M_APPROACH] = 0.0
                 reason = R_GOAL if out[O_GOAL] != 0.0 else R_TRACKING
@@ -840,6 +853,7 @@ def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
             out[O_VAL2] = sigma_min
             limited |= L_SINGULARITY
             mem[M_APPROACH] = 1.0
+            mem[M_DWELL] = APPROACH_DWELL + h
             for i in range(n):
                 dq_task[i] = dq[i]
             brake_velocity(dq_prev, amax, h, dq)
