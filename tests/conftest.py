@@ -83,15 +83,10 @@ def ros_env(ros_domain_id) -> dict[str, str]:
     return env
 
 
-def find_erd_robots_dir() -> Path | None:
-    """The ``robots/`` folder of the installed example-robot-data, or None."""
-    return example_robot_data_dir()
-
-
 @pytest.fixture(scope="session")
 def erd_robots_dir() -> Path:
     """The example-robot-data ``robots/`` folder (reference URDFs of real arms)."""
-    path = find_erd_robots_dir()
+    path = example_robot_data_dir()
     if path is None:
         pytest.skip("example-robot-data is not installed (pip install example-robot-data)")
     return path

@@ -17,7 +17,6 @@ from jacobian_ik.kernels.kinematics import (  # noqa: F401
     sigma_extremes,
     jacobi_svd,
     jacobian_from_frames,
-    manipulability,
     pose_error,
     rotate_jacobian_to_tip,
     rotation_log,

@@ -532,19 +532,6 @@ def _ritz_extreme(G, X, Y, m, low):
 
 
 @njit(cache=True)
-def manipulability(sv, m):
-    """Yoshikawa manipulability ``w = ∏ σ_i`` over the m singular values.
-
-    Equals ``√det(J Jᵀ)`` when the task has no more rows than joints (k ≤ n), and
-    ``√det(Jᵀ J)`` otherwise (the square matrix that is not singular by shape).
-    """
-    w = 1.0
-    for i in range(m):
-        w *= sv[i]
-    return w
-
-
-@njit(cache=True)
 def damping_nakamura(sigma_min, lambda_max, sigma_damp):
     """Variable damping factor λ [same unit as σ]: ``λ² = λ_max² (1 − (σ_min/σ_damp)²)``
     for σ_min < σ_damp, else 0 (Nakamura & Hanafusa; Chiaverini)."""
