@@ -154,8 +154,9 @@ def test_speed_scale_depends_on_sigma_not_direction():
     twist = np.array([0.02, 0.004, 0, 0, 0, 0])
     scales = []
     for sign in (1.0, -1.0):
-        ctl = warm_controller("planar2", task="position")
-        for _ in range(500):      # the arm is held still: the command settles
+        # the arm is held still (no frozen-measurement stop): the command settles
+        ctl = warm_controller("planar2", task="position", frozen_timeout=10.0)
+        for _ in range(500):
             res = ctl.step(q, sign * twist, DT)
         assert res.state is SafetyState.APPROACHING_SINGULARITY
         scales.append(res.speed_scale)
@@ -165,7 +166,7 @@ def test_speed_scale_depends_on_sigma_not_direction():
 
 def test_speed_scale_rises_no_faster_than_speed_scale_rate():
     """After a stop, the singularity speed scale ramps up at most speed_scale_rate per s."""
-    ctl = warm_controller("panda")
+    ctl = warm_controller("panda", frozen_timeout=10.0)   # the arm is held still
     q = np.array([0.1, -0.3, 0.2, -2.0, 0.1, 1.9, 0.3])
     twist = np.array([0.01, 0, 0, 0, 0, 0.0])
     previous = 0.0

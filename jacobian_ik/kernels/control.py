@@ -49,10 +49,20 @@ machine are documented in docs/controller.md; the pieces are:
 * look-ahead: σ at ``q + dq (2.5 dt + age + t_brake/2)`` (and halfway), ``t_brake = maxᵢ
   |dqᵢ|/a_maxᵢ``, i.e. where the arm would come to rest if it braked after this
   cycle; below ``(1 + LOOKAHEAD_MARGIN) σ_stop`` the arm brakes now.
-* brake (every stop): ``dq ← dq_prev · max(0, 1 − dt/t_stop)``, ``t_stop = maxᵢ
-  |dq_prevᵢ|/a_maxᵢ``: straight-line deceleration at the acceleration limit.
-* position command: ``q_cmd ← q_cmd + dq dt``, re-anchored on the measured q when
-  motion starts or stops and when ``maxᵢ |q_cmdᵢ − qᵢ| > max_command_drift``.
+* brake (every stop, including a rejected or non-finite input):
+  ``dq ← dq_prev · max(0, 1 − dt/t_stop)``, ``t_stop = maxᵢ |dq_prevᵢ|/a_maxᵢ``:
+  straight-line deceleration at the acceleration limit from the last command.
+* frozen measurement: while the last command moves (``dq_prev ≠ 0``), the time t_f
+  (Σ h) and the travel ``Σ maxᵢ|dq_prevᵢ| h`` over which q stayed bit-identical add up;
+  ``t_f − measurement_age ≥ frozen_timeout`` and travel ``≥ FROZEN_MIN_TRAVEL`` is
+  STALE_INPUT until q changes (a stream that stops ages instead: the stale check).
+* position command: ``q_cmd ← q_cmd + dq dt``, never re-anchored during a stop.  It
+  is re-anchored on the measured q (``q_cmd := q``) only in a motion cycle whose
+  measurement is at most one control period old: when motion starts from a command
+  that has rested ``ANCHOR_SETTLE`` (or after ``resume``/``reset``), and when
+  ``maxᵢ |q_cmdᵢ − qᵢ| > max_command_drift``.
+  The one exception: before the first valid measurement there is no command to
+  continue, and the first valid measurement anchors q_cmd whatever its age.
 """
 
 import math
@@ -89,6 +99,8 @@ C_DRIFT = 16       # max_command_drift [rad]
 C_POSE = 17        # 1: pose task (6 rows), 0: position task
 C_DTMAX = 18       # largest dt used for limits [s]
 C_LIPSCHITZ = 19   # bound L on |Δσ_min| / ‖Δq‖₁ (see sigma_lipschitz)
+C_PERIOD = 20      # nominal control period 1/control_rate [s]
+C_FROZEN = 21      # frozen_timeout [s]
 NCFG = 24
 
 # ---------------------------------------------------------------- per-joint blocks
@@ -113,12 +125,22 @@ NJB = 16
 # ---------------------------------------------------------------- mem slots
 M_SCALE = 0        # singularity speed scale of the last cycle
 M_LATCH = 1        # 1: singularity safe stop latched
-M_ANCHOR = 2       # 1: re-anchor q_cmd on the measured position this cycle
+M_ANCHOR = 2       # ANCHOR_*: when q_cmd is next re-anchored on the measured position
 M_WARM = 3         # 1: sigma subspaces hold the last cycle's
 M_APPROACH = 4     # 1: APPROACHING_SINGULARITY (hysteresis flag)
 M_MOVING = 5       # 1: the last cycle was a motion (not a stop)
 M_DWELL = 6        # [s] APPROACHING_SINGULARITY is still held after a look-ahead brake
-NMEM = 8
+M_FROZEN_T = 7     # [s] commanded-motion time over which q stayed bit-identical
+M_FROZEN_TRAVEL = 8  # [rad | m] commanded travel (Σ maxᵢ|dq_prevᵢ| dt) over that time
+M_FROZEN_PEAK = 9  # [rad/s | m/s] largest commanded joint speed over that time
+M_REST = 10        # [s] how long the command has been at rest (dq = 0)
+M_FROZEN = 11      # 1: the measurement was found frozen (until it changes)
+NMEM = 12
+
+# ---------------------------------------------------------------- M_ANCHOR values
+ANCHOR_NONE = 0.0      # q_cmd continues from the last command
+ANCHOR_FRESH = 1.0     # re-anchor in the next motion cycle with a fresh measurement
+ANCHOR_FIRST = 2.0     # no command yet: anchor on the next valid measurement
 
 # ---------------------------------------------------------------- out slots
 O_SIGMIN = 0
@@ -142,7 +164,7 @@ MODE_HOLD = 0      # no target
 MODE_POSE = 1      # (4, 4) T_base_target
 MODE_TWIST = 2     # (6,) twist, base frame, linear first
 MODE_BAD = 3       # the caller found the input malformed (shape, type)
-MODE_BAD_TARGET = 4  # the caller found the target malformed; q was read
+MODE_BAD_TARGET = 4  # the caller rejected the target or its own input; q was read
 
 # ---------------------------------------------------------------- states
 S_TRACKING = 0
@@ -176,6 +198,8 @@ R_PAUSED = 17
 R_IDLE = 18
 R_BRAKING = 19        # val1 = predicted sigma_min, val2 = sigma_min
 R_AHEAD = 20          # val1 = sigma_min, val2 = seconds since the look-ahead braked
+R_FROZEN = 21         # val1 = frozen time [s], val2 = largest commanded speed
+R_TARGET_EXPIRED = 22  # val1 = twist target age [s]; the brake has finished
 
 # ---------------------------------------------------------------- limited bits
 L_CARTESIAN = 1
@@ -204,6 +228,15 @@ LOOKAHEAD_CYCLES = 2.5
 #: command turns from cycle to cycle, joints braking at their position limits bend
 #: it), which the straight-line prediction does not see.
 LOOKAHEAD_MARGIN = 0.1
+#: Commanded travel [rad | m] (Σ maxᵢ|dq_prevᵢ|·dt) an unchanged measurement must
+#: have missed, besides frozen_timeout, to count as frozen: well above the resolution
+#: of a joint encoder, so a slowly commanded arm is not flagged between two counts.
+FROZEN_MIN_TRAVEL = 1e-3
+#: A motion starting from rest re-anchors the position command on the measurement
+#: only after the command has rested this long [s]: an arm that follows position
+#: commands has caught up with the command by then (no step back onto a lagging
+#: measurement after a short stop).
+ANCHOR_SETTLE = 0.1
 #: Reported condition number when σ_min = 0 (keeps every output finite).
 MAX_CONDITION = 1e12
 
@@ -586,6 +619,143 @@ def _check_inputs(q, target, mode, dt, measurement_age, target_age, out):
 
 
 @njit(cache=True)
+def _update_frozen(q, q_last, dq_prev, dt, age, mem, timeout):
+    """Frozen-measurement bookkeeping; True when q counts as frozen.
+
+    While q is bit-identical to the last valid measurement ``q_last`` and the last
+    command moves (``dq_prev ≠ 0``), the time (``M_FROZEN_T``), the commanded travel
+    ``Σ maxᵢ|dq_prevᵢ|·dt`` (``M_FROZEN_TRAVEL``) and the largest commanded speed
+    (``M_FROZEN_PEAK``) add up; any change of q clears them.  Frozen: time minus the
+    measurement's ``age`` ≥ ``timeout``, and travel ≥ ``FROZEN_MIN_TRAVEL``; it stays
+    frozen (``M_FROZEN``) until q changes.  Subtracting the age leaves a stream that stopped (the
+    age grows with the time) to the stale check: frozen means measurements keep
+    arriving and do not change.  ``dt`` is the cycle's clamped step h (at most
+    MAX_DT_PERIODS periods): a late cycle of the controller itself, during which an
+    arm that follows position commands rightly stood still, counts as one step.
+    """
+    changed = False
+    peak = 0.0
+    for i in range(q.shape[0]):
+        if q[i] != q_last[i]:
+            changed = True
+        a = abs(dq_prev[i])
+        if a > peak:
+            peak = a
+    if changed:
+        mem[M_FROZEN_T] = 0.0
+        mem[M_FROZEN_TRAVEL] = 0.0
+        mem[M_FROZEN_PEAK] = 0.0
+        mem[M_FROZEN] = 0.0
+        return False
+    if peak > 0.0:
+        mem[M_FROZEN_T] += dt
+        mem[M_FROZEN_TRAVEL] += peak * dt
+        if peak > mem[M_FROZEN_PEAK]:
+            mem[M_FROZEN_PEAK] = peak
+    if mem[M_FROZEN_T] - age >= timeout and mem[M_FROZEN_TRAVEL] >= FROZEN_MIN_TRAVEL:
+        mem[M_FROZEN] = 1.0
+    return mem[M_FROZEN] != 0.0
+
+
+@njit(cache=True)
+def _update_rest(dq, h, mem):
+    """``M_REST``: time [s] the command has been at rest (every dqᵢ = 0), else 0."""
+    for i in range(dq.shape[0]):
+        if dq[i] != 0.0:
+            mem[M_REST] = 0.0
+            return
+    mem[M_REST] += h
+
+
+@njit(cache=True)
+def _anchor(q, q_cmd, dq_prev, cont, mem, moving, fresh, drift):
+    """Whether q_cmd is re-anchored on the measured q this cycle (updates M_ANCHOR).
+
+    ``ANCHOR_FIRST`` (no command yet): now, whatever the cycle.  A stop never
+    re-anchors: the braking command is integrated on.  A motion cycle starting from a
+    command at rest asks for an anchor (``ANCHOR_FRESH``, as ``resume``/``reset`` do);
+    it is taken in the first motion cycle whose measurement is ``fresh`` (at most one
+    control period old) if the command has been at rest for ``ANCHOR_SETTLE``
+    (``M_REST``: an arm following position commands has caught up with it), and
+    dropped otherwise (the command continues, never a step back onto a lagging
+    measurement).  A fresh motion cycle also re-anchors when
+    ``maxᵢ |q_cmdᵢ − qᵢ| > drift`` (the arm does not follow).
+    """
+    if mem[M_ANCHOR] == ANCHOR_FIRST:
+        mem[M_ANCHOR] = ANCHOR_NONE
+        return True
+    if not moving:
+        return False
+    at_rest = True
+    for i in range(q.shape[0]):
+        if dq_prev[i] != 0.0:
+            at_rest = False
+            break
+    if mem[M_MOVING] == 0.0 and at_rest:
+        mem[M_ANCHOR] = ANCHOR_FRESH
+    if not fresh:
+        return False
+    if mem[M_ANCHOR] == ANCHOR_FRESH:
+        mem[M_ANCHOR] = ANCHOR_NONE
+        if at_rest and mem[M_REST] >= ANCHOR_SETTLE:
+            return True
+    for i in range(q.shape[0]):
+        d = q_cmd[i] - q[i]
+        if cont[i] != 0.0:
+            d -= 2.0 * math.pi * math.floor(d / (2.0 * math.pi) + 0.5)
+        if abs(d) > drift:
+            return True
+    return False
+
+
+@njit(cache=True)
+def _reject(buf, o_j, n, mem, out, cfg, reason, q_ok, dt, cap_lo, cap_hi):
+    """An INVALID_INPUT cycle: the input is not used (except a finite measurement,
+    kept as the last valid one when ``q_ok``); the last command brakes at the
+    acceleration limits (``brake_velocity``, then the position-limit bounds at the last
+    valid position) and the position command keeps integrating it: no velocity or
+    position step.  Without any command yet (``ANCHOR_FIRST``) the position command is
+    the last valid measured position and the velocity zero.  A non-positive or
+    non-finite dt counts as one nominal period."""
+    amax = buf[o_j + J_AMAX * n:o_j + (J_AMAX + 1) * n]
+    dq_prev = buf[o_j + J_DQPREV * n:o_j + (J_DQPREV + 1) * n]
+    q_cmd = buf[o_j + J_QCMD * n:o_j + (J_QCMD + 1) * n]
+    q_valid = buf[o_j + J_QVALID * n:o_j + (J_QVALID + 1) * n]
+    q = buf[o_j + J_QIN * n:o_j + (J_QIN + 1) * n]
+    dq = buf[o_j + J_DQOUT * n:o_j + (J_DQOUT + 1) * n]
+    q_out = buf[o_j + J_QOUT * n:o_j + (J_QOUT + 1) * n]
+    if q_ok:
+        for i in range(n):          # the measurement itself is fine: keep it
+            q_valid[i] = q[i]
+    h = cfg[C_PERIOD]
+    if math.isfinite(dt) and dt > 0.0:
+        h = dt if dt < cfg[C_DTMAX] else cfg[C_DTMAX]
+    if mem[M_ANCHOR] == ANCHOR_FIRST:
+        for i in range(n):
+            dq[i] = 0.0
+            q_cmd[i] = q_valid[i]
+        if q_ok:
+            mem[M_ANCHOR] = ANCHOR_NONE
+    else:
+        brake_velocity(dq_prev, amax, h, dq)
+        joint_velocity_bounds(dq_prev, q_valid, q_cmd,
+                              buf[o_j + J_LOWER * n:o_j + (J_LOWER + 1) * n],
+                              buf[o_j + J_UPPER * n:o_j + (J_UPPER + 1) * n], amax,
+                              buf[o_j + J_CONT * n:o_j + (J_CONT + 1) * n], cfg[C_MARGIN], h,
+                              cap_lo, cap_hi)
+        clamp_to_bounds(dq, cap_lo, cap_hi)
+    for i in range(n):
+        q_out[i] = q_cmd[i] + dq[i] * h
+        q_cmd[i] = q_out[i]
+        dq_prev[i] = dq[i]
+    _update_rest(dq, h, mem)
+    mem[M_MOVING] = 0.0
+    mem[M_SCALE] = 0.0
+    out[O_STATE] = S_INVALID
+    out[O_REASON] = reason
+
+
+@njit(cache=True)
 def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
     """One control cycle on the controller memory ``buf`` (see the module docstring).
 
@@ -643,23 +813,13 @@ def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
         if mode == MODE_BAD_TARGET and reason < 0:
             reason = R_BAD_INPUT
     if reason >= 0:
-        if mode != MODE_BAD and reason != R_BAD_Q:
-            for i in range(n):      # the measurement itself is fine: keep it
-                q_valid[i] = q[i]
-        for i in range(n):
-            dq[i] = 0.0
-            dq_prev[i] = 0.0
-            q_out[i] = q_valid[i]
-            q_cmd[i] = q_valid[i]
-        mem[M_ANCHOR] = 1.0
-        mem[M_MOVING] = 0.0
-        mem[M_SCALE] = 0.0
-        out[O_STATE] = S_INVALID
-        out[O_REASON] = reason
+        _reject(buf, o_j, n, mem, out, cfg, reason, mode != MODE_BAD and reason != R_BAD_Q,
+                dt, cap_lo, cap_hi)
         return S_INVALID
     h = dt if dt < cfg[C_DTMAX] else cfg[C_DTMAX]   # dt used for limits and integration
     if mem[M_DWELL] > 0.0:
         mem[M_DWELL] = mem[M_DWELL] - h if mem[M_DWELL] > h else 0.0
+    frozen = _update_frozen(q, q_valid, dq_prev, h, measurement_age, mem, cfg[C_FROZEN])
     for i in range(n):
         q_valid[i] = q[i]
 
@@ -700,12 +860,22 @@ def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
         state = S_STALE
         reason = R_STALE_MEAS
         out[O_VAL1] = measurement_age
+    elif frozen:
+        state = S_STALE
+        reason = R_FROZEN
+        out[O_VAL1] = mem[M_FROZEN_T]
+        out[O_VAL2] = mem[M_FROZEN_PEAK]
     elif paused:
         state = S_PAUSED
         reason = R_PAUSED
     elif mode == MODE_TWIST and target_age > cfg[C_STALE]:
-        state = S_STALE
-        reason = R_STALE_TARGET
+        # the twist stream ended: brake (STALE_INPUT), then hold (IDLE)
+        state = S_IDLE
+        reason = R_TARGET_EXPIRED
+        for i in range(n):
+            if dq_prev[i] != 0.0:
+                state = S_STALE
+                reason = R_STALE_TARGET
         out[O_VAL1] = target_age
     else:
         # stops that a target may leave (decided below), then the free cases
@@ -736,8 +906,8 @@ def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
 
     limited = int(out[O_LIMITED])
     # velocity bounds from the joint position limits, for every path below
-    joint_velocity_bounds(dq_prev, q, q_cmd if mem[M_ANCHOR] == 0.0 else q, lower, upper,
-                          amax, cont, cfg[C_MARGIN], h, cap_lo, cap_hi)
+    joint_velocity_bounds(dq_prev, q, q_cmd if mem[M_ANCHOR] != ANCHOR_FIRST else q, lower,
+                          upper, amax, cont, cfg[C_MARGIN], h, cap_lo, cap_hi)
     check_ahead = False     # a motion that must pass the look-ahead
     if have_task:
         # ---------------------------------------------------- 4. DLS and scaling
@@ -886,24 +1056,17 @@ def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
     else:
         mem[M_SCALE] = 0.0
         limited = 0
-    anchor = mem[M_ANCHOR] != 0.0 or (mem[M_MOVING] != 0.0) != moving
-    if not anchor:
-        for i in range(n):
-            d = q_cmd[i] - q[i]
-            if cont[i] != 0.0:
-                d -= 2.0 * math.pi * math.floor(d / (2.0 * math.pi) + 0.5)
-            if abs(d) > cfg[C_DRIFT]:
-                anchor = True
-                break
+    anchor = _anchor(q, q_cmd, dq_prev, cont, mem, moving,
+                     measurement_age <= cfg[C_PERIOD], cfg[C_DRIFT])
     if anchor:
         for i in range(n):
             q_cmd[i] = q[i]
-    mem[M_ANCHOR] = 0.0
     mem[M_MOVING] = 1.0 if moving else 0.0
     for i in range(n):
         q_out[i] = q_cmd[i] + dq[i] * h
         q_cmd[i] = q_out[i]
         dq_prev[i] = dq[i]
+    _update_rest(dq, h, mem)
     out[O_LIMITED] = limited
     out[O_STATE] = state
     out[O_REASON] = reason
