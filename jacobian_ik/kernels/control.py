@@ -57,10 +57,11 @@ machine are documented in docs/controller.md; the pieces are:
   ``t_f − measurement_age ≥ frozen_timeout`` and travel ``≥ FROZEN_MIN_TRAVEL`` is
   STALE_INPUT until q changes (a stream that stops ages instead: the stale check).
 * position command: ``q_cmd ← q_cmd + dq dt``, never re-anchored during a stop.  It
-  is re-anchored on the measured q (``q_cmd := q``) only in a motion cycle whose
-  measurement is at most one control period old: when motion starts from a command
-  that has rested ``ANCHOR_SETTLE`` (or after ``resume``/``reset``), and when
-  ``maxᵢ |q_cmdᵢ − qᵢ| > max_command_drift``.
+  is re-anchored on the measured q (``q_cmd := q``) only in motion cycles: when
+  motion starts from a command that has rested ``ANCHOR_SETTLE`` (or after
+  ``resume``/``reset``) and the measurement is at most one control period old,
+  and when ``maxᵢ |q_cmdᵢ − qᵢ| > max_command_drift`` (the arm does not follow)
+  on a measurement at most MAX_DT_PERIODS periods old.
   The one exception: before the first valid measurement there is no command to
   continue, and the first valid measurement anchors q_cmd whatever its age.
 """
@@ -668,7 +669,7 @@ def _update_rest(dq, h, mem):
 
 
 @njit(cache=True)
-def _anchor(q, q_cmd, dq_prev, cont, mem, moving, fresh, drift):
+def _anchor(q, q_cmd, dq_prev, cont, mem, moving, fresh, recent, drift):
     """Whether q_cmd is re-anchored on the measured q this cycle (updates M_ANCHOR).
 
     ``ANCHOR_FIRST`` (no command yet): now, whatever the cycle.  A stop never
@@ -678,8 +679,10 @@ def _anchor(q, q_cmd, dq_prev, cont, mem, moving, fresh, drift):
     control period old) if the command has been at rest for ``ANCHOR_SETTLE``
     (``M_REST``: an arm following position commands has caught up with it), and
     dropped otherwise (the command continues, never a step back onto a lagging
-    measurement).  A fresh motion cycle also re-anchors when
-    ``maxᵢ |q_cmdᵢ − qᵢ| > drift`` (the arm does not follow).
+    measurement).  A motion cycle whose measurement is ``recent`` (at most
+    MAX_DT_PERIODS periods old: a loaded ROS loop may not see one younger than a
+    period for long, and a stream that stopped is not followed) also re-anchors
+    when ``maxᵢ |q_cmdᵢ − qᵢ| > drift`` (the arm does not follow).
     """
     if mem[M_ANCHOR] == ANCHOR_FIRST:
         mem[M_ANCHOR] = ANCHOR_NONE
@@ -693,12 +696,12 @@ def _anchor(q, q_cmd, dq_prev, cont, mem, moving, fresh, drift):
             break
     if mem[M_MOVING] == 0.0 and at_rest:
         mem[M_ANCHOR] = ANCHOR_FRESH
-    if not fresh:
-        return False
-    if mem[M_ANCHOR] == ANCHOR_FRESH:
+    if fresh and mem[M_ANCHOR] == ANCHOR_FRESH:
         mem[M_ANCHOR] = ANCHOR_NONE
         if at_rest and mem[M_REST] >= ANCHOR_SETTLE:
             return True
+    if not recent:
+        return False
     for i in range(q.shape[0]):
         d = q_cmd[i] - q[i]
         if cont[i] != 0.0:
@@ -1056,8 +1059,8 @@ def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
     else:
         mem[M_SCALE] = 0.0
         limited = 0
-    anchor = _anchor(q, q_cmd, dq_prev, cont, mem, moving,
-                     measurement_age <= cfg[C_PERIOD], cfg[C_DRIFT])
+    anchor = _anchor(q, q_cmd, dq_prev, cont, mem, moving, measurement_age <= cfg[C_PERIOD],
+                     measurement_age <= cfg[C_DTMAX], cfg[C_DRIFT])
     if anchor:
         for i in range(n):
             q_cmd[i] = q[i]
