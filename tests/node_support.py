@@ -148,8 +148,8 @@ def controller_params_for(robot_name: str, overrides=None):
 
 class TrajectoryRecorder:
     """Records every one-point ``JointTrajectory`` command the controller publishes,
-    with the publisher's sequence number: [(receipt time [s], sequence number or None,
-    concat(positions, velocities))].  A gap in the sequence numbers is a message this
+    with the publisher's sequence number and id: [(receipt time [s], sequence number
+    or None, concat(positions, velocities), publisher id or None)].  A gap in the sequence numbers is a message this
     process did not get (the controller's publisher keeps only the latest)."""
 
     def __init__(self, client, topic: str):
@@ -164,17 +164,24 @@ class TrajectoryRecorder:
             return
         point = msg.points[0]
         values = np.concatenate([np.array(point.positions), np.array(point.velocities)])
+        gid = info.get("publisher_gid")
+        source = bytes(gid["data"]) if isinstance(gid, dict) and "data" in gid else None
         with self._lock:
             self.records.append((time.monotonic(), info.get("publication_sequence_number"),
-                                 values))
+                                 values, source))
 
     def clear(self) -> None:
         with self._lock:
             self.records.clear()
 
     def recorded(self) -> list:
+        """[(t, sequence number, values)] of the publisher heard most (another test
+        run that happens to share the ROS domain id is left out)."""
         with self._lock:
-            return list(self.records)
+            records = list(self.records)
+        sources = [r[3] for r in records]
+        main = max(set(sources), key=sources.count) if records else None
+        return [r[:3] for r in records if r[3] == main]
 
 
 def command_profile(commands, n: int, period: float):
@@ -187,7 +194,7 @@ def command_profile(commands, n: int, period: float):
     sequence numbers (a message this process missed) is left out.  h is inferred
     from the fastest joint; while the command is at rest (|dq| < 1e-6) it is
     unknown and taken as the largest step the controller uses, MAX_DT_PERIODS
-    periods.  Returns (list of dicts (t, h, at_rest, consistent, rest_before,
+    periods.  Returns (list of dicts (t, h, at_rest, consistent, rest_before, speed,
     acceleration, step) with per-joint arrays, number of gaps); ``consistent`` is
     False where the position step is not dq·h (a re-anchor on the measurement).
     """
@@ -214,6 +221,7 @@ def command_profile(commands, n: int, period: float):
                           and bool(np.allclose(q1 - q0, dq1 * h, rtol=0.0, atol=1e-9)))
         out.append({"t": t, "h": h, "at_rest": at_rest, "consistent": consistent,
                     "rest_before": not np.any(np.abs(dq0) >= 1e-6),
+                    "speed": float(np.abs(dq1).max()),
                     "acceleration": np.abs(dq1 - dq0) / h, "step": step})
     return out, gaps
 
