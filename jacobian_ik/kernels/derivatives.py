@@ -1,0 +1,341 @@
+"""Joint-space derivatives of the geometric Jacobian and of its smallest singular value.
+
+``jacobian_derivative`` gives ``∂J/∂q_k`` for every joint k (the kinematic
+Hessian of the tip), ``sigma_min_gradient`` the gradient ``∂σ/∂q`` of a smooth
+lower bound of σ_min of the task Jacobian (or of σ_min itself).  Both are
+``@njit(cache=True)`` over float64 arrays and write into arrays the caller
+preallocated; nothing here allocates.
+
+Conventions are those of ``jacobian_ik.kernels.kinematics``: J is the base-frame
+geometric Jacobian of the tip origin, Shape (6, n), linear rows on top; a task
+uses the rows ``rows`` (k of them) of J; the task Jacobian has m = min(k, n)
+singular values.
+"""
+
+import math
+
+from numba import njit
+
+#: Largest number of cyclic Jacobi sweeps of the m × m eigenproblem (m ≤ 6
+#: converges in ≤ 8; the bound only matters for non-finite input).
+MAX_EIG_SWEEPS = 30
+
+#: A rotation is skipped when |G_pq| ≤ EIG_REL_TOL·√(G_pp G_qq) (the eigenvalues
+#: are then resolved to relative accuracy) or ≤ EIG_ABS_TOL·tr(G) (below the
+#: rounding error of G's entries themselves).
+EIG_REL_TOL = 1e-15
+EIG_ABS_TOL = 1e-18
+
+#: A singular value σ_i ≤ NULL_SIGMA_RATIO·√tr(G) is numerically zero: its
+#: vector on the other side of the SVD is not taken from J (0/0) but chosen as a
+#: unit vector orthogonal to the other singular vectors (a null vector).
+NULL_SIGMA_RATIO = 1e-9
+
+
+def sigma_gradient_scratch_shape(n):
+    """Shape of the ``work`` array of ``sigma_min_gradient`` for an n-joint arm:
+    (3, s, s) with s = max(6, n)."""
+    s = max(6, int(n))
+    return (3, s, s)
+
+
+@njit(cache=True)
+def jacobian_derivative(frames, axes, joint_types, J, dJ):
+    """Derivative of the base-frame geometric Jacobian with respect to each joint.
+
+    ``dJ[k] = ∂J/∂q_k``, Shape (n, 6, n), from J (6, n) of ``jacobian_from_frames``.
+    With column i of J written ``[a_i; w_i]`` (a_i = z_i × (p_tip − p_i) and
+    w_i = z_i for a revolute joint, a_i = z_i and w_i = 0 for a prismatic one):
+
+        ∂a_i/∂q_k = w_k × a_i   if k ≤ i
+                    w_i × a_k   if k > i
+        ∂w_i/∂q_k = w_k × w_i   if k < i
+                    0           if k ≥ i
+
+    Joint k moves every frame after it: a revolute joint rotates downstream
+    vectors (∂z/∂q_k = z_k × z) and points (∂p/∂q_k = z_k × (p − p_k)), a
+    prismatic one translates points (∂p/∂q_k = z_k).  For k ≤ i joint i's axis and
+    origin and the tip all move rigidly with joint k, so the column turns with
+    it: ∂[a_i; w_i] = w_k × [a_i; w_i] (by the Jacobi identity for a_i; k = i adds
+    nothing, a joint's axis is fixed under its own motion; a prismatic k only
+    translates them, w_k = 0).  For k > i only the tip moves, by a_k, so
+    ∂a_i = z_i × a_k for a revolute i and 0 for a prismatic i (w_i = 0).  The
+    linear block is symmetric, ∂a_i/∂q_k = ∂a_k/∂q_i, as a Hessian of the tip
+    position must be.
+
+    Every term is a cross product of J's columns (prismatic columns have w = 0),
+    so only J and ``joint_types`` are read; ``frames`` (n+1, 4, 4) and ``axes``
+    (n, 3) are the ones J was built from and keep the signature of the other
+    kinematics kernels.
+    """
+    n = J.shape[1]
+    for k in range(n):
+        D = dJ[k]
+        if joint_types[k] == 1:  # PRISMATIC: w_k = 0
+            kx = 0.0
+            ky = 0.0
+            kz = 0.0
+        else:
+            kx = J[3, k]
+            ky = J[4, k]
+            kz = J[5, k]
+        for i in range(n):
+            if k <= i:
+                ax = J[0, i]
+                ay = J[1, i]
+                az = J[2, i]
+                D[0, i] = ky * az - kz * ay
+                D[1, i] = kz * ax - kx * az
+                D[2, i] = kx * ay - ky * ax
+                if k < i:
+                    wx = J[3, i]
+                    wy = J[4, i]
+                    wz = J[5, i]
+                    D[3, i] = ky * wz - kz * wy
+                    D[4, i] = kz * wx - kx * wz
+                    D[5, i] = kx * wy - ky * wx
+                else:
+                    D[3, i] = 0.0
+                    D[4, i] = 0.0
+                    D[5, i] = 0.0
+            else:
+                # symmetric linear block: ∂a_i/∂q_k = w_i × a_k = ∂a_k/∂q_i
+                S = dJ[i]
+                D[0, i] = S[0, k]
+                D[1, i] = S[1, k]
+                D[2, i] = S[2, k]
+                D[3, i] = 0.0
+                D[4, i] = 0.0
+                D[5, i] = 0.0
+
+
+@njit(cache=True)
+def _gram_eigen(G, E, m):
+    """Cyclic Jacobi eigendecomposition of the symmetric ``G[:m, :m]`` in place.
+
+    On return ``G[i, i]`` are the eigenvalues and the columns of ``E[:m, :m]``
+    the orthonormal eigenvectors: G_in = E diag(G_ii) Eᵀ.  Each rotation zeroes
+    G_pq with t = sgn(θ)/(|θ| + √(θ² + 1)), θ = (G_qq − G_pp)/(2 G_pq).
+    Returns tr(G) (0 or less: G is zero; not finite: G had non-finite entries).
+    """
+    trace = 0.0
+    for i in range(m):
+        trace += G[i, i]
+        for j in range(m):
+            E[i, j] = 1.0 if i == j else 0.0
+    if not (trace > 0.0 and trace < math.inf):
+        return trace
+    floor = EIG_ABS_TOL * trace
+    rel2 = EIG_REL_TOL * EIG_REL_TOL
+    for _sweep in range(MAX_EIG_SWEEPS):
+        rotated = False
+        for p in range(m - 1):
+            for q in range(p + 1, m):
+                apq = G[p, q]
+                app = G[p, p]
+                aqq = G[q, q]
+                if abs(apq) <= floor or apq * apq <= rel2 * abs(app * aqq):
+                    continue
+                rotated = True
+                theta = (aqq - app) / (2.0 * apq)
+                if theta >= 0.0:
+                    t = 1.0 / (theta + math.sqrt(theta * theta + 1.0))
+                else:
+                    t = -1.0 / (-theta + math.sqrt(theta * theta + 1.0))
+                c = 1.0 / math.sqrt(t * t + 1.0)
+                s = t * c
+                G[p, p] = app - t * apq
+                G[q, q] = aqq + t * apq
+                G[p, q] = 0.0
+                G[q, p] = 0.0
+                for r in range(m):
+                    if r != p and r != q:
+                        grp = G[r, p]
+                        grq = G[r, q]
+                        G[r, p] = c * grp - s * grq
+                        G[p, r] = G[r, p]
+                        G[r, q] = s * grp + c * grq
+                        G[q, r] = G[r, q]
+                    erp = E[r, p]
+                    erq = E[r, q]
+                    E[r, p] = c * erp - s * erq
+                    E[r, q] = s * erp + c * erq
+        if not rotated:
+            break
+    return trace
+
+
+@njit(cache=True)
+def _complete_null_vector(O, d, m, i, done):
+    """Column i of ``O[:d, :m]`` ← a unit vector orthogonal to the columns j with
+    ``done[j] > 0`` (orthonormal): Gram–Schmidt (twice) of the unit vector e_l
+    whose component outside their span is largest."""
+    best = 0
+    best_res = -1.0
+    for l in range(d):
+        res = 1.0
+        for j in range(m):
+            if done[j] > 0.0:
+                res -= O[l, j] * O[l, j]
+        if res > best_res:
+            best_res = res
+            best = l
+    for r in range(d):
+        O[r, i] = 1.0 if r == best else 0.0
+    for _pass in range(2):
+        for j in range(m):
+            if done[j] > 0.0:
+                dot = 0.0
+                for r in range(d):
+                    dot += O[r, j] * O[r, i]
+                for r in range(d):
+                    O[r, i] -= dot * O[r, j]
+        nrm = 0.0
+        for r in range(d):
+            nrm += O[r, i] * O[r, i]
+        nrm = math.sqrt(nrm)
+        if nrm > 0.0:
+            for r in range(d):
+                O[r, i] /= nrm
+
+
+@njit(cache=True)
+def sigma_min_gradient(J, dJ, rows, G, work, grad, tau):
+    """Soft-min h of the task Jacobian's singular values and its gradient ∂h/∂q.
+
+    The task Jacobian A = ``J[rows]`` (k × n, J Shape (6, n)) has the m = min(k, n)
+    singular values σ_i with unit vectors A v_i = σ_i u_i, Aᵀ u_i = σ_i v_i.  Then
+
+        ∂σ_i/∂q_j = u_iᵀ (∂A/∂q_j) v_i,      ∂A/∂q_j = ``dJ[j][rows]``  (dJ Shape (n, 6, n)
+                                                         from ``jacobian_derivative``)
+        h = σ_1 − τ log Σ_i exp(−(σ_i − σ_1)/τ),  σ_1 = min_i σ_i
+        ∂h/∂q_j = Σ_i π_i ∂σ_i/∂q_j,  π_i = exp(−(σ_i − σ_1)/τ) / Σ_l exp(−(σ_l − σ_1)/τ)
+
+    so σ_1 − τ log m ≤ h ≤ σ_1, h → σ_1 as τ → 0, and h is smooth where σ_1 is
+    repeated (the weights of a repeated value are equal, and the sum of its
+    ∂σ_i does not depend on the basis chosen in its singular subspace).  With
+    ``tau`` ≤ 0 [same unit as σ] h = σ_1 and ``grad`` is ∂σ_1/∂q (of the first
+    smallest value if it is repeated).  Returns h; writes ``grad`` Shape (n,).
+
+    The vectors come from a cyclic Jacobi eigendecomposition of the m × m Gram
+    matrix (``gram_matrix``: A Aᵀ when k ≤ n, its eigenvectors are the u_i; AᵀA
+    when k > n, the v_i); the other side is Aᵀu_i/σ_i (resp. A v_i/σ_i) with
+    σ_i = ‖Aᵀu_i‖ (resp. ‖A v_i‖), accurate also for small σ_i.  A σ_i below
+    ``NULL_SIGMA_RATIO``·√tr(G) counts as zero: its other-side vector is then a
+    unit null vector of A orthogonal to the other singular vectors, and the
+    gradient term is the one-sided ∂s/∂q of the smooth signed value s with
+    σ_i = |s| nearby (either sign is a direction in which σ_i grows).  If J is
+    zero, all σ are 0; if it is not finite, h = 0 and grad = 0.
+
+    Shapes: rows (k,) int64; G (≥ m, ≥ m), overwritten; ``work`` (3, s, s),
+    s = max(6, n) (``sigma_gradient_scratch_shape``): work[0] holds the Gram
+    eigenvectors (m × m), work[1] the other-side vectors (max(k, n) × m),
+    work[2] row 0 the σ_i and row 1 the weights π_i.
+    """
+    k = rows.shape[0]
+    n = J.shape[1]
+    for j in range(n):
+        grad[j] = 0.0
+    small_side = k <= n
+    # G = A Aᵀ (k × k) when k ≤ n, else AᵀA (n × n)
+    if small_side:
+        m = k
+        for a in range(k):
+            ra = rows[a]
+            for b in range(a + 1):
+                rb = rows[b]
+                s = 0.0
+                for j in range(n):
+                    s += J[ra, j] * J[rb, j]
+                G[a, b] = s
+                G[b, a] = s
+        d = n
+    else:
+        m = n
+        for a in range(n):
+            for b in range(a + 1):
+                s = 0.0
+                for r in range(k):
+                    s += J[rows[r], a] * J[rows[r], b]
+                G[a, b] = s
+                G[b, a] = s
+        d = k
+    E = work[0]
+    O = work[1]
+    sig = work[2][0]
+    wts = work[2][1]
+    trace = _gram_eigen(G, E, m)
+    if not trace < math.inf or trace != trace:
+        return 0.0
+    # other side: O[:, i] = A v_i or Aᵀ u_i, normalised; σ_i its norm
+    for i in range(m):
+        nrm = 0.0
+        for c in range(d):
+            s = 0.0
+            if small_side:
+                for r in range(k):
+                    s += J[rows[r], c] * E[r, i]
+            else:
+                for j in range(n):
+                    s += J[rows[c], j] * E[j, i]
+            O[c, i] = s
+            nrm += s * s
+        sig[i] = math.sqrt(nrm)
+    thresh = NULL_SIGMA_RATIO * math.sqrt(max(trace, 0.0))
+    # wts doubles as the "has a vector" mark before it holds the weights
+    any_null = False
+    for i in range(m):
+        if sig[i] > thresh:
+            wts[i] = 1.0
+            inv = 1.0 / sig[i]
+            for c in range(d):
+                O[c, i] *= inv
+        else:
+            wts[i] = 0.0
+            any_null = True
+    if any_null:
+        for i in range(m):
+            if wts[i] == 0.0:
+                _complete_null_vector(O, d, m, i, wts)
+                wts[i] = 1.0
+    # weights
+    i_min = 0
+    for i in range(m):
+        if sig[i] < sig[i_min]:
+            i_min = i
+    s1 = sig[i_min]
+    if tau > 0.0:
+        total = 0.0
+        for i in range(m):
+            wts[i] = math.exp(-(sig[i] - s1) / tau)
+            total += wts[i]
+        h = s1 - tau * math.log(total)
+        for i in range(m):
+            wts[i] /= total
+    else:
+        h = s1
+        for i in range(m):
+            wts[i] = 0.0
+        wts[i_min] = 1.0
+    # ∂h/∂q_j = Σ_i π_i u_iᵀ dJ[j][rows] v_i
+    if small_side:
+        U = E
+        V = O
+    else:
+        U = O
+        V = E
+    for i in range(m):
+        w = wts[i]
+        if w < 1e-16:  # below rounding of the sum
+            continue
+        for j in range(n):
+            D = dJ[j]
+            acc = 0.0
+            for r in range(k):
+                row = rows[r]
+                s = 0.0
+                for c in range(n):
+                    s += D[row, c] * V[c, i]
+                acc += U[r, i] * s
+            grad[j] += w * acc
+    return h
