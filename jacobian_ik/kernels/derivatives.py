@@ -34,9 +34,9 @@ NULL_SIGMA_RATIO = 1e-9
 
 def sigma_gradient_scratch_shape(n):
     """Shape of the ``work`` array of ``sigma_min_gradient`` for an n-joint arm:
-    (3, s, s) with s = max(6, n)."""
+    (6, s, s) with s = max(6, n)."""
     s = max(6, int(n))
-    return (3, s, s)
+    return (6, s, s)
 
 
 @njit(cache=True)
@@ -166,30 +166,83 @@ def _gram_eigen(G, E, m):
 
 
 @njit(cache=True)
-def _complete_null_vector(O, d, m, i, done):
-    """Column i of ``O[:d, :m]`` ← a unit vector orthogonal to the columns j with
-    ``done[j] > 0`` (orthonormal): Gram–Schmidt (twice) of the unit vector e_l
-    whose component outside their span is largest."""
+def _null_partner(dJ, rows, E, O, M, B, W, small_side, d, m, i, done):
+    """Column i of ``O[:d, :m]`` ← the partner vector x of a zero singular value.
+
+    x ranges over the unit vectors orthogonal to the columns j of O with
+    ``done[j] > 0`` (orthonormal): for the zero σ_i these are the null vectors
+    of A (k ≤ n) or of Aᵀ (k > n) that are not taken.  To first order
+    σ_i(q + ε δq) ≥ ε |g(x)·δq| for each of them, with g_j(x) = e_iᵀ ∂A/∂q_j x
+    (e_i = column i of E) when k ≤ n, resp. xᵀ ∂A/∂q_j e_i, i.e. g(x) = M x.
+    The x of largest ‖P Mᵀ M P‖ eigenvalue (P the projector on the allowed
+    space) maximizes ‖g‖: the direction in which σ_i provably grows fastest.
+    When M P = 0, x is the unit vector e_l whose part outside the taken columns
+    is largest, orthogonalised.  Scratch: M (n, d), B (d, d), W (d, d).
+    """
+    n = dJ.shape[0]
+    k = rows.shape[0]
+    # M[j, :] = g_j as a linear function of x
+    for j in range(n):
+        D = dJ[j]
+        if small_side:  # x = v ∈ R^n: g_j = Σ_r u_r D[rows[r], c] x_c
+            for c in range(d):
+                s = 0.0
+                for r in range(k):
+                    s += E[r, i] * D[rows[r], c]
+                M[j, c] = s
+        else:  # x = u ∈ R^k: g_j = Σ_r x_r Σ_c D[rows[r], c] v_c
+            for r in range(d):
+                s = 0.0
+                for c in range(n):
+                    s += D[rows[r], c] * E[c, i]
+                M[j, r] = s
+    # M ← M P
+    for jj in range(m):
+        if done[jj] > 0.0:
+            for j in range(n):
+                s = 0.0
+                for c in range(d):
+                    s += M[j, c] * O[c, jj]
+                for c in range(d):
+                    M[j, c] -= s * O[c, jj]
+    # B = (M P)ᵀ (M P), its top eigenvector
+    for a in range(d):
+        for b in range(a + 1):
+            s = 0.0
+            for j in range(n):
+                s += M[j, a] * M[j, b]
+            B[a, b] = s
+            B[b, a] = s
+    trace = _gram_eigen(B, W, d)
     best = 0
-    best_res = -1.0
-    for l in range(d):
-        res = 1.0
-        for j in range(m):
-            if done[j] > 0.0:
-                res -= O[l, j] * O[l, j]
-        if res > best_res:
-            best_res = res
-            best = l
-    for r in range(d):
-        O[r, i] = 1.0 if r == best else 0.0
+    for a in range(d):
+        if B[a, a] > B[best, best]:
+            best = a
+    if trace > 0.0 and B[best, best] > 1e-24 * trace:
+        for r in range(d):
+            O[r, i] = W[r, best]
+    else:
+        best = 0
+        best_res = -1.0
+        for l in range(d):
+            res = 1.0
+            for jj in range(m):
+                if done[jj] > 0.0:
+                    res -= O[l, jj] * O[l, jj]
+            if res > best_res:
+                best_res = res
+                best = l
+        for r in range(d):
+            O[r, i] = 1.0 if r == best else 0.0
+    # orthogonalise against the taken columns (twice) and normalise
     for _pass in range(2):
-        for j in range(m):
-            if done[j] > 0.0:
+        for jj in range(m):
+            if done[jj] > 0.0:
                 dot = 0.0
                 for r in range(d):
-                    dot += O[r, j] * O[r, i]
+                    dot += O[r, jj] * O[r, i]
                 for r in range(d):
-                    O[r, i] -= dot * O[r, j]
+                    O[r, i] -= dot * O[r, jj]
         nrm = 0.0
         for r in range(d):
             nrm += O[r, i] * O[r, i]
@@ -221,16 +274,19 @@ def sigma_min_gradient(J, dJ, rows, G, work, grad, tau):
     matrix (``gram_matrix``: A Aᵀ when k ≤ n, its eigenvectors are the u_i; AᵀA
     when k > n, the v_i); the other side is Aᵀu_i/σ_i (resp. A v_i/σ_i) with
     σ_i = ‖Aᵀu_i‖ (resp. ‖A v_i‖), accurate also for small σ_i.  A σ_i below
-    ``NULL_SIGMA_RATIO``·√tr(G) counts as zero: its other-side vector is then a
-    unit null vector of A orthogonal to the other singular vectors, and the
-    gradient term is the one-sided ∂s/∂q of the smooth signed value s with
-    σ_i = |s| nearby (either sign is a direction in which σ_i grows).  If J is
-    zero, all σ are 0; if it is not finite, h = 0 and grad = 0.
+    ``NULL_SIGMA_RATIO``·√tr(G) counts as zero, where σ_i is not differentiable
+    (σ_i = |s| for a smooth s nearby): its other-side vector is then the unit
+    null vector, orthogonal to the other singular vectors, whose term
+    g = u_iᵀ ∂A/∂q v_i is largest (``_null_partner``).  Then to first order
+    σ_i(q + ε δq) ≥ ε |g·δq| for every δq: g is a one-sided gradient, a step
+    along +g or −g raises σ_i at least at the rate ‖g‖.  If J is zero all σ_i
+    are 0; if J is not finite, h = 0 and grad = 0.
 
-    Shapes: rows (k,) int64; G (≥ m, ≥ m), overwritten; ``work`` (3, s, s),
+    Shapes: rows (k,) int64; G (≥ m, ≥ m), overwritten; ``work`` (6, s, s),
     s = max(6, n) (``sigma_gradient_scratch_shape``): work[0] holds the Gram
     eigenvectors (m × m), work[1] the other-side vectors (max(k, n) × m),
-    work[2] row 0 the σ_i and row 1 the weights π_i.
+    work[2] row 0 the σ_i and row 1 the weights π_i; work[3:6] are scratch of
+    the zero-σ case.
     """
     k = rows.shape[0]
     n = J.shape[1]
@@ -296,7 +352,8 @@ def sigma_min_gradient(J, dJ, rows, G, work, grad, tau):
     if any_null:
         for i in range(m):
             if wts[i] == 0.0:
-                _complete_null_vector(O, d, m, i, wts)
+                _null_partner(dJ, rows, E, O, work[3], work[4], work[5], small_side, d, m, i,
+                              wts)
                 wts[i] = 1.0
     # weights
     i_min = 0
