@@ -20,10 +20,10 @@ from numba import njit
 #: converges in ≤ 8; the bound only matters for non-finite input).
 MAX_EIG_SWEEPS = 30
 
-#: A rotation is skipped when |G_pq| ≤ EIG_REL_TOL·√(G_pp G_qq) (the eigenvalues
-#: are then resolved to relative accuracy) or ≤ EIG_ABS_TOL·tr(G) (below the
-#: rounding error of G's entries themselves).
-EIG_REL_TOL = 1e-15
+#: A Jacobi rotation is skipped when it would turn the eigenvectors by less than
+#: EIG_ANGLE_TOL [rad] (weighted, see ``_gram_eigen``) or when |G_pq| ≤
+#: EIG_ABS_TOL·tr(G) (below the rounding error of G's entries themselves).
+EIG_ANGLE_TOL = 1e-10
 EIG_ABS_TOL = 1e-18
 
 #: A singular value σ_i ≤ NULL_SIGMA_RATIO·√tr(G) is numerically zero: its
@@ -34,9 +34,9 @@ NULL_SIGMA_RATIO = 1e-9
 
 def sigma_gradient_scratch_shape(n):
     """Shape of the ``work`` array of ``sigma_min_gradient`` for an n-joint arm:
-    (6, s, s) with s = max(6, n)."""
+    (7, s, s) with s = max(6, n)."""
     s = max(6, int(n))
-    return (6, s, s)
+    return (7, s, s)
 
 
 @njit(cache=True)
@@ -110,42 +110,137 @@ def jacobian_derivative(frames, axes, joint_types, J, dJ):
 
 
 @njit(cache=True)
-def _gram_eigen(G, E, m):
-    """Cyclic Jacobi eigendecomposition of the symmetric ``G[:m, :m]`` in place.
+def _gram_eigen(G, E, m, rot, T, warm):
+    """Jacobi eigendecomposition of the symmetric ``G[:m, :m]`` in place.
 
     On return ``G[i, i]`` are the eigenvalues and the columns of ``E[:m, :m]``
-    the orthonormal eigenvectors: G_in = E diag(G_ii) Eᵀ.  Each rotation zeroes
-    G_pq with t = sgn(θ)/(|θ| + √(θ² + 1)), θ = (G_qq − G_pp)/(2 G_pq).
-    Returns tr(G) (0 or less: G is zero; not finite: G had non-finite entries).
+    the orthonormal eigenvectors: G_in = E diag(G_ii) Eᵀ.  A rotation in the
+    plane (p, q) zeroes G_pq with t = tan φ = 2 G_pq sgn(δ)/(|δ| + √(δ² + 4 G_pq²)),
+    δ = G_qq − G_pp (for |G_pq| < 10⁻³|δ| by its series t = x − x³ + 2x⁵,
+    x = G_pq/δ, and c = cos φ = (1 + t²)^(−1/2) by its series, both exact to
+    rounding).  The planes are visited in round-robin order: each round is a set
+    of disjoint planes whose rotations are computed independently, then applied.
+
+    A plane is left when the rotation would turn the eigenvectors by less than
+    ``EIG_ANGLE_TOL``, weighted by √(G_qq/G_pp) (so the other side Aᵀu/σ of a
+    small σ is resolved to that relative accuracy too):
+    G_pq² max(G_pp, G_qq) ≤ tol² δ² min(G_pp, G_qq), or when |G_pq| ≤
+    ``EIG_ABS_TOL``·tr(G).
+
+    With ``warm`` the iteration starts from the basis in E (the last call's
+    eigenvectors, for a G that changed little): E is re-orthonormalised
+    (Gram–Schmidt) and G replaced by EᵀGE, which is then nearly diagonal; an
+    E that is not a basis (a column of norm < 1/2 after projection) is
+    replaced by I.  Without ``warm`` E starts as I.  The result is the same
+    decomposition to the tolerance above either way.  ``rot`` (≥ 4, ≥ ⌈m/2⌉)
+    and T (≥ m, ≥ m) are scratch.  Returns tr(G) (≤ 0: G is zero; not finite:
+    G had non-finite entries; then E = I).
     """
     trace = 0.0
     for i in range(m):
         trace += G[i, i]
+    if not (trace > 0.0 and trace < math.inf):
+        warm = False
+    if warm:
         for j in range(m):
-            E[i, j] = 1.0 if i == j else 0.0
+            for p in range(j):
+                dot = 0.0
+                for r in range(m):
+                    dot += E[r, p] * E[r, j]
+                for r in range(m):
+                    E[r, j] -= dot * E[r, p]
+            nrm = 0.0
+            for r in range(m):
+                nrm += E[r, j] * E[r, j]
+            if not (nrm > 0.25 and nrm < 4.0):
+                warm = False
+                break
+            inv = 1.0 / math.sqrt(nrm)
+            for r in range(m):
+                E[r, j] *= inv
+    if warm:
+        for i in range(m):  # T = G E
+            for j in range(m):
+                acc = 0.0
+                for r in range(m):
+                    acc += G[i, r] * E[r, j]
+                T[i, j] = acc
+        for i in range(m):  # G = Eᵀ T
+            for j in range(i + 1):
+                acc = 0.0
+                for r in range(m):
+                    acc += E[r, i] * T[r, j]
+                G[i, j] = acc
+                G[j, i] = acc
+    else:
+        for i in range(m):
+            for j in range(m):
+                E[i, j] = 1.0 if i == j else 0.0
     if not (trace > 0.0 and trace < math.inf):
         return trace
     floor = EIG_ABS_TOL * trace
-    rel2 = EIG_REL_TOL * EIG_REL_TOL
+    tol2 = EIG_ANGLE_TOL * EIG_ANGLE_TOL
+    players = m + (m & 1)  # round-robin over an even number of indices
+    last = players - 1
+    half = players // 2
     for _sweep in range(MAX_EIG_SWEEPS):
         rotated = False
-        for p in range(m - 1):
-            for q in range(p + 1, m):
+        for rnd in range(last):
+            for slot in range(half):
+                # circle method: index `last` meets rnd, the others pair up around it
+                if slot == 0:
+                    p = rnd
+                    q = last
+                else:
+                    p = rnd + slot
+                    if p >= last:
+                        p -= last
+                    q = rnd - slot
+                    if q < 0:
+                        q += last
+                    if p > q:
+                        p, q = q, p
+                rot[0, slot] = 0.0
+                if q >= m:
+                    continue
                 apq = G[p, q]
                 app = G[p, p]
                 aqq = G[q, q]
-                if abs(apq) <= floor or apq * apq <= rel2 * abs(app * aqq):
+                delta = aqq - app
+                big = app if app > aqq else aqq
+                small = aqq if app > aqq else app
+                if abs(apq) <= floor or apq * apq * big <= tol2 * delta * delta * small:
+                    continue
+                if abs(apq) < 1e-3 * abs(delta):
+                    x = apq / delta
+                    x2 = x * x
+                    t = x * (1.0 - x2 * (1.0 - 2.0 * x2))
+                    t2 = t * t
+                    c = 1.0 - t2 * (0.5 - t2 * (0.375 - 0.3125 * t2))
+                else:
+                    g2 = 2.0 * apq
+                    root = math.sqrt(delta * delta + g2 * g2)
+                    if delta >= 0.0:
+                        t = g2 / (delta + root)
+                    else:
+                        t = -g2 / (root - delta)
+                    c = 1.0 / math.sqrt(1.0 + t * t)
+                rot[0, slot] = t
+                rot[1, slot] = c
+                rot[2, slot] = p
+                rot[3, slot] = q
+            for slot in range(half):
+                t = rot[0, slot]
+                if t == 0.0:
                     continue
                 rotated = True
-                theta = (aqq - app) / (2.0 * apq)
-                if theta >= 0.0:
-                    t = 1.0 / (theta + math.sqrt(theta * theta + 1.0))
-                else:
-                    t = -1.0 / (-theta + math.sqrt(theta * theta + 1.0))
-                c = 1.0 / math.sqrt(t * t + 1.0)
+                c = rot[1, slot]
                 s = t * c
-                G[p, p] = app - t * apq
-                G[q, q] = aqq + t * apq
+                p = int(rot[2, slot])
+                q = int(rot[3, slot])
+                apq = G[p, q]
+                G[p, p] -= t * apq
+                G[q, q] += t * apq
                 G[p, q] = 0.0
                 G[q, p] = 0.0
                 for r in range(m):
@@ -166,7 +261,7 @@ def _gram_eigen(G, E, m):
 
 
 @njit(cache=True)
-def _null_partner(dJ, rows, E, O, M, B, W, small_side, d, m, i, done):
+def _null_partner(dJ, rows, E, O, M, B, W, rot, small_side, d, m, i, done):
     """Column i of ``O[:d, :m]`` ← the partner vector x of a zero singular value.
 
     x ranges over the unit vectors orthogonal to the columns j of O with
@@ -177,7 +272,7 @@ def _null_partner(dJ, rows, E, O, M, B, W, small_side, d, m, i, done):
     The x of largest ‖P Mᵀ M P‖ eigenvalue (P the projector on the allowed
     space) maximizes ‖g‖: the direction in which σ_i provably grows fastest.
     When M P = 0, x is the unit vector e_l whose part outside the taken columns
-    is largest, orthogonalised.  Scratch: M (n, d), B (d, d), W (d, d).
+    is largest, orthogonalised.  Scratch: M (n, d), B (d, d), W (d, d), rot (≥ 4, ≥ d).
     """
     n = dJ.shape[0]
     k = rows.shape[0]
@@ -213,7 +308,7 @@ def _null_partner(dJ, rows, E, O, M, B, W, small_side, d, m, i, done):
                 s += M[j, a] * M[j, b]
             B[a, b] = s
             B[b, a] = s
-    trace = _gram_eigen(B, W, d)
+    trace = _gram_eigen(B, W, d, rot, M, False)
     best = 0
     for a in range(d):
         if B[a, a] > B[best, best]:
@@ -282,11 +377,19 @@ def sigma_min_gradient(J, dJ, rows, G, work, grad, tau):
     along +g or −g raises σ_i at least at the rate ‖g‖.  If J is zero all σ_i
     are 0; if J is not finite, h = 0 and grad = 0.
 
-    Shapes: rows (k,) int64; G (≥ m, ≥ m), overwritten; ``work`` (6, s, s),
+    ``work`` also carries the eigenvectors from one call to the next: when
+    work[2][2, 0] equals this call's m (set by the last call), the Jacobi
+    iteration starts from them (``_gram_eigen`` with ``warm``), which saves
+    about half the rotations when J changed little since, as between control
+    cycles.  The result does not depend on it beyond the eigenvector tolerance
+    (``EIG_ANGLE_TOL``); any content of work is safe.  Zero work for a call
+    independent of the last.
+
+    Shapes: rows (k,) int64; G (≥ m, ≥ m), overwritten; ``work`` (7, s, s),
     s = max(6, n) (``sigma_gradient_scratch_shape``): work[0] holds the Gram
     eigenvectors (m × m), work[1] the other-side vectors (max(k, n) × m),
-    work[2] row 0 the σ_i and row 1 the weights π_i; work[3:6] are scratch of
-    the zero-σ case.
+    work[2] row 0 the σ_i, row 1 the weights π_i, row 2 the start marker;
+    work[3] ends as W = Σ_i π_i u_i v_iᵀ (k × n); work[3:7] are scratch.
     """
     k = rows.shape[0]
     n = J.shape[1]
@@ -320,9 +423,12 @@ def sigma_min_gradient(J, dJ, rows, G, work, grad, tau):
     O = work[1]
     sig = work[2][0]
     wts = work[2][1]
-    trace = _gram_eigen(G, E, m)
+    state = work[2][2]
+    trace = _gram_eigen(G, E, m, work[6], work[3], state[0] == m)
     if not trace < math.inf or trace != trace:
+        state[0] = 0.0
         return 0.0
+    state[0] = m
     # other side: O[:, i] = A v_i or Aᵀ u_i, normalised; σ_i its norm
     for i in range(m):
         nrm = 0.0
@@ -352,8 +458,8 @@ def sigma_min_gradient(J, dJ, rows, G, work, grad, tau):
     if any_null:
         for i in range(m):
             if wts[i] == 0.0:
-                _null_partner(dJ, rows, E, O, work[3], work[4], work[5], small_side, d, m, i,
-                              wts)
+                _null_partner(dJ, rows, E, O, work[3], work[4], work[5], work[6], small_side,
+                              d, m, i, wts)
                 wts[i] = 1.0
     # weights
     i_min = 0
@@ -364,7 +470,8 @@ def sigma_min_gradient(J, dJ, rows, G, work, grad, tau):
     if tau > 0.0:
         total = 0.0
         for i in range(m):
-            wts[i] = math.exp(-(sig[i] - s1) / tau)
+            x = (sig[i] - s1) / tau
+            wts[i] = math.exp(-x) if x < 40.0 else 0.0  # e^-40 is below rounding of the sum
             total += wts[i]
         h = s1 - tau * math.log(total)
         for i in range(m):
@@ -374,25 +481,31 @@ def sigma_min_gradient(J, dJ, rows, G, work, grad, tau):
         for i in range(m):
             wts[i] = 0.0
         wts[i_min] = 1.0
-    # ∂h/∂q_j = Σ_i π_i u_iᵀ dJ[j][rows] v_i
+    # ∂h/∂q_j = Σ_i π_i u_iᵀ dJ[j][rows] v_i = ⟨dJ[j][rows], W⟩, W = Σ_i π_i u_i v_iᵀ (k × n)
     if small_side:
         U = E
         V = O
     else:
         U = O
         V = E
+    W = work[3]
+    for r in range(k):
+        for c in range(n):
+            W[r, c] = 0.0
     for i in range(m):
         w = wts[i]
         if w < 1e-16:  # below rounding of the sum
             continue
-        for j in range(n):
-            D = dJ[j]
-            acc = 0.0
-            for r in range(k):
-                row = rows[r]
-                s = 0.0
-                for c in range(n):
-                    s += D[row, c] * V[c, i]
-                acc += U[r, i] * s
-            grad[j] += w * acc
+        for r in range(k):
+            wu = w * U[r, i]
+            for c in range(n):
+                W[r, c] += wu * V[c, i]
+    for j in range(n):
+        D = dJ[j]
+        acc = 0.0
+        for r in range(k):
+            row = rows[r]
+            for c in range(n):
+                acc += D[row, c] * W[r, c]
+        grad[j] = acc
     return h
