@@ -31,6 +31,10 @@ EIG_ABS_TOL = 1e-18
 #: unit vector orthogonal to the other singular vectors (a null vector).
 NULL_SIGMA_RATIO = 1e-9
 
+#: Singular values with (σ_i − σ_1)/τ above this weigh e^-45 < 1e-19 in the
+#: soft-min: their vectors are not computed.
+SOFTMIN_CUTOFF = 45.0
+
 
 def sigma_gradient_scratch_shape(n):
     """Shape of the ``work`` array of ``sigma_min_gradient`` for an n-joint arm:
@@ -429,50 +433,75 @@ def sigma_min_gradient(J, dJ, rows, G, work, grad, tau):
         state[0] = 0.0
         return 0.0
     state[0] = m
-    # other side: O[:, i] = A v_i or Aᵀ u_i, normalised; σ_i its norm
+    thresh = NULL_SIGMA_RATIO * math.sqrt(trace)
+    # σ_i ≈ √λ_i, exact to ~√(ε tr G); only the σ_i that can carry weight get
+    # their other side (wts[i] = 1 marks them)
+    i_min = 0
     for i in range(m):
-        nrm = 0.0
-        for c in range(d):
-            s = 0.0
-            if small_side:
-                for r in range(k):
-                    s += J[rows[r], c] * E[r, i]
-            else:
-                for j in range(n):
-                    s += J[rows[c], j] * E[j, i]
-            O[c, i] = s
-            nrm += s * s
-        sig[i] = math.sqrt(nrm)
-    thresh = NULL_SIGMA_RATIO * math.sqrt(max(trace, 0.0))
-    # wts doubles as the "has a vector" mark before it holds the weights
+        sig[i] = math.sqrt(G[i, i]) if G[i, i] > 0.0 else 0.0
+        if sig[i] < sig[i_min]:
+            i_min = i
+    s1 = sig[i_min]
+    for i in range(m):
+        if s1 <= 1e3 * thresh:  # σ_1 may be zero: every vector is needed
+            wts[i] = 1.0
+        elif tau > 0.0:
+            wts[i] = 1.0 if (sig[i] - s1) / tau < SOFTMIN_CUTOFF else 0.0
+        else:
+            wts[i] = 1.0 if i == i_min else 0.0
+    # other side: O[:, i] = Aᵀ u_i or A v_i, normalised; σ_i its norm
     any_null = False
     for i in range(m):
+        if wts[i] == 0.0:
+            continue
+        if small_side:
+            for c in range(n):
+                O[c, i] = 0.0
+            for r in range(k):
+                Jr = J[rows[r]]
+                eri = E[r, i]
+                for c in range(n):
+                    O[c, i] += Jr[c] * eri
+        else:
+            for r in range(k):
+                Jr = J[rows[r]]
+                acc = 0.0
+                for c in range(n):
+                    acc += Jr[c] * E[c, i]
+                O[r, i] = acc
+        nrm = 0.0
+        for c in range(d):
+            nrm += O[c, i] * O[c, i]
+        sig[i] = math.sqrt(nrm)
         if sig[i] > thresh:
-            wts[i] = 1.0
             inv = 1.0 / sig[i]
             for c in range(d):
                 O[c, i] *= inv
         else:
-            wts[i] = 0.0
+            wts[i] = 0.5  # a zero σ_i: its partner is chosen below
             any_null = True
     if any_null:
+        done = work[2][3]
         for i in range(m):
-            if wts[i] == 0.0:
+            if wts[i] == 0.5:
+                for j in range(m):
+                    done[j] = 1.0 if wts[j] == 1.0 else 0.0
                 _null_partner(dJ, rows, E, O, work[3], work[4], work[5], work[6], small_side,
-                              d, m, i, wts)
+                              d, m, i, done)
                 wts[i] = 1.0
-    # weights
-    i_min = 0
+    # weights over the σ_i with vectors (the others weigh < e^-SOFTMIN_CUTOFF)
+    i_min = -1
     for i in range(m):
-        if sig[i] < sig[i_min]:
+        if wts[i] > 0.0 and (i_min < 0 or sig[i] < sig[i_min]):
             i_min = i
     s1 = sig[i_min]
     if tau > 0.0:
         total = 0.0
         for i in range(m):
-            x = (sig[i] - s1) / tau
-            wts[i] = math.exp(-x) if x < 40.0 else 0.0  # e^-40 is below rounding of the sum
-            total += wts[i]
+            if wts[i] > 0.0:
+                x = (sig[i] - s1) / tau
+                wts[i] = math.exp(-x) if x < SOFTMIN_CUTOFF else 0.0
+                total += wts[i]
         h = s1 - tau * math.log(total)
         for i in range(m):
             wts[i] /= total
@@ -494,7 +523,7 @@ def sigma_min_gradient(J, dJ, rows, G, work, grad, tau):
             W[r, c] = 0.0
     for i in range(m):
         w = wts[i]
-        if w < 1e-16:  # below rounding of the sum
+        if w < 1e-17:  # below rounding of the sum
             continue
         for r in range(k):
             wu = w * U[r, i]
