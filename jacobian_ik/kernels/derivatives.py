@@ -16,8 +16,8 @@ import math
 
 from numba import njit
 
-#: Largest number of cyclic Jacobi sweeps of the m × m eigenproblem (m ≤ 6
-#: converges in ≤ 8; the bound only matters for non-finite input).
+#: Largest number of Jacobi sweeps of the m × m eigenproblem (m ≤ 6 converges
+#: in ≤ 8; the bound only matters for non-finite input).
 MAX_EIG_SWEEPS = 30
 
 #: A Jacobi rotation is skipped when it would turn the eigenvectors by less than
@@ -126,16 +126,17 @@ def _gram_eigen(G, E, m, rot, T, warm):
     of disjoint planes whose rotations are computed independently, then applied.
 
     A plane is left when the rotation would turn the eigenvectors by less than
-    ``EIG_ANGLE_TOL``, weighted by √(G_qq/G_pp) (so the other side Aᵀu/σ of a
-    small σ is resolved to that relative accuracy too):
+    ``EIG_ANGLE_TOL``, weighted by the ratio √(max(G_pp, G_qq)/min(G_pp, G_qq))
+    of the two singular values (so the other side Aᵀu/σ of a small σ is resolved
+    to that relative accuracy too):
     G_pq² max(G_pp, G_qq) ≤ tol² δ² min(G_pp, G_qq), or when |G_pq| ≤
     ``EIG_ABS_TOL``·tr(G).
 
     With ``warm`` the iteration starts from the basis in E (the last call's
     eigenvectors, for a G that changed little): E is re-orthonormalised
     (Gram–Schmidt) and G replaced by EᵀGE, which is then nearly diagonal; an
-    E that is not a basis (a column of norm < 1/2 after projection) is
-    replaced by I.  Without ``warm`` E starts as I.  The result is the same
+    E that is not a basis (a column whose norm after projection is outside
+    (1/2, 2), or not finite) is replaced by I.  Without ``warm`` E starts as I.  The result is the same
     decomposition to the tolerance above either way.  ``rot`` (≥ 4, ≥ ⌈m/2⌉)
     and T (≥ m, ≥ m) are scratch.  Returns tr(G) (≤ 0: G is zero; not finite:
     G had non-finite entries; then E = I).
@@ -369,10 +370,13 @@ def sigma_min_gradient(J, dJ, rows, G, work, grad, tau):
     ``tau`` ≤ 0 [same unit as σ] h = σ_1 and ``grad`` is ∂σ_1/∂q (of the first
     smallest value if it is repeated).  Returns h; writes ``grad`` Shape (n,).
 
-    The vectors come from a cyclic Jacobi eigendecomposition of the m × m Gram
-    matrix (``gram_matrix``: A Aᵀ when k ≤ n, its eigenvectors are the u_i; AᵀA
-    when k > n, the v_i); the other side is Aᵀu_i/σ_i (resp. A v_i/σ_i) with
-    σ_i = ‖Aᵀu_i‖ (resp. ‖A v_i‖), accurate also for small σ_i.  A σ_i below
+    The vectors come from a Jacobi eigendecomposition (``_gram_eigen``) of the
+    m × m Gram matrix (``gram_matrix``: A Aᵀ when k ≤ n, its eigenvectors are
+    the u_i; AᵀA when k > n, the v_i), its eigenvalues λ_i give σ_i ≈ √λ_i.
+    Only the σ_i that can carry weight, (σ_i − σ_1)/τ < ``SOFTMIN_CUTOFF`` (σ_1
+    alone when τ ≤ 0; all when σ_1 may be zero), get their other side Aᵀu_i/σ_i
+    (resp. A v_i/σ_i) with σ_i = ‖Aᵀu_i‖ (resp. ‖A v_i‖), accurate also for small
+    σ_i; the others weigh < e^-45 and are left out of h and grad.  A σ_i below
     ``NULL_SIGMA_RATIO``·√tr(G) counts as zero, where σ_i is not differentiable
     (σ_i = |s| for a smooth s nearby): its other-side vector is then the unit
     null vector, orthogonal to the other singular vectors, whose term
@@ -382,7 +386,7 @@ def sigma_min_gradient(J, dJ, rows, G, work, grad, tau):
     are 0; if J is not finite, h = 0 and grad = 0.
 
     ``work`` also carries the eigenvectors from one call to the next: when
-    work[2][2, 0] equals this call's m (set by the last call), the Jacobi
+    ``work[2, 2, 0]`` equals this call's m (set by the last call), the Jacobi
     iteration starts from them (``_gram_eigen`` with ``warm``), which saves
     about half the rotations when J changed little since, as between control
     cycles.  The result does not depend on it beyond the eigenvector tolerance
@@ -391,9 +395,10 @@ def sigma_min_gradient(J, dJ, rows, G, work, grad, tau):
 
     Shapes: rows (k,) int64; G (≥ m, ≥ m), overwritten; ``work`` (7, s, s),
     s = max(6, n) (``sigma_gradient_scratch_shape``): work[0] holds the Gram
-    eigenvectors (m × m), work[1] the other-side vectors (max(k, n) × m),
-    work[2] row 0 the σ_i, row 1 the weights π_i, row 2 the start marker;
-    work[3] ends as W = Σ_i π_i u_i v_iᵀ (k × n); work[3:7] are scratch.
+    eigenvectors (m × m), work[1] the other-side vectors (max(k, n) × m, the
+    columns with weight), work[2] row 0 the σ_i, row 1 the weights π_i, row 2
+    the start marker, row 3 scratch; work[3] ends as W = Σ_i π_i u_i v_iᵀ
+    (k × n); work[3:7] are scratch.
     """
     k = rows.shape[0]
     n = J.shape[1]
