@@ -93,7 +93,11 @@ from jacobian_ik.kernels.codes import (
     S_STALE,
     S_TRACKING,
 )
-from jacobian_ik.kernels.derivatives import jacobian_derivative, sigma_min_gradient
+from jacobian_ik.kernels.derivatives import (
+    GRADIENT_SCRATCH_PLANES,
+    jacobian_derivative,
+    sigma_min_gradient,
+)
 from jacobian_ik.kernels.kinematics import damping_nakamura, dls_step
 from jacobian_ik.kernels.layout import block, block_offset
 from jacobian_ik.kernels.limits import brake_velocity, clamp_to_bounds, joint_velocity_bounds
@@ -199,7 +203,7 @@ def kinematics_phase(buf, n, rows, q, want_gradient):
     h = sigma_min
     if want_gradient:
         dJ = block(buf, n, L.B_DJAC).reshape((n, 6, n))
-        work = block(buf, n, L.B_GRADWORK).reshape((4, s_, s_))
+        work = block(buf, n, L.B_GRADWORK).reshape((1 + GRADIENT_SCRATCH_PLANES, s_, s_))
         grad = _jv(buf, n, L.J_GRAD)
         jacobian_derivative(frames, axes, types, J, dJ)
         h = sigma_min_gradient(J, dJ, rows, work[0], work[1:], grad,

@@ -36,11 +36,15 @@ NULL_SIGMA_RATIO = 1e-9
 SOFTMIN_CUTOFF = 45.0
 
 
+#: Planes (s × s each) of the ``work`` array of ``sigma_min_gradient``.
+GRADIENT_SCRATCH_PLANES = 7
+
+
 def sigma_gradient_scratch_shape(n):
     """Shape of the ``work`` array of ``sigma_min_gradient`` for an n-joint arm:
-    (7, s, s) with s = max(6, n)."""
+    (GRADIENT_SCRATCH_PLANES, s, s) with s = max(6, n)."""
     s = max(6, int(n))
-    return (7, s, s)
+    return (GRADIENT_SCRATCH_PLANES, s, s)
 
 
 @njit(cache=True)

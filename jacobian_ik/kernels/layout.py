@@ -19,6 +19,8 @@ generated from them.
 import numpy as np
 from numba import njit
 
+from jacobian_ik.kernels.derivatives import GRADIENT_SCRATCH_PLANES
+
 #: (name, meaning) of each tuning slot; a name equal to a ControllerParams field is
 #: filled from it (see ``jacobian_ik.controller``); the others are derived.
 CFG_SLOTS = (
@@ -139,7 +141,8 @@ BLOCKS = (
     ("djac", 0, 0, 6, 0),           # (n, 6, n) ∂J/∂q
     ("hess", 0, 0, 2, 0),           # (2, n, n) QP Hessian and its Cholesky factor
     ("sigma", 0, 0, 0, 15),         # (3, 5, s, s) σ scratch at q, look-ahead end, middle
-    ("gradwork", 0, 0, 0, 4),       # (4, s, s) σ_min gradient: Gram matrix, work (3, s, s)
+    # σ_min gradient: the Gram matrix, then its work array (kernels.derivatives)
+    ("gradwork", 0, 0, 0, 1 + GRADIENT_SCRATCH_PLANES),
 )
 
 
