@@ -121,6 +121,11 @@ PARAMETER_SPECS: dict[str, ParameterSpec] = {
     "stale_timeout": _f(0.1, "s", 0.001, 10.0,
                         "a measurement or twist target older than this stops the arm "
                         "(STALE_INPUT)", tunable=True),
+    "frozen_timeout": _f(0.04, "s", 0.001, 10.0,
+                         "a measurement that stays bit-identical this long (beyond its age) "
+                         "while the command moves the arm is frozen: the arm stops "
+                         "(STALE_INPUT) until it changes",
+                         tunable=True),
     "goal_position_tolerance": _f(0.001, "m", 0.0, 1.0,
                                   "goal_reached needs the position error within this",
                                   tunable=True),
@@ -193,6 +198,7 @@ class ControllerParams:
     max_joint_velocity: tuple = field(default=())      # [rad/s | m/s] per joint
     max_joint_acceleration: tuple = field(default=())  # [rad/s² | m/s²] per joint
     stale_timeout: float = 0.1                  # [s]
+    frozen_timeout: float = 0.04                # [s]
     goal_position_tolerance: float = 0.001      # [m]
     goal_orientation_tolerance: float = 0.01    # [rad]
     max_command_drift: float = 0.05             # [rad | m]
