@@ -1,0 +1,265 @@
+"""Closed loop against a peer, same run: our Controller and pink on the same goals.
+
+Both controllers drive the same perfect kinematic plant at 500 Hz (one-cycle
+measurement delay) from a fixed non-singular start toward each goal of four sets
+(bench/peer_goals.py: random reachable and nearby goals on the example-robot-data
+Panda and UR5), 10 s per goal, with the same Cartesian speed caps (0.25 m/s,
+1 rad/s) and the same joint velocity limits.  Ours runs with the default
+``ControllerParams()``; pink's settings (bench/peer_pink.py) are printed.  The
+bench checks every cycle itself (bench/peer_loop.py): goal reached (1 mm,
+0.01 rad), σ_min of the 6×n Jacobian, velocity / acceleration / position limits,
+finite commands.  Per-cycle time is the controller call alone (for pink:
+``Configuration.update`` plus ``solve_ik``), ours and pink interleaved goal by goal
+so machine load falls on both alike.
+
+Usage (repository root)::
+
+    python -m bench.bench_peer                     # 300 goals per set, both (≈ 12 min)
+    python -m bench.bench_peer --quick             # 50 goals per set
+    python -m bench.bench_peer --only ours --set ur5_random --goals 50 --misses
+
+Prints a markdown table; a run over every set and both controllers writes
+``bench/results/peer.json`` (others only with ``--out NAME``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import write_results  # noqa: E402
+from bench.peer_goals import ARMS, SET_NAMES, goal_set, load_arm  # noqa: E402
+from bench.peer_loop import (DT, GOAL_TIME, PlantProbe, make_controller,  # noqa: E402
+                             run_ours)
+from jacobian_ik.params import ControllerParams  # noqa: E402
+
+GOALS_FULL = 300    # goals per set, default run
+GOALS_QUICK = 50    # goals per set, --quick
+CONTROLLERS = ("ours", "pink")
+
+
+def summarize(runs: list[dict], controller: str, sigma_stop: float) -> dict:
+    """Aggregate of the runs of one controller on one set."""
+    times = np.array([r["time"] for r in runs if r["reached"]])
+    steps = np.concatenate([r["step_ns"] for r in runs]) * 1e-3   # [µs]
+    misses = [r for r in runs if not r["reached"]]
+    out = {
+        "runs": len(runs), "reached": len(runs) - len(misses),
+        "reach_percent": 100.0 * (len(runs) - len(misses)) / len(runs),
+        "time_to_reach_median_s": float(np.median(times)) if times.size else None,
+        "time_to_reach_p95_s": float(np.percentile(times, 95)) if times.size else None,
+        "sigma_min_lowest": min(r["sigma_min_low"] for r in runs),
+        "sigma_stop": sigma_stop,
+        "cycles_below_sigma_stop": sum(r["cycles_below_sigma_stop"] for r in runs),
+        "runs_below_sigma_stop": sum(r["cycles_below_sigma_stop"] > 0 for r in runs),
+        "velocity_violation_cycles": sum(r["velocity_violations"] for r in runs),
+        "position_violation_cycles": sum(r["position_violations"] for r in runs),
+        "acceleration_violation_cycles": sum(r["acceleration_violations"] for r in runs),
+        "acceleration_limit_claimed": controller == "ours",
+        "nonfinite_commands": sum(r["nonfinite_commands"] for r in runs),
+        "worst_velocity_ratio": max(r["worst_velocity_ratio"] for r in runs),
+        "worst_acceleration_ratio": max(r["worst_acceleration_ratio"] for r in runs),
+        "worst_position_excess": max(0.0, max(r["worst_position_excess"] for r in runs)),
+        "cycles": int(steps.size),
+        "step_us_mean": float(steps.mean()), "step_us_p50": float(np.percentile(steps, 50)),
+        "step_us_p99": float(np.percentile(steps, 99)),
+        "misses_still_moving": sum(not r["at_rest"] for r in misses),
+    }
+    if controller == "ours":
+        out["misses_by_final_state"] = dict(Counter(r["final_state"] for r in misses))
+        out["misses_by_reason"] = dict(Counter(r["reason_class"] for r in misses).most_common())
+        out["sigma_report_mismatch_cycles"] = sum(r["sigma_report_mismatches"] for r in runs)
+        out["goal_report_mismatch_cycles"] = sum(r["goal_report_mismatches"] for r in runs)
+    else:
+        out["qp_failures"] = sum(r["qp_failures"] for r in runs)
+    return out
+
+
+def run_record(k: int, r: dict) -> dict:
+    """The per-run facts kept in the JSON file."""
+    keep = ("reached", "time", "cycles", "sigma_min_low", "cycles_below_sigma_stop",
+            "final_position_error", "final_orientation_error", "at_rest", "final_state",
+            "final_reason", "qp_failures")
+    return {"goal": k, **{key: r[key] for key in keep if key in r}}
+
+
+def check_setup(arm, params, peer) -> None:
+    """The bench's σ_min equals Robot.singular_values, pink's frames equal Robot.fk, and
+    the start is inside the limits and not near a singularity; raises otherwise."""
+    robot = arm.robot
+    rng = np.random.default_rng(0)
+    probe = PlantProbe(robot, np.eye(4), 0.0, 0.0)
+    for q in [arm.q_start, *robot.random_configurations(5, rng)]:
+        ours = robot.singular_values(q)[-1]
+        if abs(probe.sigma_min(q) - ours) > 1e-9:
+            raise RuntimeError(f"{arm.name}: numpy σ_min {probe.sigma_min(q)} != {ours} at {q}")
+        if peer is not None and peer.check_frames(q) > 1e-9:
+            raise RuntimeError(f"{arm.name}: pink's tip pose differs from Robot.fk at {q}")
+    if np.any(arm.q_start <= robot.lower) or np.any(arm.q_start >= robot.upper):
+        raise RuntimeError(f"{arm.name}: start configuration outside the joint limits")
+    if probe.sigma_min(arm.q_start) < params.sigma_warn:
+        raise RuntimeError(f"{arm.name}: start configuration is near a singularity")
+
+
+def fmt_time(s: dict) -> str:
+    return "–" if s["time_to_reach_median_s"] is None else f"{s['time_to_reach_median_s']:.2f}"
+
+
+def print_table(summary: dict, params: ControllerParams) -> None:
+    print(f"\n| set | controller | reached | median time to reach [s] | lowest σ_min | "
+          f"cycles (runs) below sigma_stop {params.sigma_stop:g} | velocity / position / "
+          f"acceleration violations [cycles] | max ‖dq‖/v_max, ‖Δdq‖/(a_max·dt), "
+          f"excess over a position limit [rad] | per cycle mean / p50 / p99 [µs] |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, per in summary.items():
+        for controller, s in per.items():
+            acc = (str(s["acceleration_violation_cycles"]) if s["acceleration_limit_claimed"]
+                   else "n/a")
+            print(f"| {name} | {controller} | {s['reach_percent']:.1f} % "
+                  f"({s['reached']}/{s['runs']}) | {fmt_time(s)} | {s['sigma_min_lowest']:.4f} | "
+                  f"{s['cycles_below_sigma_stop']} ({s['runs_below_sigma_stop']}) | "
+                  f"{s['velocity_violation_cycles']} / {s['position_violation_cycles']} / {acc} | "
+                  f"{s['worst_velocity_ratio']:.3f}, {s['worst_acceleration_ratio']:.2f}, "
+                  f"{s['worst_position_excess']:.2g} | "
+                  f"{s['step_us_mean']:.1f} / {s['step_us_p50']:.1f} / {s['step_us_p99']:.1f} |")
+    for name, per in summary.items():
+        s = per.get("ours")
+        if s is None or not s["misses_by_reason"]:
+            continue
+        still = s["misses_still_moving"]
+        print(f"\nours, {name}: {s['runs'] - s['reached']} misses ({still} still moving at "
+              f"{GOAL_TIME:g} s), by final state: "
+              + ", ".join(f"{k} {v}" for k, v in sorted(s["misses_by_final_state"].items())))
+        for reason, count in s["misses_by_reason"].items():
+            print(f"  {count:4d}  {reason}")
+    for name, per in summary.items():
+        ours, pink = per.get("ours"), per.get("pink")
+        if ours and pink:
+            print(f"\n{name}: pink / ours per-cycle time, mean "
+                  f"{pink['step_us_mean'] / ours['step_us_mean']:.1f}×, p50 "
+                  f"{pink['step_us_p50'] / ours['step_us_p50']:.1f}×, p99 "
+                  f"{pink['step_us_p99'] / ours['step_us_p99']:.1f}×", end="")
+    print()
+    for name, per in summary.items():
+        for c, s in per.items():
+            odd = {"non-finite commands": s["nonfinite_commands"],
+                   "QP failures": s.get("qp_failures", 0),
+                   "reported sigma_min differs from the bench's":
+                       s.get("sigma_report_mismatch_cycles", 0),
+                   "reported goal_reached differs from the bench's":
+                       s.get("goal_report_mismatch_cycles", 0)}
+            if any(odd.values()):
+                print(f"{name} {c}: " + ", ".join(f"{k} {v}" for k, v in odd.items() if v)
+                      + " [cycles]")
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help=f"{GOALS_QUICK} goals per set (default {GOALS_FULL})")
+    parser.add_argument("--goals", type=int, default=None, help="goals per set")
+    parser.add_argument("--set", dest="sets", action="append", choices=SET_NAMES,
+                        help="only this goal set (repeatable; default all)")
+    parser.add_argument("--only", choices=CONTROLLERS, default=None,
+                        help="run only this controller")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--delay", type=int, choices=(0, 1), default=1,
+                        help="measurement delay in cycles (default 1)")
+    parser.add_argument("--misses", action="store_true",
+                        help="list each miss of ours (goal index, state, reason)")
+    parser.add_argument("--out", default=None,
+                        help="results file name (default: 'peer' for a run over every "
+                             "set and both controllers, else not written)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    count = args.goals or (GOALS_QUICK if args.quick else GOALS_FULL)
+    sets = args.sets or list(SET_NAMES)
+    controllers = [args.only] if args.only else list(CONTROLLERS)
+    params = ControllerParams()
+    if "pink" in controllers:
+        from bench.peer_pink import PinkPeer   # imports pink only when it runs
+
+    print(f"closed loop at {1 / DT:g} Hz, perfect kinematic plant, measurement delay "
+          f"{args.delay} cycle(s), {GOAL_TIME:g} s per goal, {count} goals per set, seed "
+          f"{args.seed}; ours: default ControllerParams() (sigma_stop {params.sigma_stop:g}, "
+          f"speed caps {params.max_linear_speed:g} m/s, {params.max_angular_speed:g} rad/s)",
+          flush=True)
+    arms, ctls, peers, settings = {}, {}, {}, {}
+    for name in sets:
+        arm_name = name.rsplit("_", 1)[0]
+        if arm_name in arms:
+            continue
+        arm = arms[arm_name] = load_arm(arm_name)
+        ctls[arm_name] = make_controller(arm.robot, params)      # compiles once
+        if "pink" in controllers:
+            peers[arm_name] = PinkPeer(arm.robot, arm.urdf_path, params,
+                                       ctls[arm_name].joint_limits)
+            settings[arm_name] = peers[arm_name].settings()
+        check_setup(arm, params, peers.get(arm_name))
+        print(f"{arm_name}: {arm.robot!r}, start {np.round(arm.q_start, 4).tolist()}, "
+              f"velocity limits {ctls[arm_name].joint_limits.max_joint_velocity.tolist()}",
+              flush=True)
+    if settings:
+        first = next(iter(settings.values()))
+        print("pink settings:", {k: v for k, v in first.items() if k != "limits"},
+              "ConfigurationLimit gain", first["limits"]["ConfigurationLimit"], flush=True)
+
+    summary, records = {}, {}
+    total_start = time.perf_counter()
+    for name in sets:
+        arm_name, kind = name.rsplit("_", 1)
+        arm = arms[arm_name]
+        t0 = time.perf_counter()
+        goals = goal_set(arm, kind, count, args.seed)
+        runs = {c: [] for c in controllers}
+        for goal in goals:
+            if "ours" in controllers:
+                runs["ours"].append(run_ours(arm.robot, params, goal, arm.q_start,
+                                             delay=args.delay))
+            if "pink" in controllers:
+                runs["pink"].append(peers[arm_name].run(goal, arm.q_start, delay=args.delay))
+        summary[name] = {c: summarize(runs[c], c, params.sigma_stop) for c in controllers}
+        records[name] = {c: [run_record(k, r) for k, r in enumerate(runs[c])]
+                         for c in controllers}
+        rates = ", ".join(f"{c} {summary[name][c]['reach_percent']:.1f} %" for c in controllers)
+        print(f"{name}: {rates} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        if args.misses and "ours" in controllers:
+            for k, r in enumerate(runs["ours"]):
+                if not r["reached"]:
+                    print(f"  goal {k}: {r['final_state']}: {r['final_reason']} "
+                          f"(error {1e3 * r['final_position_error']:.1f} mm, "
+                          f"{r['final_orientation_error']:.3f} rad; limited "
+                          f"'{r['final_limited']}')")
+    elapsed = time.perf_counter() - total_start
+    print_table(summary, params)
+    print(f"\n{elapsed:.0f} s")
+
+    out = args.out
+    if out is None and not args.sets and not args.only:
+        out = "peer"
+    if out:
+        path = write_results(out, {
+            "benchmark": "bench_peer", "rate_hz": 1 / DT, "goal_time_s": GOAL_TIME,
+            "measurement_delay_cycles": args.delay, "goals_per_set": count, "seed": args.seed,
+            "start": {a: arm.q_start.tolist() for a, arm in arms.items()},
+            "urdf": {a: ARMS[a][0] for a in arms},
+            "params": params.to_dict(), "pink_settings": settings,
+            "summary": summary, "runs": records, "elapsed_s": elapsed})
+        print(f"written {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
