@@ -28,6 +28,7 @@ import argparse
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -37,14 +38,18 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.common import write_results  # noqa: E402
-from bench.peer_goals import ARMS, SET_NAMES, goal_set, load_arm  # noqa: E402
+from bench.peer_goals import ARMS, SET_NAMES, goal, load_arm  # noqa: E402
 from bench.peer_loop import (DT, GOAL_TIME, PlantProbe, make_controller,  # noqa: E402
-                             run_ours)
+                             probe, run_ours)
 from jacobian_ik.params import ControllerParams  # noqa: E402
 
 GOALS_FULL = 300    # goals per set, default run
 GOALS_QUICK = 50    # goals per set, --quick
 CONTROLLERS = ("ours", "pink")
+#: Positions at or near a singularity where check_setup compares σ_min (UR5: σ_min = 0,
+#: elbow stretched and wrist aligned; Panda: straight up, σ_min ≈ 0.043).
+STRETCHED = {"panda": np.zeros(7),
+             "ur5": np.array([0.0, -np.pi / 2, 0.0, -np.pi / 2, 0.0, 0.0])}
 
 
 def summarize(runs: list[dict], controller: str, sigma_stop: float) -> dict:
@@ -93,20 +98,31 @@ def run_record(k: int, r: dict) -> dict:
 
 
 def check_setup(arm, params, peer) -> None:
-    """The bench's σ_min equals Robot.singular_values, pink's frames equal Robot.fk, and
-    the start is inside the limits and not near a singularity; raises otherwise."""
+    """The bench's σ_min and goal errors equal their NumPy references (SVD of
+    Robot.jacobian, Robot.fk) and Robot.singular_values, also at a singular
+    position; pink's tip pose equals Robot.fk; the start is inside the limits and
+    clear of singularities.  Raises otherwise."""
     robot = arm.robot
     rng = np.random.default_rng(0)
-    probe = PlantProbe(robot, np.eye(4), 0.0, 0.0)
-    for q in [arm.q_start, *robot.random_configurations(5, rng)]:
-        ours = robot.singular_values(q)[-1]
-        if abs(probe.sigma_min(q) - ours) > 1e-9:
-            raise RuntimeError(f"{arm.name}: numpy σ_min {probe.sigma_min(q)} != {ours} at {q}")
+    qs = [arm.q_start, *robot.random_configurations(20, rng)]
+    qs.append(np.clip(STRETCHED[arm.name], robot.lower, robot.upper))
+    goal = robot.fk(robot.random_configurations(1, rng)[0])
+    reference = PlantProbe(robot, goal)
+    for q in qs:
+        sigma, d, angle = probe(robot, q, goal)
+        ref_d, ref_angle = reference.errors(q)
+        checks = {"numpy SVD": reference.sigma_min(q),
+                  "Robot.singular_values": robot.singular_values(q)[-1]}
+        for what, value in checks.items():
+            if abs(sigma - value) > 1e-8:
+                raise RuntimeError(f"{arm.name}: bench σ_min {sigma} != {what} {value} at {q}")
+        if abs(d - ref_d) > 1e-12 or abs(angle - ref_angle) > 1e-9:
+            raise RuntimeError(f"{arm.name}: bench goal errors differ from Robot.fk's at {q}")
         if peer is not None and peer.check_frames(q) > 1e-9:
             raise RuntimeError(f"{arm.name}: pink's tip pose differs from Robot.fk at {q}")
     if np.any(arm.q_start <= robot.lower) or np.any(arm.q_start >= robot.upper):
         raise RuntimeError(f"{arm.name}: start configuration outside the joint limits")
-    if probe.sigma_min(arm.q_start) < params.sigma_warn:
+    if probe(robot, arm.q_start, goal)[0] < params.sigma_warn:
         raise RuntimeError(f"{arm.name}: start configuration is near a singularity")
 
 
@@ -174,6 +190,8 @@ def parse_args(argv):
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--delay", type=int, choices=(0, 1), default=1,
                         help="measurement delay in cycles (default 1)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="worker processes (default 1: per-cycle times undisturbed)")
     parser.add_argument("--misses", action="store_true",
                         help="list each miss of ours (goal index, state, reason)")
     parser.add_argument("--out", default=None,
@@ -182,59 +200,108 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
+class Bench:
+    """The arms, our compiled controllers and the pink peers of one process."""
+
+    def __init__(self, sets, controllers, seed: int, delay: int):
+        self.params = ControllerParams()
+        self.controllers, self.seed, self.delay = controllers, seed, delay
+        self.arms, self.limits, self.peers = {}, {}, {}
+        for name in sets:
+            arm_name = name.rsplit("_", 1)[0]
+            if arm_name in self.arms:
+                continue
+            arm = self.arms[arm_name] = load_arm(arm_name)
+            self.limits[arm_name] = make_controller(arm.robot, self.params).joint_limits
+            if "pink" in controllers:
+                from bench.peer_pink import PinkPeer   # pink is imported only when it runs
+                self.peers[arm_name] = PinkPeer(arm.robot, arm.urdf_path, self.params,
+                                                self.limits[arm_name])
+
+    def run_goal(self, name: str, k: int) -> dict:
+        """Goal k of set ``name`` run by each controller: {controller: run statistics}."""
+        arm_name, kind = name.rsplit("_", 1)
+        arm = self.arms[arm_name]
+        T_goal = goal(arm, kind, k, self.seed)
+        runs = {}
+        if "ours" in self.controllers:
+            runs["ours"] = run_ours(arm.robot, self.params, T_goal, arm.q_start,
+                                    delay=self.delay)
+        if "pink" in self.controllers:
+            runs["pink"] = self.peers[arm_name].run(T_goal, arm.q_start, delay=self.delay)
+        return runs
+
+
+_WORKER: Bench | None = None
+
+
+def _worker_init(sets, controllers, seed, delay):
+    global _WORKER
+    _WORKER = Bench(sets, controllers, seed, delay)
+
+
+def _worker_run(task):
+    return _WORKER.run_goal(*task)
+
+
+def run_all(bench: Bench, sets, count: int, jobs: int):
+    """Yields (set name, {controller: [runs in goal order]}) set by set."""
+    tasks = [(name, k) for name in sets for k in range(count)]
+    if jobs == 1:
+        results = (bench.run_goal(*task) for task in tasks)
+        pool = None
+    else:
+        pool = ProcessPoolExecutor(jobs, initializer=_worker_init,
+                                   initargs=(sets, bench.controllers, bench.seed, bench.delay))
+        results = pool.map(_worker_run, tasks, chunksize=2)
+    try:
+        runs = {}
+        for (name, k), result in zip(tasks, results):
+            for c, r in result.items():
+                runs.setdefault(c, []).append(r)
+            if k == count - 1:
+                yield name, runs
+                runs = {}
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     count = args.goals or (GOALS_QUICK if args.quick else GOALS_FULL)
     sets = args.sets or list(SET_NAMES)
     controllers = [args.only] if args.only else list(CONTROLLERS)
-    params = ControllerParams()
-    if "pink" in controllers:
-        from bench.peer_pink import PinkPeer   # imports pink only when it runs
-
+    bench = Bench(sets, controllers, args.seed, args.delay)
+    params = bench.params
     print(f"closed loop at {1 / DT:g} Hz, perfect kinematic plant, measurement delay "
           f"{args.delay} cycle(s), {GOAL_TIME:g} s per goal, {count} goals per set, seed "
-          f"{args.seed}; ours: default ControllerParams() (sigma_stop {params.sigma_stop:g}, "
-          f"speed caps {params.max_linear_speed:g} m/s, {params.max_angular_speed:g} rad/s)",
-          flush=True)
-    arms, ctls, peers, settings = {}, {}, {}, {}
-    for name in sets:
-        arm_name = name.rsplit("_", 1)[0]
-        if arm_name in arms:
-            continue
-        arm = arms[arm_name] = load_arm(arm_name)
-        ctls[arm_name] = make_controller(arm.robot, params)      # compiles once
-        if "pink" in controllers:
-            peers[arm_name] = PinkPeer(arm.robot, arm.urdf_path, params,
-                                       ctls[arm_name].joint_limits)
-            settings[arm_name] = peers[arm_name].settings()
-        check_setup(arm, params, peers.get(arm_name))
+          f"{args.seed}, {args.jobs} process(es); ours: default ControllerParams() "
+          f"(sigma_stop {params.sigma_stop:g}, speed caps {params.max_linear_speed:g} m/s, "
+          f"{params.max_angular_speed:g} rad/s)", flush=True)
+    settings = {}
+    for arm_name, arm in bench.arms.items():
+        peer = bench.peers.get(arm_name)
+        check_setup(arm, params, peer)
+        if peer is not None:
+            settings[arm_name] = peer.settings()
         print(f"{arm_name}: {arm.robot!r}, start {np.round(arm.q_start, 4).tolist()}, "
-              f"velocity limits {ctls[arm_name].joint_limits.max_joint_velocity.tolist()}",
+              f"velocity limits {bench.limits[arm_name].max_joint_velocity.tolist()}",
               flush=True)
     if settings:
         first = next(iter(settings.values()))
         print("pink settings:", {k: v for k, v in first.items() if k != "limits"},
-              "ConfigurationLimit gain", first["limits"]["ConfigurationLimit"], flush=True)
+              "ConfigurationLimit gain", first["limits"]["ConfigurationLimit"],
+              "VelocityLimit: as ours", flush=True)
 
     summary, records = {}, {}
     total_start = time.perf_counter()
-    for name in sets:
-        arm_name, kind = name.rsplit("_", 1)
-        arm = arms[arm_name]
-        t0 = time.perf_counter()
-        goals = goal_set(arm, kind, count, args.seed)
-        runs = {c: [] for c in controllers}
-        for goal in goals:
-            if "ours" in controllers:
-                runs["ours"].append(run_ours(arm.robot, params, goal, arm.q_start,
-                                             delay=args.delay))
-            if "pink" in controllers:
-                runs["pink"].append(peers[arm_name].run(goal, arm.q_start, delay=args.delay))
+    for name, runs in run_all(bench, sets, count, args.jobs):
         summary[name] = {c: summarize(runs[c], c, params.sigma_stop) for c in controllers}
         records[name] = {c: [run_record(k, r) for k, r in enumerate(runs[c])]
                          for c in controllers}
         rates = ", ".join(f"{c} {summary[name][c]['reach_percent']:.1f} %" for c in controllers)
-        print(f"{name}: {rates} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        print(f"{name}: {rates} ({time.perf_counter() - total_start:.0f} s)", flush=True)
         if args.misses and "ours" in controllers:
             for k, r in enumerate(runs["ours"]):
                 if not r["reached"]:
@@ -253,8 +320,9 @@ def main(argv=None) -> int:
         path = write_results(out, {
             "benchmark": "bench_peer", "rate_hz": 1 / DT, "goal_time_s": GOAL_TIME,
             "measurement_delay_cycles": args.delay, "goals_per_set": count, "seed": args.seed,
-            "start": {a: arm.q_start.tolist() for a, arm in arms.items()},
-            "urdf": {a: ARMS[a][0] for a in arms},
+            "processes": args.jobs,
+            "start": {a: arm.q_start.tolist() for a, arm in bench.arms.items()},
+            "urdf": {a: ARMS[a][0] for a in bench.arms},
             "params": params.to_dict(), "pink_settings": settings,
             "summary": summary, "runs": records, "elapsed_s": elapsed})
         print(f"written {path.relative_to(ROOT)}")

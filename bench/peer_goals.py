@@ -95,15 +95,16 @@ def _nearby_goal(arm: Arm, rng: np.random.Generator) -> np.ndarray:
             return T
 
 
-def goal_set(arm: Arm, kind: str, count: int, seed: int) -> list[np.ndarray]:
-    """The first ``count`` goals ``T_base_goal`` of set ``<arm>_<kind>``."""
+def goal(arm: Arm, kind: str, k: int, seed: int) -> np.ndarray:
+    """Goal ``k`` (``T_base_goal``, Shape (4, 4)) of set ``<arm>_<kind>``."""
     if kind not in KINDS:
         raise ValueError(f"goal set kind '{kind}' is unknown; kinds are: {', '.join(KINDS)}")
-    goals = []
-    for k in range(count):
-        rng = np.random.default_rng((seed, zlib.crc32(f"{arm.name}_{kind}".encode()), k))
-        if kind == "random":
-            goals.append(arm.robot.fk(arm.robot.random_configurations(1, rng)[0]))
-        else:
-            goals.append(_nearby_goal(arm, rng))
-    return goals
+    rng = np.random.default_rng((seed, zlib.crc32(f"{arm.name}_{kind}".encode()), k))
+    if kind == "random":
+        return arm.robot.fk(arm.robot.random_configurations(1, rng)[0])
+    return _nearby_goal(arm, rng)
+
+
+def goal_set(arm: Arm, kind: str, count: int, seed: int) -> list[np.ndarray]:
+    """The first ``count`` goals of set ``<arm>_<kind>``."""
+    return [goal(arm, kind, k, seed) for k in range(count)]

@@ -29,8 +29,10 @@ import re
 import time
 
 import numpy as np
+from numba import njit
 
 from jacobian_ik.controller import Controller
+from jacobian_ik.kernels import fk_jacobian
 from jacobian_ik.params import ControllerParams
 
 RATE = 500.0          # [Hz] control and plant rate
@@ -60,13 +62,12 @@ def orientation_error(R_goal: np.ndarray, R: np.ndarray) -> float:
 
 
 class PlantProbe:
-    """The bench's own view of a plant position: σ_min and the goal errors."""
+    """Reference (NumPy) of ``probe_position``: σ_min by ``numpy.linalg.svd`` of
+    ``Robot.jacobian``, goal errors from ``Robot.fk``; the bench checks that both agree."""
 
-    def __init__(self, robot, goal: np.ndarray, tol_position: float, tol_orientation: float):
+    def __init__(self, robot, goal: np.ndarray):
         self.robot = robot
         self.goal = goal
-        self.tol_position = tol_position
-        self.tol_orientation = tol_orientation
 
     def sigma_min(self, q: np.ndarray) -> float:
         return float(np.linalg.svd(self.robot.jacobian(q), compute_uv=False)[-1])
@@ -76,82 +77,147 @@ class PlantProbe:
         return (float(np.linalg.norm(self.goal[:3, 3] - T[:3, 3])),
                 orientation_error(self.goal[:3, :3], T[:3, :3]))
 
-    def reached(self, errors: tuple[float, float]) -> bool:
-        return errors[0] <= self.tol_position and errors[1] <= self.tol_orientation
+
+@njit(cache=True)
+def probe_position(placements, axes, joint_types, q, T_goal, frames, J, out):
+    """The bench's view of position q: ``out[3] = σ_min = √λ_min(J Jᵀ)`` of the 6×n
+    Jacobian (equal to the smallest singular value, see PlantProbe for the SVD
+    reference), ``out[4] = ‖p_goal − p‖`` [m], ``out[5] = angle(R_goal Rᵀ)`` [rad]."""
+    fk_jacobian(placements, axes, joint_types, q, frames, J)
+    lam = np.linalg.eigvalsh(J @ J.T)[0]
+    out[3] = math.sqrt(lam) if lam > 0.0 else 0.0
+    T = frames[q.shape[0]]
+    d = 0.0
+    c = 0.0
+    for i in range(3):
+        d += (T_goal[i, 3] - T[i, 3]) ** 2
+        for j in range(3):
+            c += (T_goal[i, j] - T[i, j]) ** 2
+    out[4] = math.sqrt(d)
+    out[5] = 2.0 * math.asin(min(1.0, math.sqrt(c) / (2.0 * math.sqrt(2.0))))
 
 
-def closed_loop(robot, step, probe: PlantProbe, q_start: np.ndarray, *, v_max, a_max,
-                sigma_stop: float, seconds: float = GOAL_TIME, delay: int = 1,
-                check=None) -> dict:
-    """One run of ``step`` on the plant from ``q_start``; returns its statistics.
+@njit(cache=True)
+def plant_cycle(placements, axes, joint_types, lower, upper, v_max, a_max, dt, T_goal,
+                q, dq, dq_prev, frames, J, out):
+    """One plant cycle and its checks.  A non-finite dq is replaced by zeros (out[6] = 1).
 
-    ``step(q_measured) -> (dq, result)`` is one control cycle (timed here);
-    ``check(result, sigma_measured, reached_measured, stats)``, if given, is called
-    after it with the bench's σ_min and goal test at the position the controller saw.
+    out[0] = max_i |dq_i| / v_max_i;  out[1] = max_i |dq_i − dq_prev_i| / (a_max_i·dt);
+    then ``q ← q + dq·dt`` in place, ``dq_prev ← dq``;  out[2] = max_i of
+    max(lower_i − q_i, q_i − upper_i) (> 0: outside a limit);  out[3..5]: probe_position.
+    """
+    n = q.shape[0]
+    finite = True
+    for i in range(n):
+        if not math.isfinite(dq[i]):
+            finite = False
+    out[6] = 0.0 if finite else 1.0
+    if not finite:
+        dq[:] = 0.0
+    rv = 0.0
+    ra = 0.0
+    ex = -np.inf
+    for i in range(n):
+        rv = max(rv, abs(dq[i]) / v_max[i])
+        ra = max(ra, abs(dq[i] - dq_prev[i]) / (a_max[i] * dt))
+        q[i] += dq[i] * dt
+        dq_prev[i] = dq[i]
+        ex = max(ex, lower[i] - q[i], q[i] - upper[i])
+    out[0] = rv
+    out[1] = ra
+    out[2] = ex
+    probe_position(placements, axes, joint_types, q, T_goal, frames, J, out)
+
+
+def probe(robot, q, goal) -> tuple[float, float, float]:
+    """``probe_position`` at q: (σ_min, position error [m], orientation error [rad])."""
+    n = robot.dof
+    out = np.zeros(7)
+    probe_position(robot.placements, robot.axes, robot.joint_types,
+                   np.ascontiguousarray(q, dtype=np.float64),
+                   np.ascontiguousarray(goal, dtype=np.float64),
+                   np.zeros((n + 1, 4, 4)), np.zeros((6, n)), out)
+    return float(out[3]), float(out[4]), float(out[5])
+
+
+def closed_loop(robot, step, goal: np.ndarray, q_start: np.ndarray, *, v_max, a_max,
+                sigma_stop: float, tol_position: float, tol_orientation: float,
+                seconds: float = GOAL_TIME, delay: int = 1, check=None) -> tuple[dict, object]:
+    """One run of ``step`` on the plant from ``q_start`` toward ``goal`` (T_base_goal).
+
+    ``step(q_measured) -> (dq, result)`` is one control cycle (timed here; it must not
+    keep q_measured);  ``check(result, sigma_measured, reached_measured, stats)``, if
+    given, is called after it with the bench's σ_min and goal test at the position the
+    controller saw.  Returns (statistics, the last result).
     """
     if delay not in (0, 1):
         raise ValueError(f"delay must be 0 or 1 cycle, got {delay}")
     n = robot.dof
-    lower, upper = robot.lower, robot.upper
-    v_bound = np.asarray(v_max) * (1.0 + LIMIT_SLACK)
-    a_bound = np.asarray(a_max) * DT * (1.0 + LIMIT_SLACK)
+    kin = (robot.placements, robot.axes, robot.joint_types)
+    limits = (robot.lower, robot.upper, np.asarray(v_max, dtype=np.float64),
+              np.asarray(a_max, dtype=np.float64), DT)
+    goal = np.ascontiguousarray(goal, dtype=np.float64)
+    frames = np.zeros((n + 1, 4, 4))
+    J = np.zeros((6, n))
+    out = np.zeros(7)
     q = np.array(q_start, dtype=np.float64)
+    q_before = q.copy()
     dq_prev = np.zeros(n)
-    sigma = probe.sigma_min(q)
-    reached = probe.reached(probe.errors(q))
+    probe_position(*kin, q, goal, frames, J, out)
+    sigma = out[3]
+    reached = out[4] <= tol_position and out[5] <= tol_orientation
     measured, sigma_measured, reached_measured = q.copy(), sigma, reached
     cycles = int(round(seconds * RATE))
     times = np.empty(cycles)
-    stats = {"sigma_min_low": sigma, "cycles_below_sigma_stop": int(sigma < sigma_stop),
-             "velocity_violations": 0, "acceleration_violations": 0,
-             "position_violations": 0, "nonfinite_commands": 0,
-             "worst_velocity_ratio": 0.0, "worst_acceleration_ratio": 0.0,
-             "worst_position_excess": -np.inf,
-             "sigma_report_mismatches": 0, "goal_report_mismatches": 0}
+    low = sigma
+    below = int(sigma < sigma_stop)
+    v_viol = a_viol = p_viol = nonfinite = 0
+    worst_v = worst_a = 0.0
+    worst_p = -np.inf
+    v_bound = a_bound = 1.0 + LIMIT_SLACK
+    stats = {"sigma_report_mismatches": 0, "goal_report_mismatches": 0}
     reached_at = None
     result = None
     k = 0
+    perf = time.perf_counter_ns
     for k in range(cycles):
-        t0 = time.perf_counter_ns()
+        t0 = perf()
         dq, result = step(measured)
-        times[k] = time.perf_counter_ns() - t0
+        times[k] = perf() - t0
         if check is not None:
             check(result, sigma_measured, reached_measured, stats)
-        dq = np.asarray(dq, dtype=np.float64)
-        if not np.all(np.isfinite(dq)):
-            stats["nonfinite_commands"] += 1
-            dq = np.zeros(n)
-        ratio_v = float(np.max(np.abs(dq) / v_max))
-        ratio_a = float(np.max(np.abs(dq - dq_prev) / (np.asarray(a_max) * DT)))
-        stats["worst_velocity_ratio"] = max(stats["worst_velocity_ratio"], ratio_v)
-        stats["worst_acceleration_ratio"] = max(stats["worst_acceleration_ratio"], ratio_a)
-        stats["velocity_violations"] += bool(np.any(np.abs(dq) > v_bound))
-        stats["acceleration_violations"] += bool(np.any(np.abs(dq - dq_prev) > a_bound))
-        dq_prev = dq
-        q_before = q
-        q = q + dq * DT
-        excess = max(float(np.max(lower - q)), float(np.max(q - upper)))
-        stats["worst_position_excess"] = max(stats["worst_position_excess"], excess)
-        stats["position_violations"] += excess > POSITION_SLACK
-        sigma_new = probe.sigma_min(q)
-        stats["sigma_min_low"] = min(stats["sigma_min_low"], sigma_new)
-        stats["cycles_below_sigma_stop"] += sigma_new < sigma_stop
-        errors = probe.errors(q)
-        reached_new = probe.reached(errors)
+        dq = np.array(dq, dtype=np.float64)
+        q_before[:] = q
+        plant_cycle(*kin, *limits, goal, q, dq, dq_prev, frames, J, out)
+        nonfinite += out[6] > 0.0
+        worst_v = max(worst_v, out[0])
+        worst_a = max(worst_a, out[1])
+        worst_p = max(worst_p, out[2])
+        v_viol += out[0] > v_bound
+        a_viol += out[1] > a_bound
+        p_viol += out[2] > POSITION_SLACK
+        sigma_new = out[3]
+        low = min(low, sigma_new)
+        below += sigma_new < sigma_stop
+        reached_new = out[4] <= tol_position and out[5] <= tol_orientation
         if delay == 1:
-            measured, sigma_measured, reached_measured = q_before, sigma, reached
+            measured, sigma_measured, reached_measured = q_before.copy(), sigma, reached
         else:
-            measured, sigma_measured, reached_measured = q, sigma_new, reached_new
+            measured, sigma_measured, reached_measured = q.copy(), sigma_new, reached_new
         sigma, reached = sigma_new, reached_new
         if reached_new:
             reached_at = (k + 1) * DT
             break
-    position_error, orientation_error_ = probe.errors(q)
     stats.update({
         "reached": reached_at is not None, "time": reached_at, "cycles": k + 1,
-        "final_position_error": position_error, "final_orientation_error": orientation_error_,
+        "sigma_min_low": float(low), "cycles_below_sigma_stop": int(below),
+        "velocity_violations": int(v_viol), "acceleration_violations": int(a_viol),
+        "position_violations": int(p_viol), "nonfinite_commands": int(nonfinite),
+        "worst_velocity_ratio": float(worst_v), "worst_acceleration_ratio": float(worst_a),
+        "worst_position_excess": float(worst_p),
+        "final_position_error": float(out[4]), "final_orientation_error": float(out[5]),
         "at_rest": bool(np.all(dq_prev == 0.0)),
-        "final_joint_speed_ratio": float(np.max(np.abs(dq_prev) / v_max)),
+        "final_joint_speed_ratio": float(np.max(np.abs(dq_prev) / limits[2])),
         "step_ns": times[:k + 1],
     })
     return stats, result
@@ -179,8 +245,6 @@ def run_ours(robot, params: ControllerParams | None, goal: np.ndarray, start, *,
         raise ValueError(f"params.control_rate must be {RATE:g} Hz for this plant")
     ctl = Controller(robot, params)
     limits = ctl.joint_limits
-    probe = PlantProbe(robot, goal, params.goal_position_tolerance,
-                       params.goal_orientation_tolerance)
     states = set()
 
     def step(q_measured):
@@ -193,10 +257,12 @@ def run_ours(robot, params: ControllerParams | None, goal: np.ndarray, start, *,
                                              > SIGMA_REPORT_TOL * max(1.0, sigma_measured))
         stats["goal_report_mismatches"] += bool(res.goal_reached) != reached_measured
 
-    stats, res = closed_loop(robot, step, probe, start, v_max=limits.max_joint_velocity,
+    stats, res = closed_loop(robot, step, goal, start, v_max=limits.max_joint_velocity,
                              a_max=limits.max_joint_acceleration,
-                             sigma_stop=params.sigma_stop, seconds=seconds, delay=delay,
-                             check=check)
+                             sigma_stop=params.sigma_stop,
+                             tol_position=params.goal_position_tolerance,
+                             tol_orientation=params.goal_orientation_tolerance,
+                             seconds=seconds, delay=delay, check=check)
     stats.update({"final_state": res.state.name, "final_reason": res.reason,
                   "reason_class": reason_class(res.state.name, res.reason),
                   "final_limited": res.limited, "states": sorted(states)})

@@ -26,7 +26,7 @@ import logging
 
 import numpy as np
 
-from bench.peer_loop import DT, GOAL_TIME, PlantProbe, closed_loop
+from bench.peer_loop import DT, GOAL_TIME, closed_loop
 
 FRAME_COST = 1.0
 POSTURE_COST = 1e-3
@@ -140,10 +140,10 @@ class PinkPeer:
                 v = zero
             return v, None
 
-        probe = PlantProbe(self.robot, goal, p.goal_position_tolerance,
-                           p.goal_orientation_tolerance)
-        stats, _ = closed_loop(self.robot, step, probe, start, v_max=self.v_max,
+        stats, _ = closed_loop(self.robot, step, goal, start, v_max=self.v_max,
                                a_max=self.a_max, sigma_stop=p.sigma_stop,
+                               tol_position=p.goal_position_tolerance,
+                               tol_orientation=p.goal_orientation_tolerance,
                                seconds=seconds, delay=delay)
         stats["qp_failures"] = failures[0]
         return stats
