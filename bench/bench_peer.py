@@ -78,6 +78,7 @@ def summarize(runs: list[dict], controller: str, sigma_stop: float) -> dict:
         "step_us_mean": float(steps.mean()), "step_us_p50": float(np.percentile(steps, 50)),
         "step_us_p99": float(np.percentile(steps, 99)),
         "misses_still_moving": sum(not r["at_rest"] for r in misses),
+        "misses_still_progressing": sum(r["progressing"] for r in misses),
     }
     if controller == "ours":
         out["misses_by_final_state"] = dict(Counter(r["final_state"] for r in misses))
@@ -92,7 +93,8 @@ def summarize(runs: list[dict], controller: str, sigma_stop: float) -> dict:
 def run_record(k: int, r: dict) -> dict:
     """The per-run facts kept in the JSON file."""
     keep = ("reached", "time", "cycles", "sigma_min_low", "cycles_below_sigma_stop",
-            "final_position_error", "final_orientation_error", "at_rest", "final_state",
+            "final_position_error", "final_orientation_error", "at_rest", "progressing",
+            "final_state",
             "final_reason", "qp_failures")
     return {"goal": k, **{key: r[key] for key in keep if key in r}}
 
@@ -144,16 +146,16 @@ def print_table(summary: dict, params: ControllerParams) -> None:
                   f"({s['reached']}/{s['runs']}) | {fmt_time(s)} | {s['sigma_min_lowest']:.4f} | "
                   f"{s['cycles_below_sigma_stop']} ({s['runs_below_sigma_stop']}) | "
                   f"{s['velocity_violation_cycles']} / {s['position_violation_cycles']} / {acc} | "
-                  f"{s['worst_velocity_ratio']:.3f}, {s['worst_acceleration_ratio']:.2f}, "
+                  f"{s['worst_velocity_ratio']:.5f}, {s['worst_acceleration_ratio']:.2f}, "
                   f"{s['worst_position_excess']:.2g} | "
                   f"{s['step_us_mean']:.1f} / {s['step_us_p50']:.1f} / {s['step_us_p99']:.1f} |")
     for name, per in summary.items():
         s = per.get("ours")
         if s is None or not s["misses_by_reason"]:
             continue
-        still = s["misses_still_moving"]
-        print(f"\nours, {name}: {s['runs'] - s['reached']} misses ({still} still moving at "
-              f"{GOAL_TIME:g} s), by final state: "
+        print(f"\nours, {name}: {s['runs'] - s['reached']} misses ({s['misses_still_moving']} "
+              f"still moving at {GOAL_TIME:g} s, {s['misses_still_progressing']} still progressing: "
+              f"≥ 1 mm or 0.01 rad closer in the last second), by final state: "
               + ", ".join(f"{k} {v}" for k, v in sorted(s["misses_by_final_state"].items())))
         for reason, count in s["misses_by_reason"].items():
             print(f"  {count:4d}  {reason}")
@@ -308,7 +310,8 @@ def main(argv=None) -> int:
                     print(f"  goal {k}: {r['final_state']}: {r['final_reason']} "
                           f"(error {1e3 * r['final_position_error']:.1f} mm, "
                           f"{r['final_orientation_error']:.3f} rad; limited "
-                          f"'{r['final_limited']}')")
+                          f"'{r['final_limited']}'"
+                          + ("; still progressing" if r["progressing"] else "") + ")")
     elapsed = time.perf_counter() - total_start
     print_table(summary, params)
     print(f"\n{elapsed:.0f} s")

@@ -9,9 +9,10 @@ the plant's own state, never from what a controller reports:
 * goal reached: ``‖p_goal − p‖ ≤ 1 mm`` and ``angle(R_goal Rᵀ) ≤ 0.01 rad`` (the
   ControllerParams defaults) at the plant's position after a cycle; the run
   ends there, and the time to reach is that cycle's end;
-* σ_min: smallest singular value of the 6×n Jacobian (``numpy.linalg.svd`` of
-  ``Robot.jacobian``) at every position the plant passes; cycles below
-  sigma_stop are counted;
+* σ_min: smallest singular value of the 6×n Jacobian at every position the plant
+  passes, as ``√λ_min(J Jᵀ)`` in one compiled function with the rest of the
+  checks (bench_peer checks it against ``numpy.linalg.svd`` of ``Robot.jacobian``);
+  cycles below sigma_stop are counted;
 * limits: cycles with ``|dq_i| > v_max_i`` (velocity), ``|dq_i − dq_prev_i| >
   a_max_i·dt`` (acceleration; counted as a violation only for controllers that
   claim the acceleration limit), positions outside ``[lower, upper]``, and any
@@ -38,6 +39,9 @@ from jacobian_ik.params import ControllerParams
 RATE = 500.0          # [Hz] control and plant rate
 DT = 1.0 / RATE       # [s]
 GOAL_TIME = 10.0      # [s] budget per goal
+#: A run still progresses at its end if its position or orientation error fell by a
+#: goal tolerance within this time [s].
+PROGRESS_WINDOW = 1.0
 #: Relative slack of the velocity / acceleration checks (|dq| ≤ v_max·(1 + slack)).
 LIMIT_SLACK = 1e-9
 #: Largest excess [rad | m] of a position over its limit that is not counted as a
@@ -47,7 +51,7 @@ POSITION_SLACK = 1e-9
 #: (the controller's σ_min may come from a warm-started iteration: ~1e-8 apart).
 SIGMA_REPORT_TOL = 1e-6
 
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?%?")
+_NUMBER = re.compile(r"(?<![A-Za-z_])[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?%?")
 
 
 def reason_class(state: str, reason: str) -> str:
@@ -140,6 +144,15 @@ def probe(robot, q, goal) -> tuple[float, float, float]:
     return float(out[3]), float(out[4]), float(out[5])
 
 
+def _progressing(errors: np.ndarray, tol_position: float, tol_orientation: float) -> bool:
+    """The errors fell by at least one goal tolerance over the last PROGRESS_WINDOW."""
+    back = int(round(PROGRESS_WINDOW * RATE))
+    if errors.shape[0] <= back:
+        return True
+    then, now = errors[-1 - back], errors[-1]
+    return bool(then[0] - now[0] >= tol_position or then[1] - now[1] >= tol_orientation)
+
+
 def closed_loop(robot, step, goal: np.ndarray, q_start: np.ndarray, *, v_max, a_max,
                 sigma_stop: float, tol_position: float, tol_orientation: float,
                 seconds: float = GOAL_TIME, delay: int = 1, check=None) -> tuple[dict, object]:
@@ -169,6 +182,7 @@ def closed_loop(robot, step, goal: np.ndarray, q_start: np.ndarray, *, v_max, a_
     measured, sigma_measured, reached_measured = q.copy(), sigma, reached
     cycles = int(round(seconds * RATE))
     times = np.empty(cycles)
+    errors = np.empty((cycles, 2))   # [m], [rad] after each cycle
     low = sigma
     below = int(sigma < sigma_stop)
     v_viol = a_viol = p_viol = nonfinite = 0
@@ -199,6 +213,7 @@ def closed_loop(robot, step, goal: np.ndarray, q_start: np.ndarray, *, v_max, a_
         sigma_new = out[3]
         low = min(low, sigma_new)
         below += sigma_new < sigma_stop
+        errors[k] = out[4], out[5]
         reached_new = out[4] <= tol_position and out[5] <= tol_orientation
         if delay == 1:
             measured, sigma_measured, reached_measured = q_before.copy(), sigma, reached
@@ -217,6 +232,7 @@ def closed_loop(robot, step, goal: np.ndarray, q_start: np.ndarray, *, v_max, a_
         "worst_position_excess": float(worst_p),
         "final_position_error": float(out[4]), "final_orientation_error": float(out[5]),
         "at_rest": bool(np.all(dq_prev == 0.0)),
+        "progressing": _progressing(errors[:k + 1], tol_position, tol_orientation),
         "final_joint_speed_ratio": float(np.max(np.abs(dq_prev) / limits[2])),
         "step_ns": times[:k + 1],
     })
@@ -253,9 +269,9 @@ def run_ours(robot, params: ControllerParams | None, goal: np.ndarray, start, *,
 
     def check(res, sigma_measured, reached_measured, stats):
         states.add(res.state.name)
-        stats["sigma_report_mismatches"] += (abs(res.sigma_min - sigma_measured)
-                                             > SIGMA_REPORT_TOL * max(1.0, sigma_measured))
-        stats["goal_report_mismatches"] += bool(res.goal_reached) != reached_measured
+        stats["sigma_report_mismatches"] += int(abs(res.sigma_min - sigma_measured)
+                                                > SIGMA_REPORT_TOL * max(1.0, sigma_measured))
+        stats["goal_report_mismatches"] += int(bool(res.goal_reached) != reached_measured)
 
     stats, res = closed_loop(robot, step, goal, start, v_max=limits.max_joint_velocity,
                              a_max=limits.max_joint_acceleration,
