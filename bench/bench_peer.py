@@ -74,6 +74,8 @@ def summarize(runs: list[dict], controller: str, sigma_stop: float) -> dict:
         "worst_velocity_ratio": max(r["worst_velocity_ratio"] for r in runs),
         "worst_acceleration_ratio": max(r["worst_acceleration_ratio"] for r in runs),
         "worst_position_excess": max(0.0, max(r["worst_position_excess"] for r in runs)),
+        "tip_speed_max": max(r["tip_speed_max"] for r in runs),
+        "tip_angular_speed_max": max(r["tip_angular_speed_max"] for r in runs),
         "cycles": int(steps.size),
         "step_us_mean": float(steps.mean()), "step_us_p50": float(np.percentile(steps, 50)),
         "step_us_p99": float(np.percentile(steps, 99)),
@@ -136,8 +138,9 @@ def print_table(summary: dict, params: ControllerParams) -> None:
     print(f"\n| set | controller | reached | median time to reach [s] | lowest σ_min | "
           f"cycles (runs) below sigma_stop {params.sigma_stop:g} | velocity / position / "
           f"acceleration violations [cycles] | max ‖dq‖/v_max, ‖Δdq‖/(a_max·dt), "
-          f"excess over a position limit [rad] | per cycle mean / p50 / p99 [µs] |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          f"excess over a position limit [rad] | max tip speed [m/s, rad/s] | per cycle mean / "
+          f"p50 / p99 [µs] |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, per in summary.items():
         for controller, s in per.items():
             acc = (str(s["acceleration_violation_cycles"]) if s["acceleration_limit_claimed"]
@@ -148,6 +151,7 @@ def print_table(summary: dict, params: ControllerParams) -> None:
                   f"{s['velocity_violation_cycles']} / {s['position_violation_cycles']} / {acc} | "
                   f"{s['worst_velocity_ratio']:.5f}, {s['worst_acceleration_ratio']:.2f}, "
                   f"{s['worst_position_excess']:.2g} | "
+                  f"{s['tip_speed_max']:.3f}, {s['tip_angular_speed_max']:.3f} | "
                   f"{s['step_us_mean']:.1f} / {s['step_us_p50']:.1f} / {s['step_us_p99']:.1f} |")
     for name, per in summary.items():
         s = per.get("ours")

@@ -13,6 +13,8 @@ the plant's own state, never from what a controller reports:
   passes, as ``√λ_min(J Jᵀ)`` in one compiled function with the rest of the
   checks (bench_peer checks it against ``numpy.linalg.svd`` of ``Robot.jacobian``);
   cycles below sigma_stop are counted;
+* tip speed: the largest linear [m/s] and angular [rad/s] tip speed over a cycle
+  (to compare with the Cartesian speed caps);
 * limits: cycles with ``|dq_i| > v_max_i`` (velocity), ``|dq_i − dq_prev_i| >
   a_max_i·dt`` (acceleration; counted as a violation only for controllers that
   claim the acceleration limit), positions outside ``[lower, upper]``, and any
@@ -108,9 +110,13 @@ def plant_cycle(placements, axes, joint_types, lower, upper, v_max, a_max, dt, T
 
     out[0] = max_i |dq_i| / v_max_i;  out[1] = max_i |dq_i − dq_prev_i| / (a_max_i·dt);
     then ``q ← q + dq·dt`` in place, ``dq_prev ← dq``;  out[2] = max_i of
-    max(lower_i − q_i, q_i − upper_i) (> 0: outside a limit);  out[3..5]: probe_position.
+    max(lower_i − q_i, q_i − upper_i) (> 0: outside a limit);  out[3..5]: probe_position;
+    out[7] = tip speed ‖p − p_prev‖/dt [m/s], out[8] = angle(R R_prevᵀ)/dt [rad/s] over the
+    cycle, with ``frames`` holding the previous position's frames on entry (as every
+    probe_position call leaves them).
     """
     n = q.shape[0]
+    T_prev = frames[n].copy()
     finite = True
     for i in range(n):
         if not math.isfinite(dq[i]):
@@ -131,12 +137,21 @@ def plant_cycle(placements, axes, joint_types, lower, upper, v_max, a_max, dt, T
     out[1] = ra
     out[2] = ex
     probe_position(placements, axes, joint_types, q, T_goal, frames, J, out)
+    T = frames[n]
+    d = 0.0
+    c = 0.0
+    for i in range(3):
+        d += (T[i, 3] - T_prev[i, 3]) ** 2
+        for j in range(3):
+            c += (T[i, j] - T_prev[i, j]) ** 2
+    out[7] = math.sqrt(d) / dt
+    out[8] = 2.0 * math.asin(min(1.0, math.sqrt(c) / (2.0 * math.sqrt(2.0)))) / dt
 
 
 def probe(robot, q, goal) -> tuple[float, float, float]:
     """``probe_position`` at q: (σ_min, position error [m], orientation error [rad])."""
     n = robot.dof
-    out = np.zeros(7)
+    out = np.zeros(9)
     probe_position(robot.placements, robot.axes, robot.joint_types,
                    np.ascontiguousarray(q, dtype=np.float64),
                    np.ascontiguousarray(goal, dtype=np.float64),
@@ -172,7 +187,7 @@ def closed_loop(robot, step, goal: np.ndarray, q_start: np.ndarray, *, v_max, a_
     goal = np.ascontiguousarray(goal, dtype=np.float64)
     frames = np.zeros((n + 1, 4, 4))
     J = np.zeros((6, n))
-    out = np.zeros(7)
+    out = np.zeros(9)
     q = np.array(q_start, dtype=np.float64)
     q_before = q.copy()
     dq_prev = np.zeros(n)
@@ -188,6 +203,7 @@ def closed_loop(robot, step, goal: np.ndarray, q_start: np.ndarray, *, v_max, a_
     v_viol = a_viol = p_viol = nonfinite = 0
     worst_v = worst_a = 0.0
     worst_p = -np.inf
+    tip_v = tip_w = 0.0
     v_bound = a_bound = 1.0 + LIMIT_SLACK
     stats = {"sigma_report_mismatches": 0, "goal_report_mismatches": 0}
     reached_at = None
@@ -207,6 +223,8 @@ def closed_loop(robot, step, goal: np.ndarray, q_start: np.ndarray, *, v_max, a_
         worst_v = max(worst_v, out[0])
         worst_a = max(worst_a, out[1])
         worst_p = max(worst_p, out[2])
+        tip_v = max(tip_v, out[7])
+        tip_w = max(tip_w, out[8])
         v_viol += out[0] > v_bound
         a_viol += out[1] > a_bound
         p_viol += out[2] > POSITION_SLACK
@@ -230,6 +248,7 @@ def closed_loop(robot, step, goal: np.ndarray, q_start: np.ndarray, *, v_max, a_
         "position_violations": int(p_viol), "nonfinite_commands": int(nonfinite),
         "worst_velocity_ratio": float(worst_v), "worst_acceleration_ratio": float(worst_a),
         "worst_position_excess": float(worst_p),
+        "tip_speed_max": float(tip_v), "tip_angular_speed_max": float(tip_w),
         "final_position_error": float(out[4]), "final_orientation_error": float(out[5]),
         "at_rest": bool(np.all(dq_prev == 0.0)),
         "progressing": _progressing(errors[:k + 1], tol_position, tol_orientation),
