@@ -46,6 +46,7 @@ from jacobian_ik.params import ControllerParams  # noqa: E402
 GOALS_FULL = 300    # goals per set, default run
 GOALS_QUICK = 50    # goals per set, --quick
 CONTROLLERS = ("ours", "pink")
+PROGRESS_EVERY = 50   # goals between progress lines
 #: Positions at or near a singularity where check_setup compares σ_min (UR5: σ_min = 0,
 #: elbow stretched and wrist aligned; Panda: straight up, σ_min ≈ 0.043).
 STRETCHED = {"panda": np.zeros(7),
@@ -265,6 +266,8 @@ def run_all(bench: Bench, sets, count: int, jobs: int):
         for (name, k), result in zip(tasks, results):
             for c, r in result.items():
                 runs.setdefault(c, []).append(r)
+            if (k + 1) % PROGRESS_EVERY == 0 and k != count - 1:
+                print(f"  {name}: {k + 1} of {count} goals", flush=True)
             if k == count - 1:
                 yield name, runs
                 runs = {}
