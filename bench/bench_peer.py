@@ -14,11 +14,13 @@ so machine load falls on both alike.
 
 Usage (repository root)::
 
-    python -m bench.bench_peer                     # 300 goals per set, both (≈ 12 min)
+    python -m bench.bench_peer                     # 300 goals per set, both (≈ 7 min idle)
     python -m bench.bench_peer --quick             # 50 goals per set
     python -m bench.bench_peer --only ours --set ur5_random --goals 50 --misses
 
-Prints a markdown table; a run over every set and both controllers writes
+About 7 minutes on an idle 2-core machine (pink's ~120 µs cycle dominates); much
+longer while other jobs share the cores (``--jobs N`` spreads the goals over N
+processes).  Prints a markdown table; a run over every set and both controllers writes
 ``bench/results/peer.json`` (others only with ``--out NAME``).
 """
 
@@ -93,13 +95,16 @@ def summarize(runs: list[dict], controller: str, sigma_stop: float) -> dict:
     return out
 
 
-def run_record(k: int, r: dict) -> dict:
-    """The per-run facts kept in the JSON file."""
-    keep = ("reached", "time", "cycles", "sigma_min_low", "cycles_below_sigma_stop",
-            "final_position_error", "final_orientation_error", "at_rest", "progressing",
-            "final_state",
-            "final_reason", "qp_failures")
-    return {"goal": k, **{key: r[key] for key in keep if key in r}}
+#: Per-run facts of each miss kept in the results file (goal = index in its set).
+MISS_FIELDS = ("sigma_min_low", "cycles_below_sigma_stop", "final_position_error",
+               "final_orientation_error", "at_rest", "progressing", "final_state",
+               "final_reason", "qp_failures")
+
+
+def miss_records(runs: list[dict]) -> list[dict]:
+    """The runs that missed their goal, for the results file."""
+    return [{"goal": k, **{key: r[key] for key in MISS_FIELDS if key in r}}
+            for k, r in enumerate(runs) if not r["reached"]]
 
 
 def check_setup(arm, params, peer) -> None:
@@ -307,8 +312,7 @@ def main(argv=None) -> int:
     total_start = time.perf_counter()
     for name, runs in run_all(bench, sets, count, args.jobs):
         summary[name] = {c: summarize(runs[c], c, params.sigma_stop) for c in controllers}
-        records[name] = {c: [run_record(k, r) for k, r in enumerate(runs[c])]
-                         for c in controllers}
+        records[name] = {c: miss_records(runs[c]) for c in controllers}
         rates = ", ".join(f"{c} {summary[name][c]['reach_percent']:.1f} %" for c in controllers)
         print(f"{name}: {rates} ({time.perf_counter() - total_start:.0f} s)", flush=True)
         if args.misses and "ours" in controllers:
@@ -334,7 +338,7 @@ def main(argv=None) -> int:
             "start": {a: arm.q_start.tolist() for a, arm in bench.arms.items()},
             "urdf": {a: ARMS[a][0] for a in bench.arms},
             "params": params.to_dict(), "pink_settings": settings,
-            "summary": summary, "runs": records, "elapsed_s": elapsed})
+            "summary": summary, "misses": records, "elapsed_s": elapsed})
         print(f"written {path.relative_to(ROOT)}")
     return 0
 
