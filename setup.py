@@ -89,6 +89,9 @@ setup(
             "setuptools>=64",
             "wheel",
         ],
+        # `make bench` only: the closed-loop peer benchmark (bench/bench_peer.py)
+        # runs pink, a QP differential IK, with the daqp solver.
+        "bench": ["example-robot-data", "pin-pink", "daqp"],
     },
     zip_safe=False,
     entry_points={
