@@ -92,22 +92,25 @@ class StatePublisher:
 class MetricsPublisher:
     """Publishes the per-cycle Jacobian metrics; one message reused."""
 
-    def __init__(self, node, topic: str = "~/jacobian_metrics"):
+    def __init__(self, node, topic: str = "~/jacobian_metrics", extra_names=()):
+        """``extra_names``: labels of values appended after ``METRIC_NAMES`` (the
+        telemetry aggregates, jacobian_ik.telemetry.aggregate)."""
         self._publisher = node.create_publisher(Float64MultiArray, topic, 10)
         msg = Float64MultiArray()
         dims = []
-        for name in METRIC_NAMES:
+        for name in METRIC_NAMES + tuple(extra_names):
             dim = MultiArrayDimension()
             dim.label = name
             dim.size = 1
             dim.stride = 1
             dims.append(dim)
         msg.layout.dim = dims
-        msg.data = [math.nan] * len(METRIC_NAMES)
+        msg.data = [math.nan] * len(METRIC_NAMES) + [0.0] * len(extra_names)
         self._data = msg.data
         self._msg = msg
 
-    def publish(self, result, compute_time: float, step_time: float) -> None:
+    def publish(self, result, compute_time: float, step_time: float, extra=None) -> None:
+        """``extra``: ``array('d')`` of the ``extra_names`` values."""
         data = self._data
         data[0] = result.sigma_min
         data[1] = result.sigma_max
@@ -121,6 +124,8 @@ class MetricsPublisher:
         data[9] = float(int(result.state))
         data[10] = 1.0 if result.goal_reached else 0.0
         data[11] = step_time
+        if extra is not None:
+            data[len(METRIC_NAMES):] = extra
         self._publisher.publish(self._msg)
 
 
@@ -146,7 +151,7 @@ class DiagnosticsPublisher:
 
     def publish(self, state_name: str, reason: str, last_result, stats, output_mode: str,
                 rate_target: float, counters=None) -> None:
-        """``counters``: extra (name, integer) pairs, e.g. rejected messages."""
+        """``counters``: extra (name, value) pairs, e.g. rejected messages."""
         status = DiagnosticStatus()
         status.level = STATE_LEVELS.get(state_name, DiagnosticStatus.WARN)
         status.name = self.name
