@@ -19,6 +19,7 @@ import sys
 
 from diagnostic_msgs.msg import DiagnosticArray
 from prometheus_client import CollectorRegistry
+from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.node import Node
 from std_msgs.msg import Float64MultiArray, String
 
@@ -50,7 +51,13 @@ class TelemetryExporterNode(Node):
         super().__init__(NODE_NAME, **node_kwargs)
         values = {}
         for name, spec in EXPORTER_PARAMETERS.items():
-            self.declare_parameter(name, spec.default, node_descriptor(name, spec))
+            try:
+                self.declare_parameter(name, spec.default, node_descriptor(name, spec))
+            except InvalidParameterTypeException as exc:
+                self.destroy_node()
+                raise ConfigurationError(
+                    f"parameter '{name}' must be of type {type(spec.default).__name__} "
+                    f"(default {spec.default!r}): {exc}") from None
             values[name] = self.get_parameter(name).value
         controller = values["controller"].rstrip("/")
         if not controller.startswith("/") or len(controller) < 2:
