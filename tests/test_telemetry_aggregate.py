@@ -7,13 +7,14 @@ import math
 import pytest
 
 from jacobian_ik.telemetry import names
-from jacobian_ik.telemetry.aggregate import CycleAggregates, reason_class, split_message
+from jacobian_ik.telemetry.aggregate import (HEADER, CycleAggregates, parse_block,
+                                             reason_class, split_message)
 
 STOP, WARN = 0.02, 0.05
 
 
 def _totals(agg):
-    return split_message(dict(zip(agg.names, agg.values)))
+    return split_message(parse_block(agg.values))
 
 
 def test_every_cycle_lands_in_one_band_and_one_bucket_of_each_histogram():
@@ -107,3 +108,17 @@ def test_reason_class_follows_the_cycle_numbers(state, sigma, kwargs, expected):
 def test_every_state_has_reason_classes():
     assert set(names.TRANSITION_CLASSES) == set(names.STATE_NAMES)
     assert set(names.RECORDER_TRIGGER_STATES) <= set(names.STATE_NAMES)
+
+
+def test_block_carries_its_bucket_bounds_and_rejects_another_layout():
+    agg = CycleAggregates(STOP, WARN)
+    agg.cycle(0.03, 1e-4)
+    parsed = parse_block(agg.values)
+    assert tuple(agg.values[1:HEADER]) == agg.sigma_bounds
+    assert list(parsed) == list(agg.names)
+    with pytest.raises(ValueError):
+        parse_block(agg.values[:-1])
+    other = agg.values[:]
+    other[0] = 99.0
+    with pytest.raises(ValueError):
+        parse_block(other)

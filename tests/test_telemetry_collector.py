@@ -13,9 +13,9 @@ from prometheus_client import CollectorRegistry, generate_latest  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from jacobian_ik.telemetry import names  # noqa: E402
-from jacobian_ik.telemetry.aggregate import CycleAggregates  # noqa: E402
+from jacobian_ik.telemetry.aggregate import AGGREGATES_LABEL, CycleAggregates  # noqa: E402
 from jacobian_ik.telemetry.collector import (COUNTER_SOURCES, GAUGE_SOURCES,  # noqa: E402
-                                             ControllerCollector)
+                                             ControllerCollector, layout_offsets)
 
 STOP, WARN = 0.02, 0.05
 INFO = {"version": "0.1.0", "urdf_sha256": "ab" * 32, "base_link": "base",
@@ -31,12 +31,13 @@ class _Clock:
 
 
 def _message(agg, sigma_min=0.3):
+    """(layout offsets, data) of a metrics message as the controller node builds it."""
     values = {"sigma_min": sigma_min, "sigma_max": 2.0, "condition_number": 2.0 / sigma_min,
               "manipulability": 0.1, "speed_scale": 1.0, "damping": 0.0,
               "position_error": 0.01, "orientation_error": 0.02, "compute_time": 1e-4,
               "state": 0.0, "goal_reached": 0.0, "step_time": 5e-5}
-    values.update(zip(agg.names, agg.values))
-    return values
+    dims = [(name, 1) for name in values] + [(AGGREGATES_LABEL, len(agg.values))]
+    return layout_offsets(dims), list(values.values()) + list(agg.values)
 
 
 def _samples(registry):
@@ -52,7 +53,7 @@ def _fed_collector(robot="arm1", controller="/ik_controller", clock=None):
     agg.transition("SAFE_STOP", "sigma_stop")
     agg.rejected("joint_states")
     agg.set_overruns(1)
-    collector.update_metrics(_message(agg))
+    collector.update_metrics(*_message(agg))
     collector.update_state("SAFE_STOP")
     collector.update_diagnostics({"rate_achieved_hz": "499.5", **INFO})
     return collector

@@ -42,6 +42,7 @@ from jacobian_ik.node.status import (DiagnosticsPublisher, MetricsPublisher, Sta
 from jacobian_ik.node.telemetry_hooks import ControllerTelemetry
 from jacobian_ik.node.timing import CycleStats
 from jacobian_ik.robot import Robot
+from jacobian_ik.telemetry.aggregate import AGGREGATES_LABEL
 
 NODE_NAME = "ik_controller"
 JOINT_STATES_TOPIC = "/joint_states"
@@ -112,7 +113,8 @@ class IkControllerNode(Node):
         self._state = StatePublisher(self)
         self.telemetry = ControllerTelemetry(self, self.robot, params,
                                              self.settings.urdf_source)
-        self._metrics = MetricsPublisher(self, extra_names=self.telemetry.aggregates.names)
+        self._metrics = MetricsPublisher(self, extra_label=AGGREGATES_LABEL,
+                                         extra_size=len(self.telemetry.aggregates.values))
         self._diagnostics = DiagnosticsPublisher(
             self, f"{NODE_NAME}: {self.get_fully_qualified_name()}",
             f"{self.robot.base_link} -> {self.robot.tip_link}")

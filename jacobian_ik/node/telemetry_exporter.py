@@ -26,8 +26,8 @@ from std_msgs.msg import Float64MultiArray, String
 from jacobian_ik.errors import ConfigurationError
 from jacobian_ik.node.parameters import NodeParameter, node_descriptor
 from jacobian_ik.node.process import run_node
-from jacobian_ik.node.status import STATE_SUBSCRIBER_QOS, metrics_as_dict, parse_state_text
-from jacobian_ik.telemetry.collector import ControllerCollector
+from jacobian_ik.node.status import STATE_SUBSCRIBER_QOS, parse_state_text
+from jacobian_ik.telemetry.collector import ControllerCollector, layout_offsets
 from jacobian_ik.telemetry.names import DEFAULT_METRICS_ADDRESS, DEFAULT_METRICS_PORT
 from jacobian_ik.telemetry.server import endpoint_url, serve
 
@@ -76,6 +76,8 @@ class TelemetryExporterNode(Node):
             self.destroy_node()
             raise
         self._status_name_suffix = f": {controller}"
+        self._dims = -1
+        self._offsets = {}
         self.create_subscription(Float64MultiArray, f"{controller}/jacobian_metrics",
                                  self._on_metrics, 10)
         self.create_subscription(String, f"{controller}/state", self._on_state,
@@ -86,7 +88,11 @@ class TelemetryExporterNode(Node):
                                f"robot {robot})")
 
     def _on_metrics(self, msg) -> None:
-        self.collector.update_metrics(metrics_as_dict(msg))
+        dims = msg.layout.dim
+        if len(dims) != self._dims:      # the layout is fixed: read it once
+            self._dims = len(dims)
+            self._offsets = layout_offsets((d.label, d.size) for d in dims)
+        self.collector.update_metrics(self._offsets, msg.data)
 
     def _on_state(self, msg) -> None:
         self.collector.update_state(parse_state_text(msg.data)[0])

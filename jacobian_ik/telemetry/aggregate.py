@@ -1,14 +1,17 @@
 """Per-cycle aggregates of the controller node: counters and histogram buckets.
 
 The controller node updates a ``CycleAggregates`` every control cycle (a few
-array increments, no allocation) and appends its values to each
-``~/jacobian_metrics`` message.  The values are totals since the node started,
+array increments, no allocation) and appends its block of values to each
+``~/jacobian_metrics`` message, as one more layout dimension labelled
+``AGGREGATES_LABEL`` whose size is the block's length (one dimension, not one
+per value: every dimension is a Python object converted at each publish).  The values are totals since the node started,
 so a decimated topic (``metrics_decimation`` > 1) or a lost message loses no
 cycle: the exporter turns the latest totals into Prometheus counters and
 histograms.
 
-Message layout: one value per name of ``CycleAggregates.names``, in order,
-appended after the per-cycle values (their ``layout.dim`` labels are the names):
+Block layout: ``BLOCK_VERSION``, the σ_min bucket bounds
+(``names.SIGMA_HISTOGRAM.buckets`` values), then one value per name of
+``aggregate_names(bounds)``, in order:
 
 ``cycles``, ``overruns``, ``goals_reached``, ``recorder_files``, ``recorder_failures``
 ``band:<band>``                    cycles per σ_min band (``names.SIGMA_BANDS``)
@@ -27,9 +30,14 @@ from array import array
 from bisect import bisect_left
 
 from jacobian_ik.telemetry.names import (CYCLE_DURATION_BUCKETS, REJECT_KINDS, SIGMA_BANDS,
+                                         SIGMA_STOP_FACTORS, SIGMA_WARN_FACTORS,
                                          TRANSITION_CLASSES, sigma_min_buckets)
 
 SCALARS = ("cycles", "overruns", "goals_reached", "recorder_files", "recorder_failures")
+#: Label of the ``~/jacobian_metrics`` dimension that holds the block.
+AGGREGATES_LABEL = "telemetry_totals"
+BLOCK_VERSION = 1.0
+HEADER = 1 + len(SIGMA_STOP_FACTORS) + len(SIGMA_WARN_FACTORS)
 SIGMA_BUCKET_PREFIX = "sigma_min_bucket:"
 DURATION_BUCKET_PREFIX = "cycle_duration_bucket:"
 SEPARATOR = ":"
@@ -42,6 +50,33 @@ def bucket_label(prefix: str, bound: float) -> str:
 def parse_bucket_label(label: str) -> float:
     """The upper bound of a ``*_bucket:<le>`` label."""
     return float(label.rpartition(SEPARATOR)[2])
+
+
+def aggregate_names(sigma_bounds) -> tuple[str, ...]:
+    """Names of the block's values after its header, for these σ_min bucket bounds."""
+    names = list(SCALARS)
+    names += [f"band{SEPARATOR}{band}" for band in SIGMA_BANDS]
+    names += [f"transition{SEPARATOR}{state}{SEPARATOR}{cls}"
+              for state, classes in TRANSITION_CLASSES.items() for cls in classes]
+    names += [f"rejected{SEPARATOR}{kind}" for kind in REJECT_KINDS]
+    names += [bucket_label(SIGMA_BUCKET_PREFIX, b) for b in tuple(sigma_bounds) + (math.inf,)]
+    names.append("sigma_min_sum")
+    names += [bucket_label(DURATION_BUCKET_PREFIX, b)
+              for b in CYCLE_DURATION_BUCKETS + (math.inf,)]
+    names.append("cycle_duration_sum")
+    return tuple(names)
+
+
+def parse_block(block) -> dict[str, float]:
+    """{name: value} of a received block (raises ValueError for another version)."""
+    if len(block) < HEADER or block[0] != BLOCK_VERSION:
+        raise ValueError(f"telemetry block of version {block[0] if len(block) else None}; "
+                         f"expected {BLOCK_VERSION}")
+    names = aggregate_names(block[1:HEADER])
+    if len(block) != HEADER + len(names):
+        raise ValueError(f"telemetry block has {len(block)} values; expected "
+                         f"{HEADER + len(names)}")
+    return dict(zip(names, block[HEADER:]))
 
 
 def reason_class(state_name: str, sigma_min: float, goal_reached: bool, sigma_stop: float,
@@ -65,7 +100,8 @@ def reason_class(state_name: str, sigma_min: float, goal_reached: bool, sigma_st
 
 
 class CycleAggregates:
-    """Totals since start, in ``values`` (``array('d')``, one slot per ``names`` entry).
+    """Totals since start: ``values`` is the block (``array('d')``: header, then one
+    slot per ``names`` entry).
 
     ``sigma_stop`` / ``sigma_warn`` fix the σ_min buckets for the node's life;
     the bands follow ``set_thresholds`` (live parameter changes).
@@ -74,19 +110,10 @@ class CycleAggregates:
     def __init__(self, sigma_stop: float, sigma_warn: float):
         self.sigma_bounds = sigma_min_buckets(sigma_stop, sigma_warn)
         self.duration_bounds = tuple(CYCLE_DURATION_BUCKETS)
-        names = list(SCALARS)
-        names += [f"band{SEPARATOR}{band}" for band in SIGMA_BANDS]
-        names += [f"transition{SEPARATOR}{state}{SEPARATOR}{cls}"
-                  for state, classes in TRANSITION_CLASSES.items() for cls in classes]
-        names += [f"rejected{SEPARATOR}{kind}" for kind in REJECT_KINDS]
-        names += [bucket_label(SIGMA_BUCKET_PREFIX, b) for b in self.sigma_bounds + (math.inf,)]
-        names.append("sigma_min_sum")
-        names += [bucket_label(DURATION_BUCKET_PREFIX, b)
-                  for b in self.duration_bounds + (math.inf,)]
-        names.append("cycle_duration_sum")
-        self.names = tuple(names)
-        self.values = array("d", [0.0] * len(names))
-        index = {name: i for i, name in enumerate(names)}
+        names = aggregate_names(self.sigma_bounds)
+        self.names = names
+        self.values = array("d", [BLOCK_VERSION, *self.sigma_bounds] + [0.0] * len(names))
+        index = {name: HEADER + i for i, name in enumerate(names)}
         self._index = index
         self._cycles = index["cycles"]
         self._overruns = index["overruns"]

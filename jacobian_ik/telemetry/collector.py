@@ -1,7 +1,8 @@
 """The exporter's Prometheus collector: the latest telemetry of one controller.
 
 The exporter node feeds it from three topics (``update_metrics`` from
-``~/jacobian_metrics``, ``update_state`` from ``~/state``, ``update_diagnostics``
+``~/jacobian_metrics``: only a reference to the message's values is kept, they
+are parsed at scrape time, ``update_state`` from ``~/state``, ``update_diagnostics``
 from ``/diagnostics``); ``collect`` renders ``names.METRICS`` at scrape time
 with the official ``prometheus_client`` metric families.  Updates replace whole
 objects, so a scrape (HTTP thread) never sees half an update.
@@ -17,7 +18,7 @@ from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
 from prometheus_client.utils import floatToGoString
 
 from jacobian_ik.telemetry import names as N
-from jacobian_ik.telemetry.aggregate import split_message
+from jacobian_ik.telemetry.aggregate import AGGREGATES_LABEL, parse_block, split_message
 
 #: Gauges and the ``~/jacobian_metrics`` value each shows.
 GAUGE_SOURCES = (
@@ -49,6 +50,31 @@ def _number(text) -> float:
         return math.nan
 
 
+def layout_offsets(dims) -> dict[str, tuple[int, int]]:
+    """{label: (first index in data, size)} of a Float64MultiArray layout's dimensions
+    ((label, size) pairs), laid out one after the other."""
+    out = {}
+    offset = 0
+    for label, size in dims:
+        out[label] = (offset, size)
+        offset += size
+    return out
+
+
+def read_message(offsets, data) -> tuple[dict[str, float], dict | None]:
+    """(single values by label, parsed telemetry block or None) of a metrics message."""
+    values = {label: float(data[start]) for label, (start, size) in offsets.items()
+              if size == 1 and start < len(data)}
+    block = None
+    if AGGREGATES_LABEL in offsets:
+        start, size = offsets[AGGREGATES_LABEL]
+        try:
+            block = split_message(parse_block(data[start:start + size]))
+        except ValueError:
+            block = None
+    return values, block
+
+
 def _cumulative(buckets):
     total = 0.0
     out = []
@@ -64,8 +90,7 @@ class ControllerCollector:
     def __init__(self, robot: str, controller: str, clock=time.monotonic):
         self.labels = (robot, controller)
         self._clock = clock
-        self._metrics = None          # {label: value} of the latest metrics message
-        self._aggregates = None       # split_message of it
+        self._latest = None           # (layout offsets, values) of the latest metrics message
         self._received = None         # clock time of it
         self._state = ""
         self._rate = math.nan
@@ -73,9 +98,9 @@ class ControllerCollector:
         self.messages = 0
 
     # ------------------------------------------------------------ updates
-    def update_metrics(self, values: dict[str, float]) -> None:
-        aggregates = split_message(values)
-        self._metrics, self._aggregates = values, aggregates
+    def update_metrics(self, offsets: dict, data) -> None:
+        """A ``~/jacobian_metrics`` message: ``layout_offsets`` of its layout, its data."""
+        self._latest = (offsets, data)
         self._received = self._clock()
         self.messages += 1
 
@@ -99,8 +124,11 @@ class ControllerCollector:
         family = GaugeMetricFamily(N.TELEMETRY_AGE.name, N.TELEMETRY_AGE.help, labels=labels)
         family.add_metric(values, age)
         yield family
-        metrics, aggregates = self._metrics, self._aggregates
-        if metrics is None:
+        latest = self._latest
+        if latest is None:
+            return
+        metrics, aggregates = read_message(*latest)
+        if aggregates is None:
             return
         for metric, source in GAUGE_SOURCES:
             family = GaugeMetricFamily(metric.name, metric.help, labels=labels)
