@@ -3,18 +3,21 @@
 Usage: ``python -m bench.bench_telemetry [--seconds S] [--rounds N]`` from the
 repository root.  Writes ``bench/results/telemetry.json`` and prints a table.
 
-Two configurations, run alternately ``rounds`` times each (the machine is
+Three configurations, run in turn ``rounds`` times each (the machine is
 shared, so the reference is measured in the same run, interleaved):
 
 * reference: simulator + controller (500 Hz, metrics every cycle, flight
   recorder on), no exporter;
-* telemetry: the same plus the ``telemetry_exporter`` process, scraped once a
-  second over HTTP during the whole window.
+* exporter: the same plus the ``telemetry_exporter`` process, scraped once a
+  second over HTTP during the whole window;
+* exporter, metrics every 10th cycle: ``metrics_decimation`` 10 (the totals
+  still count every cycle), which cuts the exporter's message rate tenfold.
 
 In both, a client keeps the arm moving between two goals 16 cm apart.  Per
 window: late-cycle share of the controller (overruns / cycles, from the
 node's own counters in /diagnostics), controller CPU (utime + stime from /proc,
-% of one core) and, for the telemetry runs, the exporter's CPU.  In-process:
+% of one core, and per control cycle: the load-independent figure) and the
+exporter's CPU.  Medians over the rounds.  In-process:
 the time the telemetry hooks add to one control cycle (aggregates + flight-
 recorder row) next to ``Controller.step``.
 """
@@ -55,12 +58,17 @@ def _counters(client):
     return d["cycles"], d["overruns"]
 
 
-def measure(seconds: float, robot: Robot, with_exporter: bool) -> dict:
+CONFIGURATIONS = (("reference", False, 1), ("exporter", True, 1),
+                  ("exporter, metrics every 10th cycle", True, 10))
+
+
+def measure(seconds: float, robot: Robot, with_exporter: bool, decimation: int = 1) -> dict:
     from jacobian_ik.node.client import ControllerClient
     from jacobian_ik.telemetry.scrape import scrape
 
     port = _free_port() if with_exporter else None
-    config = BringupConfig(robot=ROBOT, metrics_port=port)
+    config = BringupConfig(robot=ROBOT, metrics_port=port,
+                           controller_parameters={"metrics_decimation": decimation})
     lines: list[str] = []
     scrapes = {"ok": 0, "failed": 0}
     with Bringup(config, env=ros_environment(announce=None), sink=lines.append) as runner:
@@ -110,7 +118,9 @@ def measure(seconds: float, robot: Robot, with_exporter: bool) -> dict:
     cycles = cycles1 - cycles0
     return {
         "exporter": with_exporter,
+        "metrics_decimation": decimation,
         "cycles": int(cycles),
+        "controller_cpu_us_per_cycle": 1e6 * (cpu1 - cpu0) / cycles if cycles else None,
         "late_share": (overruns1 - overruns0) / cycles if cycles > 0 else float("nan"),
         "controller_cpu_percent": 100.0 * (cpu1 - cpu0) / (t1 - t0),
         "exporter_cpu_percent": 100.0 * (exp1 - exp0) / (t1 - t0) if with_exporter else None,
@@ -161,50 +171,58 @@ def hook_cost(robot: Robot, cycles: int = 20000) -> dict:
             "hooks_over_step": hooks_us / step_us}
 
 
-def summary(rows, key):
-    values = [r[key] for r in rows]
-    return {"mean": float(np.mean(values)), "runs": values}
+def median(rows, key) -> float:
+    return float(np.median([r[key] for r in rows]))
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0,
                         help="measurement window per run [s] (default %(default)s)")
-    parser.add_argument("--rounds", type=int, default=2,
+    parser.add_argument("--rounds", type=int, default=3,
                         help="runs of each configuration, interleaved (default %(default)s)")
     args = parser.parse_args(argv)
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     robot = Robot.from_urdf(bundled.urdf_path(ROBOT), *bundled.robot_links(ROBOT))
     print("telemetry hooks per control cycle (in-process) ...", flush=True)
     hooks = hook_cost(robot)
-    rows = {False: [], True: []}
+    rows = {name: [] for name, _, _ in CONFIGURATIONS}
     for round_ in range(args.rounds):
-        for with_exporter in (False, True):
-            name = "telemetry" if with_exporter else "reference"
+        for name, with_exporter, decimation in CONFIGURATIONS:
             print(f"round {round_ + 1}: {name} for {args.seconds:g} s ...", flush=True)
-            rows[with_exporter].append(measure(args.seconds, robot, with_exporter))
-    reference, telemetry = rows[False], rows[True]
-    result = {
-        "robot": ROBOT, "control_rate_hz": 500.0, "scrape_period_s": SCRAPE_PERIOD,
-        "cpu_count": os.cpu_count(), "hooks": hooks,
-        "reference": {"late_share": summary(reference, "late_share"),
-                      "controller_cpu_percent": summary(reference, "controller_cpu_percent")},
-        "telemetry": {"late_share": summary(telemetry, "late_share"),
-                      "controller_cpu_percent": summary(telemetry, "controller_cpu_percent"),
-                      "exporter_cpu_percent": summary(telemetry, "exporter_cpu_percent")},
-        "runs": reference + telemetry,
-    }
-    ref_late, tel_late = (result[k]["late_share"]["mean"] for k in ("reference", "telemetry"))
-    ref_cpu, tel_cpu = (result[k]["controller_cpu_percent"]["mean"]
-                        for k in ("reference", "telemetry"))
-    result["ratios"] = {"late_share": tel_late / ref_late if ref_late > 0 else None,
-                        "controller_cpu": tel_cpu / ref_cpu}
+            row = measure(args.seconds, robot, with_exporter, decimation)
+            row["configuration"] = name
+            rows[name].append(row)
+    summary = {}
+    for name, with_exporter, _ in CONFIGURATIONS:
+        runs = rows[name]
+        summary[name] = {
+            "late_share": median(runs, "late_share"),
+            "controller_cpu_percent": median(runs, "controller_cpu_percent"),
+            "controller_cpu_us_per_cycle": median(runs, "controller_cpu_us_per_cycle"),
+            "exporter_cpu_percent": median(runs, "exporter_cpu_percent")
+            if with_exporter else None,
+            "load_average_1min": median(runs, "load_average_1min"),
+        }
+    reference = summary["reference"]
+    for name in summary:
+        summary[name]["ratio_cpu_per_cycle"] = (summary[name]["controller_cpu_us_per_cycle"]
+                                                / reference["controller_cpu_us_per_cycle"])
+    result = {"robot": ROBOT, "control_rate_hz": 500.0, "scrape_period_s": SCRAPE_PERIOD,
+              "cpu_count": os.cpu_count(), "rounds": args.rounds, "hooks": hooks,
+              "summary": summary, "runs": [r for name in rows for r in rows[name]]}
     print()
-    print("| configuration | late cycles | controller CPU | exporter CPU |")
-    print("|---|---|---|---|")
-    print(f"| reference (no exporter) | {100 * ref_late:.2f} % | {ref_cpu:.0f} % of a core | - |")
-    print(f"| exporter + 1 s scrape | {100 * tel_late:.2f} % | {tel_cpu:.0f} % of a core "
-          f"| {result['telemetry']['exporter_cpu_percent']['mean']:.0f} % of a core |")
+    print("| configuration (medians) | late cycles | controller CPU | controller CPU per cycle "
+          "| exporter CPU | load |")
+    print("|---|---|---|---|---|---|")
+    for name, values in summary.items():
+        exporter = values["exporter_cpu_percent"]
+        print(f"| {name} | {100 * values['late_share']:.1f} % "
+              f"| {values['controller_cpu_percent']:.0f} % of a core "
+              f"| {values['controller_cpu_us_per_cycle']:.0f} µs "
+              f"({values['ratio_cpu_per_cycle']:.2f}×) "
+              f"| {'-' if exporter is None else f'{exporter:.0f} % of a core'} "
+              f"| {values['load_average_1min']:.1f} |")
     print(f"\ntelemetry hooks in the cycle: {hooks['telemetry_hooks_us']:.1f} µs "
           f"(Controller.step {hooks['controller_step_us']:.1f} µs)")
     path = write_results("telemetry", result)

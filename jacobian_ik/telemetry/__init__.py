@@ -10,4 +10,6 @@ info        version, URDF and parameter-set hashes for the info metric
 collector   the Prometheus collector of the exporter process
 server      the exporter's HTTP endpoint (loopback unless told otherwise)
 recorder    the flight recorder: ring buffer of recent cycles, rosbag2 dumps
+bagfile     the flight-recorder file format and its writer process
+scrape      one scrape of an exporter, parsed (demo, benchmark)
 """
