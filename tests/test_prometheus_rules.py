@@ -1,4 +1,5 @@
-"""The Prometheus recording rules and alerts (config/prometheus/) under ``promtool``.
+"""The Prometheus recording rules and alerts (config/prometheus/) under ``promtool``,
+and the names the Grafana dashboard (config/grafana/) uses.
 
 ``promtool`` comes with the Debian package ``prometheus`` (``make test``
 installs it when it runs as root with apt-get, as in CI); without it these
@@ -21,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "config" / "prometheus" / "jacobian_ik_rules.yml"
 SCRAPE_CONFIG = ROOT / "config" / "prometheus" / "prometheus.yml"
 RULE_TESTS = Path(__file__).resolve().parent / "prometheus" / "jacobian_ik_rules_test.yml"
+DASHBOARD = ROOT / "config" / "grafana" / "jacobian_ik_dashboard.json"
 
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(
@@ -49,6 +51,26 @@ def test_rules_name_only_exported_metrics_and_recorded_series():
     for rule, expr in _rule_exprs():
         for used in re.findall(r"\bjacobian_ik[_:][a-z0-9_:]+", expr):
             assert used in EXPORTED or used in recorded, (rule, used)
+
+
+def test_dashboard_has_three_rows_and_names_only_exported_or_recorded_series():
+    import json
+
+    dashboard = json.loads(DASHBOARD.read_text())
+    rows = [p["title"].split(":")[0] for p in dashboard["panels"] if p["type"] == "row"]
+    assert rows == ["Executive", "On call", "Debug"]
+    recorded = {name for name, _ in _rule_exprs() if ":" in name}
+    panels = [p for p in dashboard["panels"] if p["type"] != "row"]
+    assert panels and all(p["targets"] for p in panels)
+    for panel in panels:
+        for target in panel["targets"]:
+            used = re.findall(r"\bjacobian_ik[_:][a-z0-9_:]+", target["expr"])
+            assert used, panel["title"]
+            for name in used:
+                assert name in EXPORTED or name in recorded, (panel["title"], name)
+    # Every recording rule (SLI) is on the dashboard.
+    exprs = " ".join(t["expr"] for p in panels for t in p["targets"])
+    assert all(name in exprs for name in recorded)
 
 
 def test_scrape_config_job_is_the_one_the_alerts_watch():
