@@ -281,10 +281,10 @@ def main(argv=None) -> int:
         print()
         print_table(outcomes)
         print()
+        files = wait_for_new_file(recorder_folder, existing, 20.0)
         if not runner.optional_exited():
             time.sleep(1.5)
             print_live_values(url, "after the goals")
-        files = wait_for_new_file(recorder_folder, existing, 20.0)
         if files:
             print("flight-recorder files written during the demo:")
             for path in files:

@@ -192,3 +192,15 @@ def test_killing_the_exporter_leaves_the_controller_running(stack):
     assert _wait(lambda: (r := stack["prometheus"].query(up)) and r[0]["value"][1] == "0", 20.0)
     assert not any(re.search(r"\[ik_controller\].*(ERROR|Traceback)", line)
                    for line in stack["lines"])
+
+
+def test_stopping_the_controller_with_a_pending_record_exits_cleanly(stack):
+    """A dump requested just before the stop: the node exits 0 within the runner's
+    SIGINT window and the file is still completed."""
+    bringup, client = stack["bringup"], stack["client"]
+    response = client.dump()
+    assert response.success
+    codes = bringup.stop()
+    assert codes["ik_controller"] == 0, stack["lines"][-20:]
+    path = Path(response.message)
+    assert _wait(lambda: path.is_dir(), 60.0), list(stack["recorder"].iterdir())

@@ -13,6 +13,11 @@ starts at most once per ``seconds`` (the ring's length): a burst of events
 (e.g. a starved host flipping in and out of STALE_INPUT) gives one file per
 window, not one writer process per event.
 
+Stopping: ``close`` writes a pending event's snapshot at once and starts its
+writer process without waiting for it; the writer runs in a session of its
+own, so it finishes the file after the node has exited (a stop signal to the
+node's process group does not reach it).
+
 Folder caps: after each file, the oldest files are removed until at most
 ``max_files`` remain and they take at most ``max_megabytes`` (the newest file is
 always kept).  A folder that cannot be written (permissions, full disk) gives
@@ -217,11 +222,13 @@ class FlightRecorder:
             process = subprocess.Popen(
                 [self._python, "-m", "jacobian_ik.telemetry.bagfile", str(snapshot), str(out)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                text=True)
+                text=True, start_new_session=True)
             try:
                 os.setpriority(os.PRIO_PROCESS, process.pid, 10)   # below the control loop
             except OSError:
                 pass
+            if self._stopping:
+                return                 # the writer finishes on its own
             _, stderr = process.communicate(timeout=WRITER_TIMEOUT)
             if process.returncode != 0:
                 lines = (stderr or "").strip().splitlines()
@@ -269,8 +276,9 @@ class FlightRecorder:
                  if p.name.startswith(FILE_PREFIX) and not p.name.endswith(".partial")]
         return sorted(files, key=lambda p: (p.stat().st_mtime, p.name))
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Write a pending event now, then stop the worker."""
+    def close(self, timeout: float = 5.0) -> None:
+        """Hand a pending event to its writer now, then stop the worker (a file being
+        written is finished by its writer process)."""
         self._stopping = True
         self._wake.set()
         self._thread.join(timeout)
