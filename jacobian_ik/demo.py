@@ -199,15 +199,21 @@ def print_live_values(url: str, when: str) -> None:
     print(f"  telemetry ({when}): " + (", ".join(parts) if parts else "no data yet"))
 
 
+def new_files(folder: Path, before: set) -> list:
+    return sorted(p for p in folder.glob("flight_*") if p.name not in before
+                  and not p.name.endswith(".partial"))
+
+
 def wait_for_new_file(folder: Path, before: set, timeout: float) -> list:
+    """The flight-recorder files written since ``before``, once one of a safe stop
+    is among them (or after ``timeout`` [s]: whatever is there)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        new = sorted(p for p in folder.glob("flight_*") if p.name not in before
-                     and not p.name.endswith(".partial"))
-        if new:
-            return new
+        files = new_files(folder, before)
+        if any("safe_stop" in p.name for p in files):
+            return files
         time.sleep(0.2)
-    return []
+    return new_files(folder, before)
 
 
 def parse_args(argv=None):
@@ -281,7 +287,7 @@ def main(argv=None) -> int:
         print()
         print_table(outcomes)
         print()
-        files = wait_for_new_file(recorder_folder, existing, 20.0)
+        files = wait_for_new_file(recorder_folder, existing, 30.0)
         if not runner.optional_exited():
             time.sleep(1.5)
             print_live_values(url, "after the goals")

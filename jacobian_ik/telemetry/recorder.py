@@ -276,12 +276,18 @@ class FlightRecorder:
                  if p.name.startswith(FILE_PREFIX) and not p.name.endswith(".partial")]
         return sorted(files, key=lambda p: (p.stat().st_mtime, p.name))
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self, timeout: float = 2.0) -> None:
         """Hand a pending event to its writer now, then stop the worker (a file being
-        written is finished by its writer process)."""
+        written is finished by its writer process).  Returns within about
+        ``timeout`` seconds even when the worker waits for a slow writer."""
         self._stopping = True
         self._wake.set()
         self._thread.join(timeout)
+        if self._thread.is_alive():
+            with self._lock:
+                request, self._pending = self._pending, None
+            if request is not None:
+                self._write(request)
 
 
 #: target_mode code of each mode name (``bagfile.TARGET_MODES``).
