@@ -107,6 +107,8 @@ class IkControllerNode(Node):
         self._zeros = np.zeros(n)
         self._state = StatePublisher(self)
         self._metrics = MetricsPublisher(self)
+        self._metrics_every = self.settings.metrics_decimation(params.control_rate)
+        self._metrics_countdown = 1             # cycles until the next metrics message
         self._diagnostics = DiagnosticsPublisher(
             self, f"{NODE_NAME}: {self.get_fully_qualified_name()}",
             f"{self.robot.base_link} -> {self.robot.tip_link}")
@@ -274,7 +276,9 @@ class IkControllerNode(Node):
         self.stats.record(start, compute, stepped - start)
         self.last_result = result
         self._cycle += 1
-        if self._cycle % self.settings.metrics_decimation == 0:
+        self._metrics_countdown -= 1
+        if self._metrics_countdown == 0:
+            self._metrics_countdown = self._metrics_every
             self._metrics.publish(result, compute, stepped - start)
         if (self._target_mode == "twist" and result.state == SafetyState.STALE_INPUT
                 and target_age > self.controller.params.stale_timeout
