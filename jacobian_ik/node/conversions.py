@@ -58,11 +58,15 @@ class JointStateReader:
     Joints are matched by name, in any order; joints not in the chain are
     ignored.  The index map is cached for the last seen name list, so a
     publisher that always sends the same names costs one comparison per
-    message.
+    message.  Positions are gathered and checked with NumPy over the message's
+    own float64 buffer (no per-joint Python conversion).
     """
 
     def __init__(self, joint_names):
         self.joint_names = tuple(joint_names)
+        n = len(self.joint_names)
+        self._gathered = np.zeros(n)             # positions in chain order [rad | m]
+        self._finite = np.zeros(n, dtype=bool)
         self._slot = {name: i for i, name in enumerate(self.joint_names)}
         self._last_names: list[str] | None = None
         self._last_index: np.ndarray | None = None
@@ -116,14 +120,15 @@ class JointStateReader:
         index, check = self._index_for(names)
         if not check.ok:
             return check
-        position = msg.position
-        for slot in range(index.shape[0]):
-            value = position[index[slot]]
-            if not math.isfinite(value):
-                return InputCheck(False, f"joint_states position of '{self.joint_names[slot]}' "
-                                         f"is {value}")
-        for slot in range(index.shape[0]):
-            q_out[slot] = position[index[slot]]
+        gathered = self._gathered
+        np.take(np.frombuffer(msg.position, dtype=np.float64), index, out=gathered)
+        finite = self._finite
+        np.isfinite(gathered, out=finite)
+        if not finite.all():
+            slot = int(np.argmin(finite))
+            return InputCheck(False, f"joint_states position of '{self.joint_names[slot]}' "
+                                     f"is {gathered[slot]}")
+        np.copyto(q_out, gathered)
         return ACCEPTED
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from array import array
 
 import numpy as np
-from std_msgs.msg import Float64MultiArray, MultiArrayDimension
+from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 #: Output modes and the topic each publishes on by default.
@@ -34,11 +34,12 @@ DEFAULT_TOPICS = {
 OUTPUT_MODES = tuple(DEFAULT_TOPICS)
 
 
-def float64_field(n: int) -> tuple[array, np.ndarray]:
-    """A zeroed ``array('d')`` of length n to assign to a ``float64[]`` message
-    field once, and a NumPy view of it to write every cycle."""
-    values = array("d", bytes(8 * n))
-    return values, np.frombuffer(values, dtype=np.float64)
+def float64_field(msg, field: str, n: int) -> np.ndarray:
+    """Set ``float64[]`` field ``field`` of ``msg`` to n zeros; return a NumPy view
+    of the array the message holds (write it every cycle; never reassign the field)."""
+    setattr(msg, field, array("d", bytes(8 * n)))
+    # The setter may store a copy: view the array the message kept.
+    return np.frombuffer(getattr(msg, field), dtype=np.float64)
 
 
 def output_topic_parameter(mode: str) -> str:
@@ -63,8 +64,8 @@ class CommandOutput:
             msg = JointTrajectory()
             msg.joint_names = list(joint_names)
             point = JointTrajectoryPoint()
-            point.positions, self._positions = float64_field(n)
-            point.velocities, self._velocities = float64_field(n)
+            self._positions = float64_field(point, "positions", n)
+            self._velocities = float64_field(point, "velocities", n)
             seconds = int(period)
             point.time_from_start.sec = seconds
             point.time_from_start.nanosec = int(round((period - seconds) * 1e9))
@@ -74,13 +75,10 @@ class CommandOutput:
             self._msg = msg
             self._publisher = node.create_publisher(JointTrajectory, topic, qos_depth)
         else:
+            # No layout: a forward command controller reads data only, and an
+            # empty layout is less to convert per message.
             msg = Float64MultiArray()
-            dim = MultiArrayDimension()
-            dim.label = "joints"
-            dim.size = n
-            dim.stride = n
-            msg.layout.dim = [dim]
-            msg.data, self._data = float64_field(n)
+            self._data = float64_field(msg, "data", n)
             self._msg = msg
             self._publisher = node.create_publisher(Float64MultiArray, topic, qos_depth)
 
