@@ -9,7 +9,9 @@ user that runs the node when the install folder is read-only.
 
 The kernels are compiled by calling them the way the package does (the
 controller's warm-up for both tasks, one IK solve, a small Jacobian audit), so
-the cached signatures are the ones used at run time.  A kernel that none of
+the cached signatures are the ones used at run time.  ``--only controller``
+compiles just what the node needs (a robot computer that never runs the IK
+solver or the audit).  A kernel that none of
 these reaches (one used only by tests or benchmarks) is named in the output
 and compiles on its first use.
 """
@@ -43,34 +45,57 @@ def kernel_dispatchers() -> dict[str, object]:
     return found
 
 
-def exercise_kernels() -> None:
-    """Call every kernel path of the package once (compiles or loads each kernel)."""
+def _robot():
     from jacobian_ik import bundled
-    from jacobian_ik.audit.cli import main as audit_main
-    from jacobian_ik.controller import Controller
-    from jacobian_ik.ik import solve_ik
-    from jacobian_ik.params import ControllerParams
     from jacobian_ik.robot import Robot
 
-    robot = Robot.from_urdf(bundled.urdf_path(ROBOT), *bundled.robot_links(ROBOT))
+    return Robot.from_urdf(bundled.urdf_path(ROBOT), *bundled.robot_links(ROBOT))
+
+
+def _controller_kernels() -> None:
+    from jacobian_ik.controller import Controller
+    from jacobian_ik.params import ControllerParams
+
+    robot = _robot()
     q = robot.q_mid
     robot.jacobian(q, "base")
     robot.jacobian(q, "tip")
     robot.singular_values(q)
     for task in ("pose", "position"):
         Controller(robot, ControllerParams(task=task)).warm_up()
+
+
+def _ik_kernels() -> None:
+    from jacobian_ik.ik import solve_ik
+
+    robot = _robot()
     solve_ik(robot, robot.fk(robot.q_mid))
+
+
+def _audit_kernels() -> None:
+    from jacobian_ik.audit.cli import main as audit_main
+
     code = audit_main(["audit", ROBOT, "--samples", "64", "--worst", "2", "--json",
                        "--no-progress"], out=io.StringIO(), err=io.StringIO())
     if code != 0:
         raise RuntimeError(f"the audit used to compile the batch kernels exited {code}")
 
 
-def precompile(out=sys.stdout) -> int:
-    """Fill the cache and report what it holds; returns 0 (an error raises)."""
+#: Groups of kernels: what each group's run time needs (the node needs "controller").
+PARTS = {"controller": _controller_kernels, "ik": _ik_kernels, "audit": _audit_kernels}
+
+
+def exercise_kernels(parts=tuple(PARTS)) -> None:
+    """Call the kernel paths of ``parts`` once (compiles or loads each kernel)."""
+    for part in parts:
+        PARTS[part]()
+
+
+def precompile(out=sys.stdout, parts=tuple(PARTS)) -> int:
+    """Fill the cache for ``parts`` and report; returns 0 (an error raises)."""
     folder = choose_cache_dir()
     started = time.monotonic()
-    exercise_kernels()
+    exercise_kernels(parts)
     elapsed = time.monotonic() - started
     dispatchers = kernel_dispatchers()
     # A kernel called only from other kernels shows no signature when its
@@ -85,7 +110,7 @@ def precompile(out=sys.stdout) -> int:
 
 
 def main(argv=None) -> int:
-    return precompile()
+    return precompile()  # every part; the jacobian-ik command offers --only
 
 
 if __name__ == "__main__":

@@ -107,9 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     path.add_argument("path", help="CSV with a header of joint names, or a rosbag2 folder/file")
     path.add_argument("--topic", default=DEFAULT_TOPIC,
                       help=f"JointState topic of a rosbag2 (default {DEFAULT_TOPIC})")
-    sub.add_parser("precompile", help="compile every kernel into numba's cache (the "
-                   "install step)", description="Compile every numba kernel into numba's "
-                   "cache, so that the controller starts in about a second.")
+    pre = sub.add_parser("precompile", help="compile every kernel into numba's cache (the "
+                         "install step)", description="Compile every numba kernel into "
+                         "numba's cache, so that the controller starts in about a second.")
+    from jacobian_ik.precompile import PARTS
+    pre.add_argument("--only", action="append", choices=tuple(PARTS), metavar="PART",
+                     help=f"compile only these kernels ({', '.join(PARTS)}; repeatable; "
+                          "default all; the node needs 'controller')")
     return parser
 
 
@@ -210,9 +214,9 @@ def main(argv=None, out=None, err=None) -> int:
     except SystemExit as exc:  # --help, or a usage error already printed
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if args.command == "precompile":
-        from jacobian_ik.precompile import precompile
+        from jacobian_ik.precompile import PARTS, precompile
 
-        return precompile(out)
+        return precompile(out, tuple(args.only or PARTS))
     command = _audit if args.command == "audit" else _audit_path
     try:
         return command(args, out, err)
