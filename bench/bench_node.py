@@ -19,6 +19,11 @@ loop process is utime + stime from /proc over the same window, in percent of
 one core.  ``cpu vs bare events`` divides by the bare EventsExecutor loop's CPU
 at the same rate in the same run.  The controller's time from process start
 to its "controller ready" line is reported too (numba cache filled).
+
+``--realtime-priority P`` runs every process at SCHED_FIFO priority P (the
+nodes through their ``realtime_priority`` parameter) and writes
+``bench/results/node_realtime.json``: the loop on a busy machine when the
+scheduler is told what matters.
 """
 
 from __future__ import annotations
@@ -35,14 +40,15 @@ from bench.loop_runs import (GoalSender, bare_loop, consume, controller, loop_fi
 EXECUTORS = ("events", "single")
 
 
-def measure_controller(rate: float, executor: str, seconds: float, home) -> dict:
+def measure_controller(rate: float, executor: str, seconds: float, home,
+                       priority: int = 0) -> dict:
     env = measurement_env()
     parameters = {"control_rate": float(rate), "executor": executor}
-    with controller(env, parameters) as (pid, ready, _):
+    with controller(env, parameters, priority) as (pid, ready, _):
         goals = GoalSender(env, home)
         try:
             time.sleep(2.0)                       # discovery, first goal, steady state
-            info = consume(env, pid, seconds, goals)
+            info = consume(env, pid, seconds, goals, priority)
         finally:
             goals.close()
     row = loop_figures(info, rate)
@@ -50,11 +56,11 @@ def measure_controller(rate: float, executor: str, seconds: float, home) -> dict
     return row
 
 
-def measure_bare(rate: float, executor: str, seconds: float) -> dict:
+def measure_bare(rate: float, executor: str, seconds: float, priority: int = 0) -> dict:
     env = measurement_env()
-    with simulator(env), bare_loop(env, rate, executor) as pid:
+    with simulator(env, priority), bare_loop(env, rate, executor, priority) as pid:
         time.sleep(2.0)
-        info = consume(env, pid, seconds, None)
+        info = consume(env, pid, seconds, None, priority)
     row = loop_figures(info, rate)
     row.update(loop="bare rclpy loop", executor=executor)
     return row
@@ -83,7 +89,12 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0,
                         help="measurement window per run [s] (default %(default)s)")
     parser.add_argument("--rates", nargs="+", type=float, default=[500.0, 1000.0])
+    parser.add_argument("--realtime-priority", type=int, default=0, metavar="P",
+                        help="run every process of the measurement (simulator, loop, "
+                             "consumer) at SCHED_FIFO priority P (needs the privilege; "
+                             "default 0 = normal scheduling)")
     args = parser.parse_args(argv)
+    priority = args.realtime_priority
     home = start_pose()
     rows = []
     for rate in args.rates:
@@ -93,9 +104,10 @@ def main(argv=None) -> int:
                 print(f"measuring the {loop} loop at {rate:g} Hz on the {executor} executor "
                       f"for {args.seconds:g} s ...", flush=True)
                 load_before = os.getloadavg()[0]
-                row = (measure_bare(rate, executor, args.seconds) if loop == "bare"
-                       else measure_controller(rate, executor, args.seconds, home))
+                row = (measure_bare(rate, executor, args.seconds, priority) if loop == "bare"
+                       else measure_controller(rate, executor, args.seconds, home, priority))
                 row["load_average_1min"] = [load_before, os.getloadavg()[0]]
+                row["realtime_priority"] = priority
                 group.append(row)
         reference = next(r for r in group if r["loop"] != "controller"
                          and r["executor"] == "events")["cpu_percent_of_one_core"]
@@ -104,7 +116,7 @@ def main(argv=None) -> int:
         rows += group
     print()
     print(table(rows))
-    path = write_results("node", {
+    path = write_results("node_realtime" if priority else "node", {
         "robot": "panda", "simulator": "kinematic, /joint_states at 500 Hz",
         "cpu_count": os.cpu_count(), "results": rows})
     print(f"\nwritten: {path}")

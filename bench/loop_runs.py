@@ -60,10 +60,15 @@ def _stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
             process.wait()
 
 
+def realtime_prefix(priority: int) -> list[str]:
+    """Command prefix that runs a bench helper at SCHED_FIFO ``priority`` (0 = none)."""
+    return ["chrt", "-f", str(priority)] if priority else []
+
+
 @contextmanager
-def simulator(env: dict):
+def simulator(env: dict, priority: int = 0):
     """The kinematic simulator alone (for the bare loop runs)."""
-    config = BringupConfig(robot=ROBOT)
+    config = BringupConfig(robot=ROBOT, sim_parameters={"realtime_priority": priority})
     with tempfile.TemporaryDirectory(prefix="bench_sim_") as folder:
         generated = Path(folder) / "parameters.yaml"
         import yaml
@@ -77,10 +82,13 @@ def simulator(env: dict):
 
 
 @contextmanager
-def controller(env: dict, parameters: dict):
-    """Simulator + controller; yields (controller pid, seconds from start to ready)."""
+def controller(env: dict, parameters: dict, priority: int = 0):
+    """Simulator + controller; yields (controller pid, seconds from start to ready, log).
+    ``priority``: SCHED_FIFO priority of both nodes (their realtime_priority)."""
     lines: list[str] = []
-    config = BringupConfig(robot=ROBOT, controller_parameters=parameters)
+    config = BringupConfig(robot=ROBOT,
+                           controller_parameters={**parameters, "realtime_priority": priority},
+                           sim_parameters={"realtime_priority": priority})
     runner = Bringup(config, env=env, sink=lines.append)
     started = time.monotonic()
     with runner:
@@ -91,9 +99,9 @@ def controller(env: dict, parameters: dict):
 
 
 @contextmanager
-def bare_loop(env: dict, rate: float, executor: str):
+def bare_loop(env: dict, rate: float, executor: str, priority: int = 0):
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.bare_loop", "--rate", str(rate), "--executor", executor],
+        realtime_prefix(priority) + [sys.executable, "-m", "bench.bare_loop", "--rate", str(rate), "--executor", executor],
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         yield process.pid
@@ -132,12 +140,13 @@ class GoalSender:
         self._rclpy.try_shutdown(context=self.context)
 
 
-def consume(env: dict, pid: int, seconds: float, goals: GoalSender | None) -> dict:
+def consume(env: dict, pid: int, seconds: float, goals: GoalSender | None,
+            priority: int = 0) -> dict:
     """Run the consumer for ``seconds`` while sending a goal every second; returns
     {"times": receipt times [s], "window_s", "cpu_s", "rss": [(t, bytes)]}."""
     with tempfile.TemporaryDirectory(prefix="bench_consumer_") as folder:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bench.consumer", "--topic", COMMAND_TOPIC,
+            realtime_prefix(priority) + [sys.executable, "-m", "bench.consumer", "--topic", COMMAND_TOPIC,
              "--seconds", str(seconds), "--out", folder, "--pid", str(pid)],
             cwd=REPO, env=env)
         while process.poll() is None:
