@@ -17,6 +17,7 @@ so neither header stamps nor a simulated ``/clock`` can keep a command alive.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 
@@ -270,7 +271,8 @@ class IkControllerNode(Node):
                                       target_age=target_age)
         stepped = time.monotonic()
         if override and result.state == SafetyState.INVALID_INPUT:
-            result.reason = override
+            # The node's own rejection says why (StepResult is frozen: a copy).
+            result = dataclasses.replace(result, reason=override)
         self._output.publish(result.dq_command, result.q_command)
         compute = time.monotonic() - start
         self.stats.record(start, compute, stepped - start)
