@@ -1,12 +1,13 @@
 """Time from starting the controller process to its "controller ready" line.
 
-Usage: ``python -m bench.bench_startup [--warm-runs N] [--skip-uncached]``.
+Usage: ``python -m bench.bench_startup [--warm-runs N] [--uncached]``.
 Writes ``bench/results/startup.json`` and prints a markdown table.
 
 All runs use a fresh, empty numba cache folder (``NUMBA_CACHE_DIR``), so the
 numbers do not depend on what ran before:
 
-* uncached: the node compiles its kernels itself (no install-time precompile);
+* uncached (with ``--uncached``; minutes): the node compiles its kernels
+  itself (no install-time precompile);
 * precompile: ``jacobian-ik precompile --only controller`` into the empty cache;
 * cold: the first start after that precompile;
 * warm: the next starts (median and max of ``--warm-runs``).
@@ -52,13 +53,13 @@ def precompile(env: dict) -> float:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--warm-runs", type=int, default=3)
-    parser.add_argument("--skip-uncached", action="store_true",
-                        help="skip the start without a precompiled cache (slowest)")
+    parser.add_argument("--uncached", action="store_true",
+                        help="also time a start without a precompiled cache (minutes)")
     args = parser.parse_args(argv)
     result = {"robot": ROBOT, "load_average_1min_before": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory(prefix="bench_numba_") as uncached, \
             tempfile.TemporaryDirectory(prefix="bench_numba_") as folder:
-        if not args.skip_uncached:
+        if args.uncached:
             print("start without a precompiled cache ...", flush=True)
             result["uncached_s"] = time_to_ready(
                 ros_environment({**os.environ, "NUMBA_CACHE_DIR": uncached}, announce=None))
