@@ -10,7 +10,7 @@ shared, so the reference is measured in the same run, interleaved):
   recorder on), no exporter;
 * exporter: the same plus the ``telemetry_exporter`` process, scraped once a
   second over HTTP during the whole window;
-* exporter, metrics every 10th cycle: ``metrics_decimation`` 10 (the totals
+* exporter, metrics every 10th cycle: ``metrics_rate`` 50 Hz at 500 Hz (the totals
   still count every cycle), which cuts the exporter's message rate tenfold.
 
 In both, a client keeps the arm moving between two goals 16 cm apart.  Per
@@ -58,6 +58,8 @@ def _counters(client):
     return d["cycles"], d["overruns"]
 
 
+CONTROL_RATE = 500.0    # [Hz] the bundled configuration's rate
+
 CONFIGURATIONS = (("reference", False, 1), ("exporter", True, 1),
                   ("exporter, metrics every 10th cycle", True, 10))
 
@@ -68,7 +70,7 @@ def measure(seconds: float, robot: Robot, with_exporter: bool, decimation: int =
 
     port = _free_port() if with_exporter else None
     config = BringupConfig(robot=ROBOT, metrics_port=port,
-                           controller_parameters={"metrics_decimation": decimation})
+                           controller_parameters={"metrics_rate": CONTROL_RATE / decimation})
     lines: list[str] = []
     scrapes = {"ok": 0, "failed": 0}
     with Bringup(config, env=ros_environment(announce=None), sink=lines.append) as runner:

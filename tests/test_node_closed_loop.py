@@ -41,7 +41,8 @@ def limits(robot):
 
 @pytest.fixture(scope="module")
 def system(domain_id_allocator, robot):
-    config = BringupConfig(robot=ROBOT, controller_parameters=OVERRIDES)
+    # Metrics every cycle: the tests compare them with the latest /joint_states.
+    config = BringupConfig(robot=ROBOT, controller_parameters={**OVERRIDES, "metrics_rate": 0.0})
     with running(config, domain_id_allocator(), robot=robot,
                  client_kwargs={"record_joint_states": True, "record_commands": True,
                                 "record_metrics": True}) as (bringup, client, lines):

@@ -38,7 +38,8 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow,
 ROBOT = "panda"
 DASHBOARD = Path(__file__).resolve().parent.parent / "config" / "grafana" / \
     "jacobian_ik_dashboard.json"
-DECIMATION = 5
+DECIMATION = 5          # metrics every 5th cycle: metrics_rate = control_rate / 5
+CONTROL_RATE = 500.0    # the bundled configs' rate
 #: Grafana's $__rate_interval, for a 1 s scrape.
 RATE_INTERVAL = "15s"
 
@@ -67,7 +68,7 @@ def stack(domain_id_allocator, tmp_path_factory):
     port = free_port()
     config = BringupConfig(robot=ROBOT, metrics_port=port,
                            controller_parameters={"stale_timeout": 0.25,
-                                                  "metrics_decimation": DECIMATION,
+                                                  "metrics_rate": CONTROL_RATE / DECIMATION,
                                                   "flight_recorder_folder": str(recorder_folder)},
                            exporter_parameters={"robot": "test_arm"})
     robot = bundled_robot(ROBOT)

@@ -1,4 +1,5 @@
-"""The ``jacobian-ik`` command: ``audit`` (joint space) and ``audit-path`` (a recording).
+"""The ``jacobian-ik`` command: ``audit`` (joint space), ``audit-path`` (a recording)
+and ``precompile`` (fill numba's cache at install time, see jacobian_ik.precompile).
 
 Exit status: 0 when every gate passes and nothing regressed against the
 baseline, 1 when a gate fails or a metric regressed (the reasons on stderr,
@@ -109,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     path.add_argument("--topic", default=DEFAULT_TOPIC,
                       help=f"JointState topic of a rosbag2 (default {DEFAULT_TOPIC}; "
                            "the recorded joint states in a flight-recorder file)")
+    pre = sub.add_parser("precompile", help="compile every kernel into numba's cache (the "
+                         "install step)", description="Compile every numba kernel into "
+                         "numba's cache, so that the controller starts in about a second.")
+    from jacobian_ik.precompile import PARTS
+    pre.add_argument("--only", action="append", choices=tuple(PARTS), metavar="PART",
+                     help=f"compile only these kernels ({', '.join(PARTS)}; repeatable; "
+                          "default all; the node needs 'controller')")
     return parser
 
 
@@ -224,6 +232,10 @@ def main(argv=None, out=None, err=None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error already printed
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if args.command == "precompile":
+        from jacobian_ik.precompile import PARTS, precompile
+
+        return precompile(out, tuple(args.only or PARTS))
     command = _audit if args.command == "audit" else _audit_path
     try:
         return command(args, out, err)

@@ -20,6 +20,7 @@ so neither header stamps nor a simulated ``/clock`` can keep a command alive.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 
@@ -109,6 +110,8 @@ class IkControllerNode(Node):
                                              self.settings.urdf_source)
         self._metrics = MetricsPublisher(self, extra_label=AGGREGATES_LABEL,
                                          extra_size=len(self.telemetry.aggregates.values))
+        self._metrics_every = self.settings.metrics_decimation(params.control_rate)
+        self._metrics_countdown = 1             # cycles until the next metrics message
         self._diagnostics = DiagnosticsPublisher(
             self, f"{NODE_NAME}: {self.get_fully_qualified_name()}",
             f"{self.robot.base_link} -> {self.robot.tip_link}")
@@ -278,7 +281,9 @@ class IkControllerNode(Node):
                              measurement_age > self.controller.params.stale_timeout,
                              self.stats.overruns)
         self._cycle += 1
-        if self._cycle % self.settings.metrics_decimation == 0:
+        self._metrics_countdown -= 1
+        if self._metrics_countdown == 0:
+            self._metrics_countdown = self._metrics_every
             self._metrics.publish(result, compute, stepped - start,
                                   self.telemetry.aggregates.values)
         self._publish_state(result.state, result.reason, start)

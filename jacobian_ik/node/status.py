@@ -2,7 +2,7 @@
 
 ``~/state``             ``std_msgs/String`` "STATE: reason", published on every
                         change, transient-local so a late subscriber gets the latest.
-``~/jacobian_metrics``  ``std_msgs/Float64MultiArray``, one per cycle; the values
+``~/jacobian_metrics``  ``std_msgs/Float64MultiArray`` at the node's ``metrics_rate``; the values
                         are named by ``METRIC_NAMES`` and by ``layout.dim``
                         (one dimension per value, its label the value's name).
 ``/diagnostics``        ``diagnostic_msgs/DiagnosticArray``, about 1 Hz.
@@ -90,7 +90,7 @@ class StatePublisher:
 
 
 class MetricsPublisher:
-    """Publishes the per-cycle Jacobian metrics; one message reused."""
+    """Publishes the Jacobian metrics of a cycle; one message reused."""
 
     def __init__(self, node, topic: str = "~/jacobian_metrics", extra_label: str = "",
                  extra_size: int = 0):
