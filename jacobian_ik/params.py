@@ -137,7 +137,7 @@ PARAMETER_SPECS: dict[str, ParameterSpec] = {
                             "when any joint differs from it by more than this"),
     "barrier_gain": _f(5.0, "1/s", 0.1, 100.0,
                        "rate gamma of the sigma_min barrier: sigma_min may approach its floor "
-                       "1.2 sigma_stop no faster than d(sigma_min)/dt >= -gamma (sigma_min - "
+                       "1.15 sigma_stop no faster than d(sigma_min)/dt >= -gamma (sigma_min - "
                        "floor), so the arm slides along the floor instead of stopping",
                        tunable=True),
     "nullspace_weight": _f(1e-4, "sigma unit^2", 0.0, 1.0,

@@ -8,7 +8,7 @@ turns its reason codes into messages.  One state is reported every cycle:
 ``APPROACHING_SINGULARITY``  σ_min < sigma_warn: speed scaled down smoothly, from 1 at
                              sigma_warn to speed_scale_floor at sigma_stop, and the
                              σ_min barrier lets the arm slide along its floor
-                             (1.2·sigma_stop) toward the goal; also while the look-ahead
+                             (1.15·sigma_stop) toward the goal; also while the look-ahead
                              brakes, and 0.2 s after it last did.
 ``JOINT_MOVE``               the Cartesian path to a pose goal was blocked; the arm moves
                              in joint space to an IK solution along a path on which

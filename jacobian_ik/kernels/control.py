@@ -136,7 +136,7 @@ APPROACH_DWELL = 0.2
 MAX_CONDITION = 1e12
 #: The barrier holds σ_min above sigma_stop·(1 + this): above the look-ahead's guard
 #: (LOOKAHEAD_MARGIN), so an arm sliding along the barrier is not braked by it.
-BARRIER_MARGIN = 2.0 * LOOKAHEAD_MARGIN
+BARRIER_MARGIN = 1.5 * LOOKAHEAD_MARGIN
 #: Temperature of the soft-min of the singular values whose gradient the barrier
 #: uses, as a fraction of sigma_stop (smooth where the smallest two cross).
 SOFTMIN_FRACTION = 0.1
@@ -504,7 +504,8 @@ def inverse_phase(buf, n, rows, scale, h_sigma, joint_move, dq):
       ``H = JᵀJ + (λ² + w)I``: unconstrained, the twist is tracked exactly (λ = 0);
       constrained, a task-space deviation costs σ², a null-space one only w;
     * joint move: ``H = I``, x* the straight joint-space motion toward q_goal that
-      can still brake within the acceleration limits.
+      can still brake within the acceleration limits, slowed so that the tip keeps
+      max_linear_speed and max_angular_speed (at q).
     """
     cfg = block(buf, n, L.B_CFG)
     out = block(buf, n, L.B_OUT)
@@ -541,6 +542,24 @@ def inverse_phase(buf, n, rows, scale, h_sigma, joint_move, dq):
                 r = math.sqrt(amax[i] / a)
                 if r < f:
                     f = r
+        # the tip keeps the Cartesian speed limits in a joint move too
+        lin = 0.0
+        ang = 0.0
+        for r in range(6):
+            t = 0.0
+            for j in range(n):
+                t += J[r, j] * x_star[j]
+            if r < 3:
+                lin += t * t
+            else:
+                ang += t * t
+        lin = math.sqrt(lin) * f
+        ang = math.sqrt(ang) * f
+        if lin > cfg[L.C_MAX_LINEAR_SPEED]:
+            f *= cfg[L.C_MAX_LINEAR_SPEED] / lin
+            ang *= cfg[L.C_MAX_LINEAR_SPEED] / lin
+        if ang > cfg[L.C_MAX_ANGULAR_SPEED]:
+            f *= cfg[L.C_MAX_ANGULAR_SPEED] / ang
         for i in range(n):
             x_star[i] *= f
             for j in range(n):
