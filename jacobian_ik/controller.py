@@ -327,17 +327,16 @@ class Controller:
             bad = str(rejected) or "input rejected"
         code = K.control_step(self._rows, self._buf, mode, dt, measurement_age, target_age,
                               self._paused)
-        out = self._out
+        o = self._out.tolist()
         if mode == C.MODE_POSE and code != C.S_INVALID:
-            if out[L.O_NEW_GOAL] != 0.0:
+            if o[L.O_NEW_GOAL] != 0.0:
                 self._new_goal(target)
-            elif out[L.O_BLOCKED] != 0.0 and not self._blocked_search:
+            elif o[L.O_BLOCKED] != 0.0 and not self._blocked_search:
                 self._start_fallback(target)
             if self._planning:
                 self._advance_fallback()
         elif self._planning:
             self._stop_fallback(False)
-        o = out.tolist()
         state = _STATES[code]
         reason = reason_text(int(o[L.O_REASON]), o[L.O_VAL1], o[L.O_VAL2], self._params,
                              self.robot.joint_names, o[L.O_SCALE], bad)

@@ -30,7 +30,8 @@ the states are documented in docs/controller.md; the equations:
   (f = speed_scale_floor), rate-limited upward: ``s_k ≤ s_{k−1} + rate·dt``.
 * barrier: ``σ_b = σ_stop (1 + BARRIER_MARGIN)``; in discrete time σ_min approaches
   σ_b no faster than ``(1 − γ dt)`` per cycle, so the arm slides along σ_b.
-* secondary objective ``dq_sec = k_σ ∇σ_min + k_l (q_mid − q)``: for a redundant arm
+* secondary objective ``dq_sec = k_σ w(σ) ∇σ_min + k_l (q_mid − q)`` (w fades the σ
+  term out between 2 and GRADIENT_RANGE × sigma_warn): for a redundant arm
   it is the null-space motion (J ignores it), elsewhere a small bias of weight w.
 * box: ``max(−v_max, cap_lo, dq_prev − a_max dt) ≤ dq ≤ min(v_max, cap_hi, dq_prev +
   a_max dt)``, widened to contain the brake; ``cap`` from the position limits: toward
@@ -148,6 +149,9 @@ PROGRESS_ABSOLUTE = 0.03
 TWIST_PROGRESS = 0.05
 #: A JOINT_MOVE ends when every joint is this close to q_goal [rad | m].
 JOINT_MOVE_TOLERANCE = 1e-4
+#: The σ_min gradient is computed only while σ_min < this × sigma_warn: above, the
+#: barrier cannot bind and raising σ_min is no concern (saves its cost most cycles).
+GRADIENT_RANGE = 4.0
 #: Damping [σ unit] of the null-space projector I − Jᵀ(JJᵀ + ε²I)⁻¹J: far below
 #: sigma_stop, so the projector is exact wherever the arm may be.
 NULLSPACE_DAMPING = 1e-5
@@ -331,8 +335,9 @@ def anchor_decision(q, q_cmd, dq_prev, cont, mem, moving, fresh, drift):
 
 @njit(cache=True)
 def kinematics_phase(buf, n, rows, q, want_gradient):
-    """Phase 2: FK, J, σ at q into out; ∂σ_min/∂q into the grad vector when asked.
-    Returns (σ_min, soft-min h of the singular values)."""
+    """Phase 2: FK, J, σ at q into out; ∂σ_min/∂q into the grad vector when asked and
+    σ_min < GRADIENT_RANGE·sigma_warn (else zero: no barrier, no σ term in the
+    secondary objective).  Returns (σ_min, soft-min h of the singular values)."""
     cfg = block(buf, n, L.B_CFG)
     mem = block(buf, n, L.B_MEM)
     out = block(buf, n, L.B_OUT)
@@ -358,10 +363,14 @@ def kinematics_phase(buf, n, rows, q, want_gradient):
         else MAX_CONDITION
     out[L.O_LAMBDA] = damping_nakamura(sigma_min, cfg[L.C_LAMBDA_MAX], cfg[L.C_SIGMA_DAMP])
     h = sigma_min
+    grad = _jv(buf, n, L.J_GRAD)
+    if want_gradient and sigma_min >= GRADIENT_RANGE * cfg[L.C_SIGMA_WARN]:
+        want_gradient = False       # far from any singularity: nothing binds, nothing to raise
+        for i in range(n):
+            grad[i] = 0.0
     if want_gradient:
         dJ = block(buf, n, L.B_DJAC).reshape((n, 6, n))
         work = block(buf, n, L.B_GRADWORK).reshape((1 + GRADIENT_SCRATCH_PLANES, s_, s_))
-        grad = _jv(buf, n, L.J_GRAD)
         jacobian_derivative(frames, axes, types, J, dJ)
         h = sigma_min_gradient(J, dJ, rows, work[0], work[1:], grad,
                                SOFTMIN_FRACTION * cfg[L.C_SIGMA_STOP])
@@ -480,10 +489,18 @@ def bounds_phase(buf, n, h, q):
 
 
 @njit(cache=True)
-def secondary_velocity(q, grad, mid, cont, k_sigma, k_limit, dq_sec):
-    """``dq_sec = k_σ ∇σ_min + k_l (q_mid − q)`` (no centring for continuous joints)."""
+def secondary_velocity(q, grad, mid, cont, k_sigma, k_limit, sigma_min, sigma_warn, dq_sec):
+    """``dq_sec = k_σ w(σ_min) ∇σ_min + k_l (q_mid − q)`` (no centring for continuous
+    joints); ``w`` is 1 below ½·GRADIENT_RANGE·sigma_warn and falls linearly to 0 at
+    GRADIENT_RANGE·sigma_warn, where the gradient is no longer computed."""
+    top = GRADIENT_RANGE * sigma_warn
+    w = 2.0 * (top - sigma_min) / top
+    if w > 1.0:
+        w = 1.0
+    elif w < 0.0:
+        w = 0.0
     for i in range(q.shape[0]):
-        v = k_sigma * grad[i]
+        v = k_sigma * w * grad[i]
         if cont[i] == 0.0:
             v += k_limit * (mid[i] - q[i])
         dq_sec[i] = v
@@ -572,7 +589,7 @@ def inverse_phase(buf, n, rows, scale, h_sigma, joint_move, dq):
             w = 1e-12
         secondary_velocity(q, grad, _jv(buf, n, L.J_MID), _jv(buf, n, L.J_CONT),
                            cfg[L.C_NULLSPACE_SIGMA_GAIN], cfg[L.C_NULLSPACE_LIMIT_GAIN],
-                           dq_sec)
+                           out[L.O_SIGMA_MIN], cfg[L.C_SIGMA_WARN], dq_sec)
         v_s = tw[12:18]          # s·v, then J dq_sec
         for r in range(6):
             v_s[r] = scale * tw[r]
