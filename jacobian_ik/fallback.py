@@ -20,8 +20,7 @@ and the goal are, never deeper into a singularity than they are, never where the
 look-ahead would brake.
 
 The search is time-sliced: ``start`` sets it up and each ``step`` (one per control
-cycle, while the arm holds) tries one candidate, a few hundred microseconds at
-most, so no control cycle is held up.  The controller then moves along the path
+cycle) does one IK solve or one path check, so no control cycle is held up.  The controller then moves along the path
 (state JOINT_MOVE) under the same limits, barrier and look-ahead as any other
 motion.
 """
@@ -32,7 +31,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from jacobian_ik.ik import IkSolver
+from jacobian_ik.ik import ATTEMPT_ITERATIONS, IkSolver
 from jacobian_ik.kernels.lookahead import LOOKAHEAD_MARGIN, path_min_sigma, sigma_at
 
 #: Points at which σ_min is checked along each path segment.
@@ -45,8 +44,11 @@ IK_CANDIDATES = 24
 SEED_SPREAD = 0.5
 #: Random waypoints tried per search, after the structured ones.
 RANDOM_WAYPOINTS = 24
-#: Wall-time budget of one IK solve [s].
+#: Wall-time budget of one IK solve [s], and its iteration cap (the solver reads the
+#: clock only between chunks of iterations): two attempts, from the seed and from
+#: one random restart.
 IK_TIMEOUT = 0.0005
+IK_ITERATIONS = 2 * ATTEMPT_ITERATIONS
 #: Pose tolerance of the IK solution [m | rad] (well inside the goal tolerances).
 IK_TOLERANCE = 1e-5
 
@@ -167,7 +169,7 @@ class JointPathFinder:
             else:
                 seed = self._rng.uniform(self._low, self._high)
             res = self._solver.solve(T, q0=seed, tol=IK_TOLERANCE, timeout=IK_TIMEOUT,
-                                     seed=attempt)
+                                     seed=attempt, max_iterations=IK_ITERATIONS)
             if res.success:
                 x = self._nearest(q, res.q)
                 sigma_x = self._sigma(x)
@@ -187,19 +189,24 @@ class JointPathFinder:
         def floor_of(sigma_x):
             return max(guard, 0.95 * min(base_floor, sigma_x))
 
-        if self._clear(q, origin, guard):        # back to where the goal began
+        # two-segment paths; one path check per slice
+        back = self._clear(q, origin, guard)     # back to where the goal began
+        yield SEARCHING
+        if back:
             for sigma_x, x in goals:
                 if self._clear(origin, x, floor_of(sigma_x)):
                     yield [origin, x]
                     return
-        yield SEARCHING
+                yield SEARCHING
         half = n // 2
         for sigma_x, x in goals:         # one group of joints first, then the other
             for first in (slice(0, half), slice(half, n)):
                 w = q.copy()
                 w[first] = x[first]
                 f = floor_of(sigma_x)
-                if self._clear(q, w, f) and self._clear(w, x, f):
+                clear = self._clear(q, w, f)
+                yield SEARCHING
+                if clear and self._clear(w, x, f):
                     yield [w, x]
                     return
                 yield SEARCHING
@@ -207,9 +214,11 @@ class JointPathFinder:
         for _ in range(RANDOM_WAYPOINTS):
             w = self._rng.uniform(np.maximum(self._low, inner_lo),
                                   np.minimum(self._high, inner_hi))
-            if self._clear(q, w, lowest):
+            clear = self._clear(q, w, lowest)
+            yield SEARCHING
+            if clear:
                 for sigma_x, x in goals:
                     if self._clear(w, x, floor_of(sigma_x)):
                         yield [w, x]
                         return
-            yield SEARCHING
+                    yield SEARCHING

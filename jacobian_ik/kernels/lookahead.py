@@ -126,14 +126,15 @@ def path_min_sigma(placements, axes, types, q_start, step, rows, samples, frames
                    q_probe):
     """Smallest σ_min of the task Jacobian at ``q_start + step·t`` for t = i/samples,
     i = 1..samples (the straight joint-space path, without its start).  ``scratch``
-    Shape (5, s, s); σ is found from a cold start at every sample."""
+    Shape (5, s, s); σ is found from a cold start at the first sample, then each
+    sample starts from the last one's subspaces."""
     lowest = math.inf
     n = q_start.shape[0]
     for i in range(1, samples + 1):
         t = i / samples
         for j in range(n):
             q_probe[j] = q_start[j] + step[j] * t
-        s, _, _ = sigma_at(placements, axes, types, q_probe, rows, frames, J, scratch, False)
+        s, _, _ = sigma_at(placements, axes, types, q_probe, rows, frames, J, scratch, i > 1)
         if s < lowest:
             lowest = s
     return lowest
