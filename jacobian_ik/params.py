@@ -33,6 +33,12 @@ TASKS = ("pose", "position")
 #: Velocity limit used for a joint whose URDF gives none (or a non-positive one) [rad/s | m/s].
 FALLBACK_JOINT_VELOCITY = 1.0
 
+#: Smallest accepted sigma_stop: below it the band around a singularity where σ_min <
+#: sigma_stop is narrower than the look-ahead can resolve at full joint speed (a
+#: joint at 3 rad/s moves 6 mrad a cycle at 500 Hz), and the guarantee that σ_min
+#: stays above sigma_stop is no longer shown by the closed-loop property tests.
+MIN_SIGMA_STOP = 0.002
+
 #: Default acceleration limit = URDF velocity limit / this time [s]: a joint reaches
 #: its full speed from rest in 0.25 s and stops from it in the same time.
 DEFAULT_ACCELERATION_TIME = 0.25
@@ -42,7 +48,7 @@ DEFAULT_ACCELERATION_TIME = 0.25
 class ParameterSpec:
     """What a parameter is: enough for a node to declare and check it generically.
 
-    ``kind`` is "float", "str" or "float_array" (one value per joint; empty = default).
+    ``kind`` is "float", "str", "bool" or "float_array" (one value per joint; empty = default).
     ``minimum`` / ``maximum`` are inclusive bounds (of every element for arrays),
     None when unbounded; ``choices`` lists the valid strings; ``tunable`` says
     whether ``Controller.update_params`` may change it while running.
@@ -91,7 +97,7 @@ PARAMETER_SPECS: dict[str, ParameterSpec] = {
                      "lambda^2 = lambda_max^2 (1 - (sigma_min/sigma_damp)^2)", tunable=True),
     "sigma_warn": _f(0.04, "sigma unit (m/rad | 1)", 0.0, 10.0,
                      "below this sigma_min the speed is scaled down (APPROACHING_SINGULARITY)"),
-    "sigma_stop": _f(0.02, "sigma unit (m/rad | 1)", 0.0, 10.0,
+    "sigma_stop": _f(0.02, "sigma unit (m/rad | 1)", MIN_SIGMA_STOP, 10.0,
                      "the arm never moves on toward a sigma_min below this: SAFE_STOP"),
     "sigma_resume": _f(0.03, "sigma unit (m/rad | 1)", 0.0, 10.0,
                        "a SAFE_STOP clears once sigma_min exceeds this "
@@ -129,6 +135,34 @@ PARAMETER_SPECS: dict[str, ParameterSpec] = {
     "max_command_drift": _f(0.05, "rad | m", 0.001, 1.0,
                             "the position command is re-anchored on the measured position "
                             "when any joint differs from it by more than this"),
+    "barrier_gain": _f(5.0, "1/s", 0.1, 100.0,
+                       "rate gamma of the sigma_min barrier: sigma_min may approach its floor "
+                       "1.15 sigma_stop no faster than d(sigma_min)/dt >= -gamma (sigma_min - "
+                       "floor), so the arm slides along the floor instead of stopping",
+                       tunable=True),
+    "nullspace_weight": _f(1e-4, "sigma unit^2", 0.0, 1.0,
+                           "weight w of the secondary objective w |dq - dq_sec|^2 in the QP: "
+                           "decides the null-space motion of a redundant arm; small against "
+                           "sigma^2 so the task is barely biased", tunable=True),
+    "nullspace_sigma_gain": _f(1.0, "rad/s per sigma unit/rad", 0.0, 100.0,
+                               "secondary objective: dq_sec = k_sigma grad(sigma_min) + "
+                               "k_limit (q_mid - q), raising sigma_min", tunable=True),
+    "nullspace_limit_gain": _f(0.5, "1/s", 0.0, 100.0,
+                               "secondary objective: pull toward the middle of each joint's "
+                               "range (continuous joints excluded)", tunable=True),
+    "stall_timeout": _f(0.5, "s", 0.01, 60.0,
+                        "a pose goal whose error has not improved by 1 % for this long is "
+                        "blocked: the joint-space fallback starts, or the goal is declared "
+                        "unreachable (SAFE_STOP)", tunable=True),
+    "joint_move_distance": _f(0.3, "m", 0.0, 100.0,
+                              "a pose goal farther than this from the tip starts with a "
+                              "joint-space move when the straight joint path to an IK solution "
+                              "keeps sigma_min above sigma_warn (then the pose is tracked); "
+                              "0 = always Cartesian first", tunable=True),
+    "joint_fallback": ParameterSpec(
+        description="when a pose goal is blocked, look for a joint-space path to an IK "
+                    "solution along which sigma_min stays above sigma_warn, and follow it "
+                    "(JOINT_MOVE)", unit="", default=True, kind="bool", tunable=True),
 }
 
 
@@ -168,12 +202,21 @@ class ControllerParams:
     goal_position_tolerance: float = 0.001      # [m]
     goal_orientation_tolerance: float = 0.01    # [rad]
     max_command_drift: float = 0.05             # [rad | m]
+    barrier_gain: float = 5.0                   # [1/s]
+    nullspace_weight: float = 1e-4              # [σ unit²]
+    nullspace_sigma_gain: float = 1.0           # [rad/s per σ unit/rad]
+    nullspace_limit_gain: float = 0.5           # [1/s]
+    stall_timeout: float = 0.5                  # [s]
+    joint_move_distance: float = 0.3            # [m]
+    joint_fallback: bool = True
 
     def __post_init__(self):
         for name, spec in PARAMETER_SPECS.items():
             value = getattr(self, name)
             if spec.kind == "str":
                 _check_choice(name, value, spec)
+            elif spec.kind == "bool":
+                _check_bool(name, value)
             elif spec.kind == "float":
                 object.__setattr__(self, name, _check_number(name, value, spec))
             else:
@@ -272,6 +315,12 @@ def _check_number(name, value, spec: ParameterSpec, label=None) -> float:
         raise ConfigurationError(
             f"{label} = {value!r} is outside its valid range {_range_text(spec)}")
     return value
+
+
+def _check_bool(name, value) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ConfigurationError(f"{name} = {value!r} is not a boolean; valid values are: "
+                                 f"true, false")
 
 
 def _check_choice(name, value, spec: ParameterSpec) -> None:
