@@ -5,14 +5,15 @@ PYTHON ?= python3
 VENV   := .venv
 VPY    := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-EXTRAS := ros,sim,audit,test
+BENCH_STAMP := $(VENV)/.installed-bench
+EXTRAS := ros,sim,audit,telemetry,test
 PYTEST_ARGS ?=
 
 # ROS 2 processes started by make targets discover peers on loopback only.
 # Tests also pick a ROS_DOMAIN_ID of their own (tests/conftest.py).
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 
-.PHONY: venv test demo bench clean distclean
+.PHONY: venv test demo bench clean distclean prometheus
 
 venv: $(STAMP)
 
@@ -25,14 +26,33 @@ $(STAMP): setup.py setup.cfg
 	$(VENV)/bin/jacobian-ik precompile
 	touch $@
 
-test: $(STAMP)
+test: $(STAMP) prometheus
 	$(VPY) -m pytest -q $(PYTEST_ARGS)
+
+# The Prometheus server and promtool (Debian package `prometheus`) for the
+# rules and dashboard tests: installed when missing and possible (root with
+# apt-get, as in CI); elsewhere those tests skip and say why.  Idempotent.
+prometheus:
+	@if command -v prometheus >/dev/null && command -v promtool >/dev/null; then \
+	  :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus) \
+	    || echo "make prometheus: could not install the prometheus package; its tests will skip"; \
+	else \
+	  echo "make prometheus: prometheus/promtool missing and not root with apt-get; their tests will skip"; \
+	fi
 
 demo: $(STAMP)
 	$(VPY) -m jacobian_ik.demo
 
+# The benchmarks also need the `bench` extra (the peer they are measured against);
+# `make test` does not.
+$(BENCH_STAMP): $(STAMP)
+	$(VPY) -m pip install -e '.[$(EXTRAS),bench]'
+	touch $@
+
 # Runs every bench/bench_*.py in name order (see bench/__main__.py).
-bench: $(STAMP)
+bench: $(BENCH_STAMP)
 	$(VPY) -m bench
 
 clean:

@@ -77,6 +77,8 @@ setup(
         "ros": ROS_REQUIRES,
         "sim": ["mujoco"],
         "audit": ["matplotlib", "rosbags", "scipy"],
+        # The Prometheus exporter (jacobian_ik.telemetry, telemetry_exporter node).
+        "telemetry": ["prometheus-client", "rosbags"],
         "test": [
             "pytest",
             "pytest-timeout",
@@ -89,6 +91,9 @@ setup(
             "setuptools>=64",
             "wheel",
         ],
+        # `make bench` only: the closed-loop peer benchmark (bench/bench_peer.py)
+        # runs pink, a QP differential IK, with the daqp solver.
+        "bench": ["example-robot-data", "pin-pink", "daqp"],
     },
     zip_safe=False,
     entry_points={
@@ -97,6 +102,7 @@ setup(
             "sim_arm = jacobian_ik.node.sim_arm:main",
             "jacobian-ik-bringup = jacobian_ik.node.bringup:main",
             "jacobian-ik = jacobian_ik.audit.cli:main",
+            "telemetry_exporter = jacobian_ik.node.telemetry_exporter:main",
         ],
     },
 )

@@ -14,6 +14,11 @@ and prints, per goal: outcome, time to reach it (goal tolerances 1 mm and
 10 mrad) or to stop, position / orientation error 0.3 s after that, lowest
 σ_min and the states visited.  Exits 0 when every goal behaved as
 expected.  Options: ``--sim mujoco``, ``--output position|trajectory``.
+
+Telemetry: the Prometheus exporter runs too (``--metrics-port``, default 9650,
+loopback); the demo prints its URL and a few live values before and after the
+goals, and lists the flight-recorder file the beyond-reach goal's safe stop
+wrote (with the ``jacobian-ik audit-path`` command that plots it).
 """
 
 from __future__ import annotations
@@ -23,12 +28,16 @@ import math
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from jacobian_ik import bundled
-from jacobian_ik.node.bringup import OUTPUT_CHOICES, Bringup, BringupConfig, ros_environment
+from jacobian_ik.node.bringup import (EXPORTER_NODE, OUTPUT_CHOICES, Bringup, BringupConfig,
+                                      ros_environment)
 from jacobian_ik.robot import Robot
+from jacobian_ik.telemetry import names as metric_names
+from jacobian_ik.telemetry.recorder import default_folder
 
 ROBOT = "panda"
 #: A stopped arm: every joint slower than this [rad/s] ...
@@ -160,6 +169,53 @@ def print_table(outcomes) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
 
 
+#: Live values the demo prints: (label, metric, labels).
+LIVE_VALUES = (
+    ("sigma_min", metric_names.SIGMA_MIN.name, {}),
+    ("loop rate [Hz]", metric_names.LOOP_RATE.name, {}),
+    ("control cycles", metric_names.CYCLES.name, {}),
+    ("goals reached", metric_names.GOALS.name, {}),
+    ("flight-recorder files", metric_names.RECORDER_FILES.name, {}),
+)
+
+
+def print_live_values(url: str, when: str) -> None:
+    from jacobian_ik.telemetry.scrape import sample_values, scrape, value
+
+    try:
+        samples = sample_values(scrape(url))
+    except OSError as exc:
+        print(f"  telemetry ({when}): cannot scrape {url}: {exc}")
+        return
+    parts = []
+    for label, name, labels in LIVE_VALUES:
+        found = value(samples, name, **labels)
+        if found is not None:
+            parts.append(f"{label} {found:.4g}")
+    stops = [value(samples, metric_names.TRANSITIONS.name, state="SAFE_STOP", reason_class=c)
+             for c in metric_names.TRANSITION_CLASSES["SAFE_STOP"]]
+    if all(v is not None for v in stops):
+        parts.append(f"safe stops {sum(stops):.4g}")
+    print(f"  telemetry ({when}): " + (", ".join(parts) if parts else "no data yet"))
+
+
+def new_files(folder: Path, before: set) -> list:
+    return sorted(p for p in folder.glob("flight_*") if p.name not in before
+                  and not p.name.endswith(".partial"))
+
+
+def wait_for_new_file(folder: Path, before: set, timeout: float) -> list:
+    """The flight-recorder files written since ``before``, once one of a safe stop
+    is among them (or after ``timeout`` [s]: whatever is there)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        files = new_files(folder, before)
+        if any("safe_stop" in p.name for p in files):
+            return files
+        time.sleep(0.2)
+    return new_files(folder, before)
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m jacobian_ik.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -167,6 +223,8 @@ def parse_args(argv=None):
     parser.add_argument("--output", choices=OUTPUT_CHOICES, default="velocity")
     parser.add_argument("--goal-timeout", type=float, default=10.0,
                         help="seconds allowed per goal (default %(default)s)")
+    parser.add_argument("--metrics-port", type=int, default=metric_names.DEFAULT_METRICS_PORT,
+                        help="port of the Prometheus exporter (default %(default)s)")
     parser.add_argument("--verbose", action="store_true", help="show the nodes' output")
     return parser.parse_args(argv)
 
@@ -183,8 +241,15 @@ def main(argv=None) -> int:
     robot = Robot.from_urdf(bundled.urdf_path(ROBOT), *bundled.robot_links(ROBOT))
     log = []
     sink = (lambda line: print(line, flush=True)) if args.verbose else log.append
-    runner = Bringup(BringupConfig(robot=ROBOT, sim=args.sim, output=args.output),
+    recorder_folder = Path(default_folder())
+    runner = Bringup(BringupConfig(robot=ROBOT, sim=args.sim, output=args.output,
+                                   metrics_port=args.metrics_port,
+                                   controller_parameters={
+                                       "flight_recorder_folder": str(recorder_folder)}),
                      env=env, sink=sink)
+    url = f"http://{metric_names.DEFAULT_METRICS_ADDRESS}:{args.metrics_port}/metrics"
+    existing = {p.name for p in recorder_folder.glob("flight_*")} \
+        if recorder_folder.is_dir() else set()
     client = None
     outcomes = []
     failed = None
@@ -203,8 +268,17 @@ def main(argv=None) -> int:
             print("no joint states or metrics from the nodes; their output:", file=sys.stderr)
             print("\n".join(log[-30:]), file=sys.stderr)
             return 1
-        print(f"nodes up in {time.monotonic() - started:.1f} s; sending "
-              f"{len(GOALS)} goals\n", flush=True)
+        print(f"nodes up in {time.monotonic() - started:.1f} s", flush=True)
+        exporter_lost = runner.optional_exited().get(EXPORTER_NODE[0])
+        if exporter_lost is None:
+            print(f"Prometheus metrics: {url}", flush=True)
+            time.sleep(1.5)      # the exporter's first diagnostics (loop rate, info)
+            print_live_values(url, "before the goals")
+        else:
+            lines = runner.lines.get(EXPORTER_NODE[0], [])
+            print(f"the telemetry exporter did not start (code {exporter_lost}): "
+                  f"{lines[-1] if lines else ''}", flush=True)
+        print(f"sending {len(GOALS)} goals\n", flush=True)
         home = robot.fk(client.q)
         for goal in GOALS:
             outcome = run_goal(client, robot, goal, home, args.goal_timeout)
@@ -212,6 +286,20 @@ def main(argv=None) -> int:
             print(f"  {goal.label}: {outcome.outcome} in {outcome.duration:.2f} s", flush=True)
         print()
         print_table(outcomes)
+        print()
+        files = wait_for_new_file(recorder_folder, existing, 30.0)
+        if not runner.optional_exited():
+            time.sleep(1.5)
+            print_live_values(url, "after the goals")
+        if files:
+            print("flight-recorder files written during the demo:")
+            for path in files:
+                print(f"  {path}")
+            stops = [p for p in files if "safe_stop" in p.name] or files
+            print(f"plot the safe stop:  jacobian-ik audit-path {ROBOT} {stops[0]} "
+                  f"--plot safe_stop.png")
+        else:
+            print(f"no flight-recorder file appeared in {recorder_folder}")
         failed = runner.failed()
     finally:
         if client is not None:

@@ -33,6 +33,12 @@ TASKS = ("pose", "position")
 #: Velocity limit used for a joint whose URDF gives none (or a non-positive one) [rad/s | m/s].
 FALLBACK_JOINT_VELOCITY = 1.0
 
+#: Smallest accepted sigma_stop: below it the band around a singularity where σ_min <
+#: sigma_stop is narrower than the look-ahead can resolve at full joint speed (a
+#: joint at 3 rad/s moves 6 mrad a cycle at 500 Hz), and the guarantee that σ_min
+#: stays above sigma_stop is no longer shown by the closed-loop property tests.
+MIN_SIGMA_STOP = 0.002
+
 #: Default acceleration limit = URDF velocity limit / this time [s]: a joint reaches
 #: its full speed from rest in 0.25 s and stops from it in the same time.
 DEFAULT_ACCELERATION_TIME = 0.25
@@ -91,7 +97,7 @@ PARAMETER_SPECS: dict[str, ParameterSpec] = {
                      "lambda^2 = lambda_max^2 (1 - (sigma_min/sigma_damp)^2)", tunable=True),
     "sigma_warn": _f(0.04, "sigma unit (m/rad | 1)", 0.0, 10.0,
                      "below this sigma_min the speed is scaled down (APPROACHING_SINGULARITY)"),
-    "sigma_stop": _f(0.02, "sigma unit (m/rad | 1)", 0.0, 10.0,
+    "sigma_stop": _f(0.02, "sigma unit (m/rad | 1)", MIN_SIGMA_STOP, 10.0,
                      "the arm never moves on toward a sigma_min below this: SAFE_STOP"),
     "sigma_resume": _f(0.03, "sigma unit (m/rad | 1)", 0.0, 10.0,
                        "a SAFE_STOP clears once sigma_min exceeds this "
@@ -115,6 +121,11 @@ PARAMETER_SPECS: dict[str, ParameterSpec] = {
     "stale_timeout": _f(0.1, "s", 0.001, 10.0,
                         "a measurement or twist target older than this stops the arm "
                         "(STALE_INPUT)", tunable=True),
+    "frozen_timeout": _f(0.04, "s", 0.001, 10.0,
+                         "a measurement that stays bit-identical this long (beyond its age) "
+                         "while the command moves the arm is frozen: the arm stops "
+                         "(STALE_INPUT) until it changes",
+                         tunable=True),
     "goal_position_tolerance": _f(0.001, "m", 0.0, 1.0,
                                   "goal_reached needs the position error within this",
                                   tunable=True),
@@ -187,6 +198,7 @@ class ControllerParams:
     max_joint_velocity: tuple = field(default=())      # [rad/s | m/s] per joint
     max_joint_acceleration: tuple = field(default=())  # [rad/s² | m/s²] per joint
     stale_timeout: float = 0.1                  # [s]
+    frozen_timeout: float = 0.04                # [s]
     goal_position_tolerance: float = 0.001      # [m]
     goal_orientation_tolerance: float = 0.01    # [rad]
     max_command_drift: float = 0.05             # [rad | m]

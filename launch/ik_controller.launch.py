@@ -11,6 +11,9 @@ Arguments (the bring-up runner ``jacobian-ik-bringup`` takes the same ones):
     params_file       extra parameter file applied after config/<robot>.yaml
     noise_std, latency, drop_probability, freeze_after, jump_after,
     jump_offset, seed simulator faults (see sim_arm's parameters)
+    metrics_port      start the Prometheus exporter (telemetry_exporter) on this
+                      port (empty, the default: no exporter)
+    metrics_address   address the exporter binds (default 127.0.0.1: this host only)
 
 Both nodes read share/jacobian_ik/config/<robot>.yaml (base_link, tip_link,
 controller and simulator parameters), then params_file, then the URDF as the
@@ -64,8 +67,22 @@ def _nodes(context, *args, **kwargs):
         output='screen',
         parameters=files + [{'robot_description': robot_description, 'output': output}],
     )
+    nodes = [controller]
+    metrics_port = LaunchConfiguration('metrics_port').perform(context)
+    if metrics_port:
+        nodes.append(Node(
+            package=PACKAGE,
+            executable='telemetry_exporter',
+            name='telemetry_exporter',
+            output='screen',
+            parameters=[{
+                'metrics_port': int(metrics_port),
+                'metrics_address': LaunchConfiguration('metrics_address').perform(context),
+                'controller': '/ik_controller',
+            }],
+        ))
     if sim == 'none':
-        return [controller]
+        return nodes
 
     sim_parameters = {'robot_description': robot_description, 'backend': sim}
     for name, kind in FAULTS.items():
@@ -77,7 +94,7 @@ def _nodes(context, *args, **kwargs):
         output='screen',
         parameters=files + [sim_parameters],
     )
-    return [simulator, controller]
+    return [simulator] + nodes
 
 
 def generate_launch_description():
@@ -109,5 +126,10 @@ def generate_launch_description():
                               description='simulator: size of the joint jump [rad]'),
         DeclareLaunchArgument('seed', default_value='0',
                               description='simulator: seed of the fault random numbers'),
+        DeclareLaunchArgument('metrics_port', default_value='',
+                              description='Prometheus exporter port (empty: no exporter)'),
+        DeclareLaunchArgument('metrics_address', default_value='127.0.0.1',
+                              description='address the exporter binds (127.0.0.1: this '
+                                          'host only)'),
         OpaqueFunction(function=_nodes),
     ])

@@ -17,8 +17,8 @@ import yaml
 
 from jacobian_ik import bundled
 from jacobian_ik.errors import ConfigurationError
-from jacobian_ik.node.bringup import (CONTROLLER_NODE, FAULT_PARAMETERS, LAUNCH_ARGUMENTS,
-                                      NODES, SIM_NODE, BringupConfig, generated_parameters,
+from jacobian_ik.node.bringup import (CONTROLLER_NODE, EXPORTER_NODE, FAULT_PARAMETERS,
+                                      LAUNCH_ARGUMENTS, NODES, SIM_NODE, BringupConfig, generated_parameters,
                                       parameter_files, ros_environment)
 
 LAUNCH_FILE = Path(__file__).resolve().parent.parent / "launch" / "ik_controller.launch.py"
@@ -119,11 +119,11 @@ def test_launch_file_starts_the_runners_nodes():
     constants = _constants(tree)
     nodes = {tuple(_keyword(call, key, constants) for key in ("name", "executable", "package"))
              for call in _calls(tree, "Node")}
-    expected = {(name, name, bundled.PACKAGE_NAME) for name, _ in NODES}
+    expected = {(name, name, bundled.PACKAGE_NAME) for name, _ in NODES + (EXPORTER_NODE,)}
     assert nodes == expected
     # The runner's modules are the console scripts the launch file names (setup.py).
     setup = (LAUNCH_FILE.parent.parent / "setup.py").read_text()
-    for name, module in NODES:
+    for name, module in NODES + (EXPORTER_NODE,):
         assert f"{name} = {module}:main" in setup
 
 

@@ -2,14 +2,17 @@
 
 A thin adapter over ``jacobian_ik.controller.Controller`` (see docs/node.md):
 
-Inputs   ``/joint_states`` (``sensor_msgs/JointState``, matched by joint name),
+Inputs   ``/joint_states`` (``sensor_msgs/JointState``, merged by joint name),
          ``~/target_pose`` (``geometry_msgs/PoseStamped``, base frame: goal mode),
          ``~/target_twist`` (``geometry_msgs/TwistStamped``, base frame: servo mode,
          times out after ``stale_timeout`` counted from its receipt).
 Outputs  joint velocities, joint positions or a one-point joint trajectory for
          ros2_control (parameter ``output``), ``~/state``, ``~/jacobian_metrics``,
          ``/diagnostics``.
-Services ``~/reset`` (``std_srvs/Trigger``), ``~/pause`` (``std_srvs/SetBool``).
+Services ``~/reset`` (``std_srvs/Trigger``), ``~/pause`` (``std_srvs/SetBool``),
+         ``~/dump`` (``std_srvs/Trigger``: write the flight recorder now).
+Telemetry (jacobian_ik.node.telemetry_hooks): per-cycle aggregates appended to
+``~/jacobian_metrics``, info pairs in ``/diagnostics``, the flight recorder.
 
 Time: receipt times, ages and the loop timer use the steady (monotonic) clock,
 so neither header stamps nor a simulated ``/clock`` can keep a command alive.
@@ -31,14 +34,17 @@ from std_srvs.srv import SetBool, Trigger
 
 from jacobian_ik.controller import Controller, SafetyState
 from jacobian_ik.errors import JacobianIkError
-from jacobian_ik.node.conversions import JointStateReader, chain_reach, read_pose, read_twist
+from jacobian_ik.node.conversions import chain_reach, read_pose, read_twist
+from jacobian_ik.node.joint_states import JointStateMerger
 from jacobian_ik.node.outputs import CommandOutput
 from jacobian_ik.node.process import run_node
 from jacobian_ik.node.parameters import (ParameterGate, declare_controller_parameters,
                                          declare_node_parameters)
 from jacobian_ik.node.status import (DiagnosticsPublisher, MetricsPublisher, StatePublisher)
+from jacobian_ik.node.telemetry_hooks import ControllerTelemetry
 from jacobian_ik.node.timing import CycleStats
 from jacobian_ik.robot import Robot
+from jacobian_ik.telemetry.aggregate import AGGREGATES_LABEL
 
 NODE_NAME = "ik_controller"
 JOINT_STATES_TOPIC = "/joint_states"
@@ -57,10 +63,6 @@ REASON_REPUBLISH_PERIOD = 0.2
 STATE_LOG_BUDGET = 10
 #: Rejected messages are logged at most once per this period [s] (per kind).
 REJECT_LOG_PERIOD = 1.0
-
-#: Handed to the controller to make a cycle INVALID_INPUT (zero motion at the
-#: last valid measurement) when the node itself rejected an input.
-_REJECTED_TARGET = np.full(6, np.nan)
 
 
 class IkControllerNode(Node):
@@ -86,10 +88,7 @@ class IkControllerNode(Node):
         self.period = 1.0 / params.control_rate
 
         # Inputs, written by the callbacks, read by the cycle.
-        self._reader = JointStateReader(self.robot.joint_names)
-        self._q_buffer = np.zeros(n)            # scratch for the reader
-        self._q = np.zeros(n)                   # last valid measurement [rad | m]
-        self._q_received = None                 # [s, monotonic] its receipt time
+        self._joints = JointStateMerger(self.robot.joint_names)  # merged measurement
         self._joint_fault = ""                  # rejected /joint_states, until a cycle reports it
         self._ignored_joint_states = 0
         self._max_target_distance = 2.0 * chain_reach(self.robot)
@@ -107,7 +106,10 @@ class IkControllerNode(Node):
                                      self.robot.joint_names, self.period)
         self._zeros = np.zeros(n)
         self._state = StatePublisher(self)
-        self._metrics = MetricsPublisher(self)
+        self.telemetry = ControllerTelemetry(self, self.robot, params,
+                                             self.settings.urdf_source)
+        self._metrics = MetricsPublisher(self, extra_label=AGGREGATES_LABEL,
+                                         extra_size=len(self.telemetry.aggregates.values))
         self._metrics_every = self.settings.metrics_decimation(params.control_rate)
         self._metrics_countdown = 1             # cycles until the next metrics message
         self._diagnostics = DiagnosticsPublisher(
@@ -142,7 +144,7 @@ class IkControllerNode(Node):
         self._timer = self.create_timer(self.period, self._on_cycle, clock=steady)
         self._diagnostics_timer = self.create_timer(DIAGNOSTICS_PERIOD, self._on_diagnostics,
                                                     clock=steady)
-        self._publish_state(SafetyState.IDLE.name, "ready: waiting for /joint_states",
+        self._publish_state(SafetyState.IDLE, "ready: waiting for /joint_states",
                             time.monotonic())
         self.get_logger().info(
             f"{READY_TEXT}: kernels compiled in {warm_up_time:.2f} s; control loop at "
@@ -152,17 +154,17 @@ class IkControllerNode(Node):
         """Hand validated parameters to the controller (it refuses read-only changes)."""
         changed = self.controller.params.changed_fields(new_params)
         self.controller.update_params(new_params)
+        self.telemetry.params_changed(new_params)
         if changed:
             self.get_logger().info("parameters changed: " + ", ".join(
                 f"{name}={getattr(new_params, name)}" for name in changed))
 
     # ------------------------------------------------------------ inputs
     def _on_joint_state(self, msg: JointState) -> None:
-        check = self._reader.read(msg, self._q_buffer)
+        check = self._joints.update(msg, time.monotonic())
         if check.ok:
-            self._q[:] = self._q_buffer
-            self._q_received = time.monotonic()
-        elif check.ignored:
+            return
+        if check.ignored:
             if self._ignored_joint_states == 0:
                 self.get_logger().info(f"ignoring /joint_states messages that name none of "
                                        f"the chain's joints (first: {list(msg.name)[:4]})")
@@ -170,6 +172,7 @@ class IkControllerNode(Node):
         else:
             self._joint_fault = check.reason
             self.rejected_messages += 1
+            self.telemetry.rejected("joint_states")
             self.get_logger().warning(f"rejected: {check.reason}",
                                       throttle_duration_sec=REJECT_LOG_PERIOD)
 
@@ -181,7 +184,7 @@ class IkControllerNode(Node):
             self._target_mode = "pose"
             self._target_fault = ""
         else:
-            self._reject_target(check.reason)
+            self._reject_target(check.reason, "target_pose")
 
     def _on_target_twist(self, msg: TwistStamped) -> None:
         check = read_twist(msg, self.robot.base_link, self._twist_buffer)
@@ -191,13 +194,14 @@ class IkControllerNode(Node):
             self._target_mode = "twist"
             self._target_fault = ""
         else:
-            self._reject_target(check.reason)
+            self._reject_target(check.reason, "target_twist")
 
-    def _reject_target(self, reason: str) -> None:
+    def _reject_target(self, reason: str, kind: str) -> None:
         """A bad target replaces the current one: hold, INVALID_INPUT until a valid one."""
         self._target_mode = None
         self._target_fault = reason
         self.rejected_messages += 1
+        self.telemetry.rejected(kind)
         self.get_logger().warning(f"rejected: {reason}", throttle_duration_sec=REJECT_LOG_PERIOD)
 
     # ------------------------------------------------------------ services
@@ -243,54 +247,50 @@ class IkControllerNode(Node):
         last = self._last_cycle_start
         dt = self.period if last is None else start - last
         self._last_cycle_start = start
-        if self._q_received is None:
-            # Nothing measured yet: a velocity output holds still, the others wait.
+        joints = self._joints
+        if not joints.complete:
+            # Not every joint measured yet: a velocity output holds still, the others wait.
             if self._output.mode == "velocity":
                 self._output.publish(self._zeros, self._zeros)
-            self._publish_state(SafetyState.IDLE.name, "ready: waiting for /joint_states",
-                                start)
+            self._publish_state(SafetyState.IDLE, "ready: waiting for /joint_states"
+                                + _missing_text(joints), start)
             self.stats.record(start, time.monotonic() - start)
             return
 
-        override = ""
+        rejected = self._joint_fault or self._target_fault or None
+        self._joint_fault = ""
         target_age = 0.0
-        if self._joint_fault:
-            override, target = self._joint_fault, _REJECTED_TARGET
-            self._joint_fault = ""
-        elif self._target_fault:
-            override, target = self._target_fault, _REJECTED_TARGET
-        elif self._target_mode == "pose":
+        if self._target_mode == "pose":
             target = self._pose
         elif self._target_mode == "twist":
             target = self._twist
             target_age = start - self._twist_received
         else:
             target = None
-        result = self.controller.step(self._q, target, dt,
-                                      measurement_age=start - self._q_received,
-                                      target_age=target_age)
+        measurement_age = joints.age(start, self.controller.params.stale_timeout)
+        result = self.controller.step(joints.positions, target, dt,
+                                      measurement_age=measurement_age,
+                                      target_age=target_age, rejected=rejected)
         stepped = time.monotonic()
-        if override and result.state == SafetyState.INVALID_INPUT:
-            # The node's own rejection says why (StepResult is frozen: a copy).
-            result = dataclasses.replace(result, reason=override)
         self._output.publish(result.dq_command, result.q_command)
         compute = time.monotonic() - start
         self.stats.record(start, compute, stepped - start)
         self.last_result = result
+        self.telemetry.cycle(start, joints.positions, result, target, self._target_mode,
+                             compute, rejected is not None,
+                             measurement_age > self.controller.params.stale_timeout,
+                             self.stats.overruns)
         self._cycle += 1
         self._metrics_countdown -= 1
         if self._metrics_countdown == 0:
             self._metrics_countdown = self._metrics_every
-            self._metrics.publish(result, compute, stepped - start)
-        if (self._target_mode == "twist" and result.state == SafetyState.STALE_INPUT
-                and target_age > self.controller.params.stale_timeout
-                and not result.dq_command.any()):
-            # The twist stream ended and the arm has stopped: back to IDLE.
-            self._target_mode = None
-        self._publish_state(result.state.name, result.reason, start)
+            self._metrics.publish(result, compute, stepped - start,
+                                  self.telemetry.aggregates.values)
+        self._publish_state(result.state, result.reason, start)
 
-    def _publish_state(self, name: str, reason: str, now: float) -> None:
+    def _publish_state(self, state: SafetyState, reason: str, now: float) -> None:
         publisher = self._state
+        name = state.name
         if name == publisher.state_name:
             if reason == publisher.reason or now - self._reason_published_at \
                     < REASON_REPUBLISH_PERIOD:
@@ -301,9 +301,10 @@ class IkControllerNode(Node):
         previous = publisher.state_name
         publisher.update(name, reason)
         self._reason_published_at = now
-        self._log_state_change(previous, name, reason, now)
+        self._log_state_change(previous, state, reason, now)
 
-    def _log_state_change(self, previous: str, name: str, reason: str, now: float) -> None:
+    def _log_state_change(self, previous: str, state: SafetyState, reason: str,
+                          now: float) -> None:
         if now - self._log_window_start >= 1.0:
             if self._log_suppressed:
                 self.get_logger().info(f"({self._log_suppressed} more state changes not logged)")
@@ -314,8 +315,8 @@ class IkControllerNode(Node):
             self._log_suppressed += 1
             return
         self._log_count += 1
-        text = f"state {previous or '-'} -> {name}: {reason}"
-        if name in ("SAFE_STOP", "STALE_INPUT", "INVALID_INPUT", "JOINT_LIMIT"):
+        text = f"state {previous or '-'} -> {state.name}: {reason}"
+        if state.is_fault:
             self.get_logger().warning(text)
         else:
             self.get_logger().info(text)
@@ -326,7 +327,9 @@ class IkControllerNode(Node):
             self.settings.output, self.controller.params.control_rate,
             counters=(("rejected_messages", self.rejected_messages),
                       ("ignored_joint_states", self._ignored_joint_states),
-                      ("internal_errors", self.internal_errors)))
+                      ("repeated_joint_states", self._joints.repeated),
+                      ("internal_errors", self.internal_errors))
+            + self.telemetry.diagnostics_pairs())
 
     # ------------------------------------------------------------ shutdown
     def publish_stop(self) -> None:
@@ -338,12 +341,21 @@ class IkControllerNode(Node):
             self._output.publish(self._zeros, self.last_result.q_command)
 
 
+def _missing_text(joints: JointStateMerger) -> str:
+    """": no value yet for joints a, b" when some but not all joints were received."""
+    missing = joints.missing()
+    if len(missing) == len(joints.joint_names):
+        return ""
+    return f": no value yet for joints {', '.join(missing)}"
+
+
 def _on_stop(node: "IkControllerNode") -> None:
     """Publish the final stop command and log the loop's statistics."""
     try:
         node.publish_stop()
     except Exception as exc:  # the context may already be gone; nothing left to do
         node.get_logger().warning(f"could not publish the final stop command: {exc}")
+    node.telemetry.close()
     node.get_logger().info(
         f"stopped after {node.stats.cycles} cycles ({node.stats.overruns} overruns)")
 
