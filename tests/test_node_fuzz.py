@@ -81,7 +81,9 @@ class ArmPublisher:
 
 @pytest.fixture(scope="module")
 def node(domain_id_allocator):
-    config = BringupConfig(robot=ROBOT, sim="none", controller_parameters=OVERRIDES)
+    # Metrics every cycle: clear_target_fault reads the state from the latest metrics.
+    config = BringupConfig(robot=ROBOT, sim="none",
+                           controller_parameters={**OVERRIDES, "metrics_rate": 0.0})
     with running(config, domain_id_allocator(), robot=ROBOT_MODEL,
                  client_kwargs={"record_commands": True}) as (bringup, client, lines):
         arm = ArmPublisher(client)

@@ -38,6 +38,7 @@ STATE_LEVELS = {
     "IDLE": DiagnosticStatus.OK,
     "PAUSED": DiagnosticStatus.OK,
     "APPROACHING_SINGULARITY": DiagnosticStatus.WARN,
+    "JOINT_MOVE": DiagnosticStatus.WARN,
     "JOINT_LIMIT": DiagnosticStatus.WARN,
     "INVALID_INPUT": DiagnosticStatus.WARN,
     "SAFE_STOP": DiagnosticStatus.ERROR,
