@@ -58,73 +58,32 @@ class ParameterSpec:
     choices: tuple[str, ...] = ()
 
 
-def _f(default, unit, lo, hi, description, tunable=False):
-    return ParameterSpec(description=description, unit=unit, default=default, kind="float",
-                         minimum=lo, maximum=hi, tunable=tunable)
+#: Key of a ControllerParams field's ``metadata`` that holds its ParameterSpec.
+SPEC_KEY = "spec"
 
 
-#: Every field of ControllerParams, in declaration order.
-PARAMETER_SPECS: dict[str, ParameterSpec] = {
-    "control_rate": _f(500.0, "Hz", 1.0, 10000.0,
-                       "rate of the control loop; the controller's nominal period is 1/rate"),
-    "task": ParameterSpec(
-        description="tracked task: 'pose' (6-D position and orientation) or 'position' "
-                    "(3-D tip position, orientation free)",
-        unit="", default="pose", kind="str", choices=TASKS),
-    "position_gain": _f(3.0, "1/s", 0.0, 100.0,
-                        "proportional gain from position error [m] to linear velocity [m/s]",
-                        tunable=True),
-    "orientation_gain": _f(3.0, "1/s", 0.0, 100.0,
-                           "proportional gain from orientation error [rad] to angular "
-                           "velocity [rad/s]", tunable=True),
-    "max_linear_speed": _f(0.25, "m/s", 0.0, 10.0,
-                           "largest commanded tip speed; the twist is scaled down uniformly "
-                           "(linear and angular together) to respect it", tunable=True),
-    "max_angular_speed": _f(1.0, "rad/s", 0.0, 20.0,
-                            "largest commanded tip angular speed (uniform twist scaling)",
-                            tunable=True),
-    "lambda_max": _f(0.03, "sigma unit (m/rad | 1)", 0.0, 10.0,
-                     "largest damping factor of the damped least squares inverse, "
-                     "reached at sigma_min = 0", tunable=True),
-    "sigma_damp": _f(0.04, "sigma unit (m/rad | 1)", 0.0, 10.0,
-                     "damping ramps in below this sigma_min: "
-                     "lambda^2 = lambda_max^2 (1 - (sigma_min/sigma_damp)^2)", tunable=True),
-    "sigma_warn": _f(0.04, "sigma unit (m/rad | 1)", 0.0, 10.0,
-                     "below this sigma_min the speed is scaled down (APPROACHING_SINGULARITY)"),
-    "sigma_stop": _f(0.02, "sigma unit (m/rad | 1)", 0.0, 10.0,
-                     "the arm never moves on toward a sigma_min below this: SAFE_STOP"),
-    "sigma_resume": _f(0.03, "sigma unit (m/rad | 1)", 0.0, 10.0,
-                       "a SAFE_STOP clears once sigma_min exceeds this "
-                       "(sigma_stop < sigma_resume <= sigma_warn, hysteresis)"),
-    "speed_scale_floor": _f(0.1, "1", 0.01, 1.0,
-                            "speed scale at sigma_stop; the scale falls linearly from 1 at "
-                            "sigma_warn to this value, so the arm reaches the stop in finite time"),
-    "speed_scale_rate": _f(2.0, "1/s", 0.1, 1000.0,
-                           "largest increase of the speed scale per second (no sudden speed-up)",
-                           tunable=True),
-    "joint_limit_margin": _f(0.1, "rad | m", 0.0, 1.0,
-                             "a joint closer than this to a position limit may only move away "
-                             "from it; joints brake to reach the margin at zero speed"),
-    "max_joint_velocity": ParameterSpec(
-        description="joint velocity limit per joint (empty = URDF <limit velocity>); "
-                    "may only lower the URDF limit",
-        unit="rad/s | m/s", default=(), kind="float_array", minimum=1e-6, maximum=100.0),
-    "max_joint_acceleration": ParameterSpec(
-        description="joint acceleration limit per joint (empty = velocity limit / 0.25 s)",
-        unit="rad/s^2 | m/s^2", default=(), kind="float_array", minimum=1e-6, maximum=10000.0),
-    "stale_timeout": _f(0.1, "s", 0.001, 10.0,
-                        "a measurement or twist target older than this stops the arm "
-                        "(STALE_INPUT)", tunable=True),
-    "goal_position_tolerance": _f(0.001, "m", 0.0, 1.0,
-                                  "goal_reached needs the position error within this",
-                                  tunable=True),
-    "goal_orientation_tolerance": _f(0.01, "rad", 0.0, math.pi,
-                                     "goal_reached needs the orientation error within this "
-                                     "(pose task)", tunable=True),
-    "max_command_drift": _f(0.05, "rad | m", 0.001, 1.0,
-                            "the position command is re-anchored on the measured position "
-                            "when any joint differs from it by more than this"),
-}
+def _declare(spec: ParameterSpec) -> Any:
+    """A dataclass field whose default and metadata come from ``spec``."""
+    return field(default=spec.default, metadata={SPEC_KEY: spec})
+
+
+def _number(default: float, unit: str, lo: float | None, hi: float | None, description: str,
+            tunable: bool = False) -> Any:
+    """A float field: default, unit, inclusive range [lo, hi], description."""
+    return _declare(ParameterSpec(description=description, unit=unit, default=default,
+                                  kind="float", minimum=lo, maximum=hi, tunable=tunable))
+
+
+def _choice(default: str, choices: tuple[str, ...], description: str) -> Any:
+    """A string field that must be one of ``choices``."""
+    return _declare(ParameterSpec(description=description, unit="", default=default,
+                                  kind="str", choices=choices))
+
+
+def _per_joint(unit: str, lo: float, hi: float, description: str) -> Any:
+    """A per-joint float tuple, empty by default (= derived from the URDF)."""
+    return _declare(ParameterSpec(description=description, unit=unit, default=(),
+                                  kind="float_array", minimum=lo, maximum=hi))
 
 
 @dataclass(frozen=True)
@@ -139,29 +98,83 @@ class JointLimits:
 class ControllerParams:
     """Tuning values of the controller; see ``PARAMETER_SPECS`` for units and ranges.
 
+    Each field is declared once, with its ParameterSpec (default, unit, range,
+    description, tunable) in the field's metadata; ``PARAMETER_SPECS`` is read
+    from there.  Adding a parameter is adding one field here.
     Frozen and validated: make changed copies with ``replace``.
     """
 
-    control_rate: float = 500.0                 # [Hz]
-    task: str = "pose"                          # "pose" | "position"
-    position_gain: float = 3.0                  # [1/s]
-    orientation_gain: float = 3.0               # [1/s]
-    max_linear_speed: float = 0.25              # [m/s]
-    max_angular_speed: float = 1.0              # [rad/s]
-    lambda_max: float = 0.03                    # [σ unit]
-    sigma_damp: float = 0.04                    # [σ unit]
-    sigma_warn: float = 0.04                    # [σ unit]
-    sigma_stop: float = 0.02                    # [σ unit]
-    sigma_resume: float = 0.03                  # [σ unit]
-    speed_scale_floor: float = 0.1              # [1]
-    speed_scale_rate: float = 2.0               # [1/s]
-    joint_limit_margin: float = 0.1             # [rad | m]
-    max_joint_velocity: tuple = field(default=())      # [rad/s | m/s] per joint
-    max_joint_acceleration: tuple = field(default=())  # [rad/s² | m/s²] per joint
-    stale_timeout: float = 0.1                  # [s]
-    goal_position_tolerance: float = 0.001      # [m]
-    goal_orientation_tolerance: float = 0.01    # [rad]
-    max_command_drift: float = 0.05             # [rad | m]
+    control_rate: float = _number(
+        500.0, "Hz", 1.0, 10000.0,
+        "rate of the control loop; the controller's nominal period is 1/rate")
+    task: str = _choice(
+        "pose", TASKS,
+        "tracked task: 'pose' (6-D position and orientation) or 'position' "
+        "(3-D tip position, orientation free)")
+    position_gain: float = _number(
+        3.0, "1/s", 0.0, 100.0,
+        "proportional gain from position error [m] to linear velocity [m/s]", tunable=True)
+    orientation_gain: float = _number(
+        3.0, "1/s", 0.0, 100.0,
+        "proportional gain from orientation error [rad] to angular velocity [rad/s]",
+        tunable=True)
+    max_linear_speed: float = _number(
+        0.25, "m/s", 0.0, 10.0,
+        "largest commanded tip speed; the twist is scaled down uniformly "
+        "(linear and angular together) to respect it", tunable=True)
+    max_angular_speed: float = _number(
+        1.0, "rad/s", 0.0, 20.0,
+        "largest commanded tip angular speed (uniform twist scaling)", tunable=True)
+    lambda_max: float = _number(
+        0.03, "sigma unit (m/rad | 1)", 0.0, 10.0,
+        "largest damping factor of the damped least squares inverse, reached at sigma_min = 0",
+        tunable=True)
+    sigma_damp: float = _number(
+        0.04, "sigma unit (m/rad | 1)", 0.0, 10.0,
+        "damping ramps in below this sigma_min: "
+        "lambda^2 = lambda_max^2 (1 - (sigma_min/sigma_damp)^2)", tunable=True)
+    sigma_warn: float = _number(
+        0.04, "sigma unit (m/rad | 1)", 0.0, 10.0,
+        "below this sigma_min the speed is scaled down (APPROACHING_SINGULARITY)")
+    sigma_stop: float = _number(
+        0.02, "sigma unit (m/rad | 1)", 0.0, 10.0,
+        "the arm never moves on toward a sigma_min below this: SAFE_STOP")
+    sigma_resume: float = _number(
+        0.03, "sigma unit (m/rad | 1)", 0.0, 10.0,
+        "a SAFE_STOP clears once sigma_min exceeds this "
+        "(sigma_stop < sigma_resume <= sigma_warn, hysteresis)")
+    speed_scale_floor: float = _number(
+        0.1, "1", 0.01, 1.0,
+        "speed scale at sigma_stop; the scale falls linearly from 1 at "
+        "sigma_warn to this value, so the arm reaches the stop in finite time")
+    speed_scale_rate: float = _number(
+        2.0, "1/s", 0.1, 1000.0,
+        "largest increase of the speed scale per second (no sudden speed-up)", tunable=True)
+    joint_limit_margin: float = _number(
+        0.1, "rad | m", 0.0, 1.0,
+        "a joint closer than this to a position limit may only move away "
+        "from it; joints brake to reach the margin at zero speed")
+    max_joint_velocity: tuple[float, ...] = _per_joint(
+        "rad/s | m/s", 1e-6, 100.0,
+        "joint velocity limit per joint (empty = URDF <limit velocity>); "
+        "may only lower the URDF limit")
+    max_joint_acceleration: tuple[float, ...] = _per_joint(
+        "rad/s^2 | m/s^2", 1e-6, 10000.0,
+        "joint acceleration limit per joint (empty = velocity limit / 0.25 s)")
+    stale_timeout: float = _number(
+        0.1, "s", 0.001, 10.0,
+        "a measurement or twist target older than this stops the arm (STALE_INPUT)",
+        tunable=True)
+    goal_position_tolerance: float = _number(
+        0.001, "m", 0.0, 1.0,
+        "goal_reached needs the position error within this", tunable=True)
+    goal_orientation_tolerance: float = _number(
+        0.01, "rad", 0.0, math.pi,
+        "goal_reached needs the orientation error within this (pose task)", tunable=True)
+    max_command_drift: float = _number(
+        0.05, "rad | m", 0.001, 1.0,
+        "the position command is re-anchored on the measured position "
+        "when any joint differs from it by more than this")
 
     def __post_init__(self):
         for name, spec in PARAMETER_SPECS.items():
@@ -246,6 +259,11 @@ class ControllerParams:
         velocity.setflags(write=False)
         acceleration.setflags(write=False)
         return JointLimits(max_joint_velocity=velocity, max_joint_acceleration=acceleration)
+
+
+#: Every field of ControllerParams, in declaration order, read from the fields' metadata.
+PARAMETER_SPECS: dict[str, ParameterSpec] = {
+    f.name: f.metadata[SPEC_KEY] for f in dataclasses.fields(ControllerParams)}
 
 
 def _range_text(spec: ParameterSpec) -> str:
