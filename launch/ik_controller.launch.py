@@ -2,7 +2,9 @@
 
     ros2 launch jacobian_ik ik_controller.launch.py robot:=panda sim:=kinematic output:=velocity
 
-Arguments (the bring-up runner ``jacobian-ik-bringup`` takes the same ones):
+The arguments, their defaults and the simulator faults are the table
+``jacobian_ik.node.interface.ARGUMENTS``, which the bring-up runner
+``jacobian-ik-bringup`` reads too:
 
     robot             bundled robot: panda (default), ur5, planar2
     sim               simulator backend: kinematic (default), mujoco, or none
@@ -26,18 +28,15 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
-PACKAGE = 'jacobian_ik'
+from jacobian_ik.node.interface import (ARGUMENTS, CONTROLLER_NODE, FAULT_PARAMETERS, PACKAGE,
+                                        SIM_NODE)
 
-# Simulator fault arguments and the type of the parameter each one sets.
-FAULTS = {
-    'noise_std': float,
-    'latency': float,
-    'drop_probability': float,
-    'freeze_after': float,
-    'jump_after': float,
-    'jump_offset': float,
-    'seed': int,
-}
+
+def _node(node, parameters):
+    """A Node action for (node name, module): the executable has the node's name."""
+    name = node[0]
+    return Node(package=PACKAGE, executable=name, name=name, output='screen',
+                parameters=parameters)
 
 
 def _nodes(context, *args, **kwargs):
@@ -57,57 +56,25 @@ def _nodes(context, *args, **kwargs):
     if params_file:
         files.append(params_file)
 
-    controller = Node(
-        package=PACKAGE,
-        executable='ik_controller',
-        name='ik_controller',
-        output='screen',
-        parameters=files + [{'robot_description': robot_description, 'output': output}],
-    )
+    controller = _node(CONTROLLER_NODE,
+                       files + [{'robot_description': robot_description, 'output': output}])
     if sim == 'none':
         return [controller]
 
     sim_parameters = {'robot_description': robot_description, 'backend': sim}
-    for name, kind in FAULTS.items():
+    for name, kind in FAULT_PARAMETERS.items():
         sim_parameters[name] = kind(LaunchConfiguration(name).perform(context))
-    simulator = Node(
-        package=PACKAGE,
-        executable='sim_arm',
-        name='sim_arm',
-        output='screen',
-        parameters=files + [sim_parameters],
-    )
+    simulator = _node(SIM_NODE, files + [sim_parameters])
     return [simulator, controller]
 
 
+def _declare(argument):
+    """DeclareLaunchArgument of one row of the shared table."""
+    extra = {'choices': list(argument.choices)} if argument.choices else {}
+    return DeclareLaunchArgument(argument.name, default_value=argument.default,
+                                 description=argument.description, **extra)
+
+
 def generate_launch_description():
-    return LaunchDescription([
-        DeclareLaunchArgument('robot', default_value='panda',
-                              description='bundled robot: panda, ur5, planar2'),
-        DeclareLaunchArgument('sim', default_value='kinematic',
-                              choices=['kinematic', 'mujoco', 'none'],
-                              description='simulator backend, or none for the controller only'),
-        DeclareLaunchArgument('output', default_value='velocity',
-                              choices=['velocity', 'position', 'trajectory'],
-                              description='controller command output'),
-        DeclareLaunchArgument('params_file', default_value='',
-                              description='extra parameter file applied after '
-                                          'config/<robot>.yaml (empty: none)'),
-        DeclareLaunchArgument('noise_std', default_value='0.0',
-                              description='simulator: joint position noise std [rad]'),
-        DeclareLaunchArgument('latency', default_value='0.0',
-                              description='simulator: age of the published state [s]'),
-        DeclareLaunchArgument('drop_probability', default_value='0.0',
-                              description='simulator: probability of dropping a joint state'),
-        DeclareLaunchArgument('freeze_after', default_value='0.0',
-                              description='simulator: stop publishing after this time [s] '
-                                          '(<= 0: never)'),
-        DeclareLaunchArgument('jump_after', default_value='0.0',
-                              description='simulator: jump the joints at this time [s] '
-                                          '(<= 0: never)'),
-        DeclareLaunchArgument('jump_offset', default_value='0.0',
-                              description='simulator: size of the joint jump [rad]'),
-        DeclareLaunchArgument('seed', default_value='0',
-                              description='simulator: seed of the fault random numbers'),
-        OpaqueFunction(function=_nodes),
-    ])
+    return LaunchDescription([_declare(argument) for argument in ARGUMENTS]
+                             + [OpaqueFunction(function=_nodes)])

@@ -33,46 +33,9 @@ import yaml
 
 from jacobian_ik import bundled
 from jacobian_ik.errors import ConfigurationError, JacobianIkError
-
-#: Arguments of the launch file and of this runner (name → default, as text).
-#: ``launch/ik_controller.launch.py`` declares exactly these.
-LAUNCH_ARGUMENTS = {
-    "robot": bundled.DEFAULT_ROBOT,
-    "sim": "kinematic",
-    "output": "velocity",
-    "params_file": "",
-    "noise_std": "0.0",
-    "latency": "0.0",
-    "drop_probability": "0.0",
-    "freeze_after": "0.0",
-    "jump_after": "0.0",
-    "jump_offset": "0.0",
-    "seed": "0",
-}
-
-#: Launch arguments forwarded to the simulator as parameters of the same name
-#: (with their types).
-FAULT_PARAMETERS = {
-    "noise_std": float,
-    "latency": float,
-    "drop_probability": float,
-    "freeze_after": float,
-    "jump_after": float,
-    "jump_offset": float,
-    "seed": int,
-}
-
-SIM_CHOICES = ("kinematic", "mujoco", "none")
-OUTPUT_CHOICES = ("velocity", "position", "trajectory")
-
-#: Nodes started, as (node name, module); the launch file starts the same
-#: executables (console scripts of the same names).
-CONTROLLER_NODE = ("ik_controller", "jacobian_ik.node.ik_controller")
-SIM_NODE = ("sim_arm", "jacobian_ik.node.sim_arm")
-NODES = (SIM_NODE, CONTROLLER_NODE)
-
-#: Text the controller node logs once its kernels are compiled and it runs.
-READY_MARKER = "controller ready"
+from jacobian_ik.node.interface import (ARGUMENTS, CONTROLLER_NODE, FAULT_PARAMETERS,
+                                        LAUNCH_ARGUMENTS, NODES, OUTPUT_MODES, READY_TEXT,
+                                        SIM_CHOICES, SIM_NODE)
 
 #: Domain ids the runner picks from when ROS_DOMAIN_ID is unset.
 AUTO_DOMAIN_IDS = range(1, 100)
@@ -102,9 +65,9 @@ class BringupConfig:
         if self.sim not in SIM_CHOICES:
             raise ConfigurationError(
                 f"sim '{self.sim}' is unknown; choices: {', '.join(SIM_CHOICES)}")
-        if self.output not in OUTPUT_CHOICES:
+        if self.output not in OUTPUT_MODES:
             raise ConfigurationError(
-                f"output '{self.output}' is unknown; choices: {', '.join(OUTPUT_CHOICES)}")
+                f"output '{self.output}' is unknown; choices: {', '.join(OUTPUT_MODES)}")
         unknown = sorted(set(self.faults) - set(FAULT_PARAMETERS))
         if unknown:
             raise ConfigurationError(
@@ -228,7 +191,7 @@ class Bringup:
         for line in process.stdout:
             line = line.rstrip("\n")
             self.lines[name].append(line)
-            if name == CONTROLLER_NODE[0] and READY_MARKER in line:
+            if name == CONTROLLER_NODE[0] and READY_TEXT in line:
                 self._ready.set()
             self._sink(f"[{name}] {line}")
 
@@ -315,16 +278,19 @@ def argument_parser() -> argparse.ArgumentParser:
                              "(default %(default)s)")
     parser.add_argument("--sim", default=LAUNCH_ARGUMENTS["sim"], choices=SIM_CHOICES,
                         help="simulator backend, or 'none' for the controller alone")
-    parser.add_argument("--output", default=LAUNCH_ARGUMENTS["output"], choices=OUTPUT_CHOICES,
+    parser.add_argument("--output", default=LAUNCH_ARGUMENTS["output"], choices=OUTPUT_MODES,
                         help="controller output (default %(default)s)")
     parser.add_argument("--params-file", action="append", default=[], metavar="FILE",
                         help="extra ROS parameter file, applied after config/<robot>.yaml "
                              "(repeatable)")
     parser.add_argument("--urdf", default="", help="URDF file instead of the bundled robot's")
     faults = parser.add_argument_group("simulator faults")
-    for name, kind in FAULT_PARAMETERS.items():
-        faults.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
-                            help=f"sim_arm parameter {name}")
+    for argument in ARGUMENTS:
+        if argument.fault_type is not None:
+            faults.add_argument("--" + argument.name.replace("_", "-"),
+                                type=argument.fault_type, default=None,
+                                help=f"sim_arm parameter {argument.name}: "
+                                     f"{argument.description.removeprefix('simulator: ')}")
     parser.add_argument("-p", "--controller-param", action="append", default=[],
                         type=_key_value, metavar="NAME:=VALUE",
                         help="override a controller parameter (repeatable)")

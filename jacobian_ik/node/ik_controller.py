@@ -31,6 +31,7 @@ from std_srvs.srv import SetBool, Trigger
 from jacobian_ik.controller import Controller, SafetyState
 from jacobian_ik.errors import JacobianIkError
 from jacobian_ik.node.conversions import JointStateReader, chain_reach, read_pose, read_twist
+from jacobian_ik.node.interface import CONTROLLER_NODE, READY_TEXT
 from jacobian_ik.node.outputs import CommandOutput
 from jacobian_ik.node.process import run_node
 from jacobian_ik.node.parameters import (ParameterGate, declare_controller_parameters,
@@ -39,14 +40,11 @@ from jacobian_ik.node.status import (DiagnosticsPublisher, MetricsPublisher, Sta
 from jacobian_ik.node.timing import CycleStats
 from jacobian_ik.robot import Robot
 
-NODE_NAME = "ik_controller"
+NODE_NAME = CONTROLLER_NODE[0]
 JOINT_STATES_TOPIC = "/joint_states"
 TARGET_POSE_TOPIC = "~/target_pose"
 TARGET_TWIST_TOPIC = "~/target_twist"
 
-#: Logged once the kernels are compiled and the loop runs (the bring-up runner
-#: waits for it).
-READY_TEXT = "controller ready"
 
 #: Diagnostics period [s].
 DIAGNOSTICS_PERIOD = 1.0

@@ -19,13 +19,10 @@ from __future__ import annotations
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-#: Output modes and the topic each publishes on by default.
-DEFAULT_TOPICS = {
-    "velocity": "/forward_velocity_controller/commands",
-    "position": "/forward_position_controller/commands",
-    "trajectory": "/joint_trajectory_controller/joint_trajectory",
-}
-OUTPUT_MODES = tuple(DEFAULT_TOPICS)
+# Output modes and their default topics are declared in jacobian_ik.node.interface.
+from jacobian_ik.node.interface import DEFAULT_TOPICS, OUTPUT_MODES
+
+__all__ = ["DEFAULT_TOPICS", "OUTPUT_MODES", "CommandOutput", "output_topic_parameter"]
 
 
 def output_topic_parameter(mode: str) -> str:
