@@ -81,7 +81,8 @@ def _check_name(name: str) -> str:
     if name not in BUNDLED_ROBOTS:
         valid = ", ".join(sorted(BUNDLED_ROBOTS))
         raise ConfigurationError(
-            f"unknown robot {name!r}; valid names: {valid}")
+            f"unknown robot {name!r}; valid names: {valid}",
+            parameter="robot", value=name, choices=tuple(sorted(BUNDLED_ROBOTS)))
     return name
 
 

@@ -69,13 +69,16 @@ class IkSolver:
         start = time.perf_counter()
         robot = self.robot
         if np.shape(T_target) != (4, 4):
-            raise ConfigurationError(f"T_target must have shape (4, 4), got {np.shape(T_target)}")
+            raise ConfigurationError(f"T_target must have shape (4, 4), got {np.shape(T_target)}",
+                                     parameter="T_target", value=np.shape(T_target))
         self._T[:] = T_target
         if not np.all(np.isfinite(self._T)):
-            raise ConfigurationError("T_target has a non-finite value")
+            raise ConfigurationError("T_target has a non-finite value", parameter="T_target")
         if not (tol > 0.0 and timeout > 0.0):
             raise ConfigurationError(
-                f"tol = {tol!r} and timeout = {timeout!r} must be positive")
+                f"tol = {tol!r} and timeout = {timeout!r} must be positive",
+                parameter="tol" if not tol > 0.0 else "timeout",
+                value=tol if not tol > 0.0 else timeout, valid_range=(0.0, None))
         q = robot.q_mid if q0 is None else robot._q(q0).copy()
         q = np.clip(q, robot.lower, robot.upper)
         q_best = q.copy()

@@ -196,12 +196,9 @@ class ControllerParams:
         """
         if not isinstance(values, dict):
             raise ConfigurationError(
-                f"controller parameters must be a mapping, got {type(values).__name__}")
-        unknown = sorted(set(values) - set(PARAMETER_SPECS))
-        if unknown:
-            raise ConfigurationError(
-                f"unknown controller parameter(s) {', '.join(map(repr, unknown))}; valid "
-                f"parameters are: {', '.join(sorted(PARAMETER_SPECS))}")
+                f"controller parameters must be a mapping, got {type(values).__name__}",
+                value=values)
+        _refuse_unknown(values)
         return cls(**values)
 
     def to_dict(self) -> dict:
@@ -214,11 +211,7 @@ class ControllerParams:
 
     def replace(self, **changes) -> "ControllerParams":
         """A validated copy with some fields changed (unknown names raise)."""
-        unknown = sorted(set(changes) - set(PARAMETER_SPECS))
-        if unknown:
-            raise ConfigurationError(
-                f"unknown controller parameter(s) {', '.join(map(repr, unknown))}; valid "
-                f"parameters are: {', '.join(sorted(PARAMETER_SPECS))}")
+        _refuse_unknown(changes)
         return dataclasses.replace(self, **changes)
 
     def changed_fields(self, other: "ControllerParams") -> list[str]:
@@ -242,14 +235,17 @@ class ControllerParams:
             if value and len(value) != n:
                 raise ConfigurationError(
                     f"{name} has {len(value)} values but the robot has {n} joints "
-                    f"({', '.join(robot.joint_names)}); give {n} values or none")
+                    f"({', '.join(robot.joint_names)}); give {n} values or none",
+                    parameter=name, value=value)
         if self.max_joint_velocity:
             velocity = np.array(self.max_joint_velocity, dtype=np.float64)
             for i, (v, u) in enumerate(zip(velocity, urdf)):
                 if v > u * (1.0 + 1e-12):
                     raise ConfigurationError(
                         f"max_joint_velocity[{i}] = {v} for joint '{robot.joint_names[i]}' "
-                        f"exceeds its URDF velocity limit {u}; valid range is (0, {u}]")
+                        f"exceeds its URDF velocity limit {u}; valid range is (0, {u}]",
+                        parameter=f"max_joint_velocity[{i}]", value=float(v),
+                        valid_range=(0.0, float(u)))
         else:
             velocity = urdf
         if self.max_joint_acceleration:
@@ -266,6 +262,17 @@ PARAMETER_SPECS: dict[str, ParameterSpec] = {
     f.name: f.metadata[SPEC_KEY] for f in dataclasses.fields(ControllerParams)}
 
 
+def _refuse_unknown(names) -> None:
+    """Raise for names that are not parameters; the error's ``parameter`` is the
+    first unknown name and its ``choices`` the valid names."""
+    unknown = sorted(set(names) - set(PARAMETER_SPECS))
+    if unknown:
+        raise ConfigurationError(
+            f"unknown controller parameter(s) {', '.join(map(repr, unknown))}; valid "
+            f"parameters are: {', '.join(sorted(PARAMETER_SPECS))}",
+            parameter=unknown[0], choices=tuple(sorted(PARAMETER_SPECS)))
+
+
 def _range_text(spec: ParameterSpec) -> str:
     lo = "-inf" if spec.minimum is None else repr(float(spec.minimum))
     hi = "inf" if spec.maximum is None else repr(float(spec.maximum))
@@ -277,12 +284,14 @@ def _check_number(name, value, spec: ParameterSpec, label=None) -> float:
     label = label or name
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ConfigurationError(
-            f"{label} = {value!r} is not a number; valid range is {_range_text(spec)}")
+            f"{label} = {value!r} is not a number; valid range is {_range_text(spec)}",
+            parameter=label, value=value, valid_range=(spec.minimum, spec.maximum))
     value = float(value)
     if not math.isfinite(value) or (spec.minimum is not None and value < spec.minimum) \
             or (spec.maximum is not None and value > spec.maximum):
         raise ConfigurationError(
-            f"{label} = {value!r} is outside its valid range {_range_text(spec)}")
+            f"{label} = {value!r} is outside its valid range {_range_text(spec)}",
+            parameter=label, value=value, valid_range=(spec.minimum, spec.maximum))
     return value
 
 
@@ -290,7 +299,7 @@ def _check_choice(name, value, spec: ParameterSpec) -> None:
     if not isinstance(value, str) or value not in spec.choices:
         raise ConfigurationError(
             f"{name} = {value!r} is not a valid choice; valid choices are: "
-            f"{', '.join(spec.choices)}")
+            f"{', '.join(spec.choices)}", parameter=name, value=value, choices=spec.choices)
 
 
 def _check_array(name, value, spec: ParameterSpec) -> tuple:
@@ -299,7 +308,8 @@ def _check_array(name, value, spec: ParameterSpec) -> tuple:
     if not isinstance(value, (list, tuple)):
         raise ConfigurationError(
             f"{name} = {value!r} is not a list of numbers (one per joint, or empty for the "
-            f"default); valid range of each is {_range_text(spec)}")
+            f"default); valid range of each is {_range_text(spec)}",
+            parameter=name, value=value, valid_range=(spec.minimum, spec.maximum))
     return tuple(_check_number(name, v, spec, label=f"{name}[{i}]") for i, v in enumerate(value))
 
 
@@ -307,8 +317,10 @@ def _check_order(p: ControllerParams) -> None:
     if not p.sigma_stop < p.sigma_resume:
         raise ConfigurationError(
             f"sigma_resume = {p.sigma_resume!r} must be greater than sigma_stop = "
-            f"{p.sigma_stop!r} (hysteresis: sigma_stop < sigma_resume <= sigma_warn)")
+            f"{p.sigma_stop!r} (hysteresis: sigma_stop < sigma_resume <= sigma_warn)",
+            parameter="sigma_resume", value=p.sigma_resume, valid_range=(p.sigma_stop, None))
     if not p.sigma_resume <= p.sigma_warn:
         raise ConfigurationError(
             f"sigma_warn = {p.sigma_warn!r} must be at least sigma_resume = "
-            f"{p.sigma_resume!r} (sigma_stop < sigma_resume <= sigma_warn)")
+            f"{p.sigma_resume!r} (sigma_stop < sigma_resume <= sigma_warn)",
+            parameter="sigma_warn", value=p.sigma_warn, valid_range=(p.sigma_resume, None))

@@ -53,21 +53,21 @@ def _read_source(source) -> tuple[str, str]:
             f"URDF source must be a path or an XML string, got {type(source).__name__}")
     path = Path(source)
     if not path.is_file():
-        raise UrdfError(f"URDF file '{path}' does not exist")
+        raise UrdfError(f"URDF file '{path}' does not exist", path=str(path))
     try:
         return path.read_text(encoding="utf-8"), f"URDF file '{path}'"
     except (OSError, UnicodeDecodeError) as exc:
-        raise UrdfError(f"cannot read URDF file '{path}': {exc}") from None
+        raise UrdfError(f"cannot read URDF file '{path}': {exc}", path=str(path)) from None
 
 
-def _parse_numbers(text: str, what: str) -> list[float]:
+def _parse_numbers(text: str, what: str, joint: str | None = None) -> list[float]:
     try:
         values = [float(tok) for tok in text.split()]
     except ValueError:
-        raise UrdfError(f"{what} is not a list of numbers: '{text}'") from None
+        raise UrdfError(f"{what} is not a list of numbers: '{text}'", joint=joint) from None
     for v in values:
         if not math.isfinite(v):
-            raise UrdfError(f"{what} has a non-finite number: '{text}'")
+            raise UrdfError(f"{what} has a non-finite number: '{text}'", joint=joint)
     return values
 
 
@@ -106,7 +106,8 @@ def _chain_joints(links, joints, base_link, tip_link) -> list[_UrdfJoint]:
     valid = ", ".join(sorted(links))
     for role, link in (("base_link", base_link), ("tip_link", tip_link)):
         if link not in links:
-            raise ChainError(f"{role} '{link}' not in URDF; links are: {valid}")
+            raise ChainError(f"{role} '{link}' not in URDF; links are: {valid}",
+                             link=link, choices=tuple(sorted(links)))
     parent_joint = {j.child: j for j in joints}
     chain = []
     link = tip_link
@@ -116,7 +117,8 @@ def _chain_joints(links, joints, base_link, tip_link) -> list[_UrdfJoint]:
             below = sorted(_descendants(joints, base_link))
             raise ChainError(
                 f"tip_link '{tip_link}' is not below base_link '{base_link}'; links below "
-                f"'{base_link}' are: {', '.join(below) if below else '(none)'}")
+                f"'{base_link}' are: {', '.join(below) if below else '(none)'}",
+                link=tip_link, choices=tuple(below))
         chain.append(joint)
         link = joint.parent
     chain.reverse()
@@ -139,20 +141,22 @@ def _check_chain_joint(joint: _UrdfJoint) -> None:
     if joint.type not in SUPPORTED_JOINT_TYPES:
         raise ChainError(
             f"joint '{joint.name}' in the chain has type '{joint.type}'; supported types are: "
-            f"{', '.join(SUPPORTED_JOINT_TYPES)}")
+            f"{', '.join(SUPPORTED_JOINT_TYPES)}",
+            joint=joint.name, choices=tuple(SUPPORTED_JOINT_TYPES))
     if joint.type != "fixed" and joint.element.find("mimic") is not None:
         raise ChainError(
             f"joint '{joint.name}' in the chain is a mimic joint; mimic joints are not supported "
-            "in the controlled chain")
+            "in the controlled chain", joint=joint.name)
     for tag, attr in _NUMERIC_ATTRIBUTES:
         el = joint.element.find(tag)
         if el is not None and el.get(attr) is not None:
-            _parse_numbers(el.get(attr), f"joint '{joint.name}' <{tag} {attr}>")
+            _parse_numbers(el.get(attr), f"joint '{joint.name}' <{tag} {attr}>", joint.name)
     if joint.type in ("revolute", "prismatic"):
         limit = joint.element.find("limit")
         if limit is None or limit.get("lower") is None or limit.get("upper") is None:
             raise UrdfError(
-                f"joint '{joint.name}' of type {joint.type} needs <limit lower=.. upper=..>")
+                f"joint '{joint.name}' of type {joint.type} needs <limit lower=.. upper=..>",
+                joint=joint.name)
 
 
 def _joint_limits(joint: _UrdfJoint) -> tuple[float, float, float]:
@@ -162,14 +166,16 @@ def _joint_limits(joint: _UrdfJoint) -> tuple[float, float, float]:
     def number(attr, default):
         if limit is None or limit.get(attr) is None:
             return default
-        return _parse_numbers(limit.get(attr), f"joint '{joint.name}' <limit {attr}>")[0]
+        return _parse_numbers(limit.get(attr), f"joint '{joint.name}' <limit {attr}>",
+                              joint.name)[0]
 
     velocity = number("velocity", math.inf)
     if joint.type == "continuous":
         return -math.inf, math.inf, velocity
     lower, upper = number("lower", 0.0), number("upper", 0.0)
     if lower > upper:
-        raise UrdfError(f"joint '{joint.name}' has lower limit {lower} > upper limit {upper}")
+        raise UrdfError(f"joint '{joint.name}' has lower limit {lower} > upper limit {upper}",
+                        joint=joint.name)
     return lower, upper, velocity
 
 
@@ -248,7 +254,8 @@ class Robot:
             raise ChainError(
                 f"chain '{base_link}' -> '{tip_link}' has no moving joint"
                 + (f"; its joints are all fixed: {', '.join(j.name for j in chain)}"
-                   if chain else " (base_link and tip_link are the same link)"))
+                   if chain else " (base_link and tip_link are the same link)"),
+                link=tip_link)
 
         import pinocchio as pin
 
@@ -259,10 +266,13 @@ class Robot:
         prev = f_base.parentJoint
         for jid, joint in zip(ids, moving):
             if jid >= model.njoints or model.parents[jid] != prev:
-                raise UrdfError(f"pinocchio's tree disagrees with the URDF at joint '{joint.name}'")
+                raise UrdfError(
+                    f"pinocchio's tree disagrees with the URDF at joint '{joint.name}'",
+                    joint=joint.name)
             prev = jid
         if f_tip.parentJoint != prev:
-            raise UrdfError(f"pinocchio's tree disagrees with the URDF at link '{tip_link}'")
+            raise UrdfError(f"pinocchio's tree disagrees with the URDF at link '{tip_link}'",
+                            link=tip_link)
 
         n = len(moving)
         placements = np.empty((n + 1, 4, 4))
@@ -287,7 +297,8 @@ class Robot:
         if q.shape != (self.dof,):
             raise ConfigurationError(
                 f"joint vector must have shape ({self.dof},) for joints "
-                f"{', '.join(self.joint_names)}; got shape {q.shape}")
+                f"{', '.join(self.joint_names)}; got shape {q.shape}",
+                parameter="q", value=q.shape)
         return np.ascontiguousarray(q)
 
     def task_rows(self, task) -> np.ndarray:
@@ -295,13 +306,15 @@ class Robot:
         if isinstance(task, str):
             if task not in TASK_ROWS:
                 raise ConfigurationError(
-                    f"task '{task}' is unknown; tasks are: {', '.join(sorted(TASK_ROWS))}")
+                    f"task '{task}' is unknown; tasks are: {', '.join(sorted(TASK_ROWS))}",
+                    parameter="task", value=task, choices=tuple(sorted(TASK_ROWS)))
             return TASK_ROWS[task]
         rows = np.asarray(task, dtype=np.int64)
         if rows.ndim != 1 or rows.size == 0 or rows.min() < 0 or rows.max() > 5 \
                 or len(set(rows.tolist())) != rows.size:
             raise ConfigurationError(
-                f"task rows must be distinct indices in 0..5; got {np.asarray(task).tolist()}")
+                f"task rows must be distinct indices in 0..5; got {np.asarray(task).tolist()}",
+                parameter="task", value=np.asarray(task).tolist(), valid_range=(0, 5))
         return np.ascontiguousarray(rows)
 
     @property
@@ -332,7 +345,8 @@ class Robot:
         ``frame='tip'``: the same twist expressed in the tip frame.
         """
         if frame not in ("base", "tip"):
-            raise ConfigurationError(f"frame '{frame}' is unknown; frames are: base, tip")
+            raise ConfigurationError(f"frame '{frame}' is unknown; frames are: base, tip",
+                                     parameter="frame", value=frame, choices=("base", "tip"))
         ws = self._ws
         kernels.fk_jacobian(self.placements, self.axes, self.joint_types, self._q(q),
                             ws.frames, ws.J)

@@ -71,16 +71,19 @@ def parse_gate(text: str, kind: str) -> Gate:
     if match is None:
         raise ConfigurationError(
             f"gate {text!r} is not 'NAME OP NUMBER' (OP one of "
-            f"{' '.join(sorted(OPERATORS, key=len))}), e.g. 'stop_fraction>0.02'")
+            f"{' '.join(sorted(OPERATORS, key=len))}), e.g. 'stop_fraction>0.02'",
+            parameter="gate", value=text)
     name = match["name"]
     if name not in metric_names(kind):
         raise ConfigurationError(
-            f"gate {text!r}: unknown metric {name!r}; metrics are: {_names_text(kind)}")
+            f"gate {text!r}: unknown metric {name!r}; metrics are: {_names_text(kind)}",
+            parameter="gate", value=name, choices=tuple(metric_names(kind)))
     threshold = float(match["number"])
     if match["percent"]:
         threshold /= 100.0
     if not math.isfinite(threshold):
-        raise ConfigurationError(f"gate {text!r}: the number must be finite")
+        raise ConfigurationError(f"gate {text!r}: the number must be finite",
+                                 parameter="gate", value=text)
     return Gate(text=text.strip(), name=name, op=match["op"], threshold=threshold)
 
 

@@ -33,7 +33,8 @@ class Sampler:
     def __init__(self, robot, seed: int, method: str = "uniform"):
         if method not in METHODS:
             raise ConfigurationError(
-                f"sampling method {method!r} is unknown; methods are: {', '.join(METHODS)}")
+                f"sampling method {method!r} is unknown; methods are: {', '.join(METHODS)}",
+                parameter="method", value=method, choices=tuple(METHODS))
         self.method = method
         self.seed = int(seed)
         self.lo, self.hi = joint_bounds(robot)

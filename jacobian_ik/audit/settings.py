@@ -72,7 +72,8 @@ def config_values(parameters: dict, where: str) -> dict:
     try:
         checked = params.from_dict(subset)
     except ConfigurationError as exc:
-        raise ConfigurationError(f"{where}: {exc}") from None
+        raise ConfigurationError(f"{where}: {exc}", parameter=exc.parameter, value=exc.value,
+                                 choices=exc.choices, valid_range=exc.valid_range) from None
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"{where}: invalid controller parameters: {exc}") from None
     return {key: getattr(checked, key) for key in AUDIT_KEYS if key in subset}
@@ -80,10 +81,12 @@ def config_values(parameters: dict, where: str) -> dict:
 
 def _number(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigurationError(f"{name} = {value!r} is not a number")
+        raise ConfigurationError(f"{name} = {value!r} is not a number",
+                                 parameter=name, value=value, valid_range=(0.0, None))
     value = float(value)
     if not math.isfinite(value) or value < 0.0:
-        raise ConfigurationError(f"{name} = {value!r} must be a finite number >= 0")
+        raise ConfigurationError(f"{name} = {value!r} must be a finite number >= 0",
+                                 parameter=name, value=value, valid_range=(0.0, None))
     return value
 
 
@@ -104,13 +107,15 @@ def resolve_settings(parameters: dict | None = None, config_name: str | None = N
             origins[key] = "command line"
     if values["task"] not in TASKS:
         raise ConfigurationError(
-            f"task {values['task']!r} is unknown; tasks are: {', '.join(TASKS)}")
+            f"task {values['task']!r} is unknown; tasks are: {', '.join(TASKS)}",
+            parameter="task", value=values["task"], choices=tuple(TASKS))
     warn = _number("sigma_warn", values["sigma_warn"])
     stop = _number("sigma_stop", values["sigma_stop"])
     if not stop < warn:
         raise ConfigurationError(
             f"sigma_stop = {stop!r} must be below sigma_warn = {warn!r} "
-            "(0 <= sigma_stop < sigma_warn)")
+            "(0 <= sigma_stop < sigma_warn)",
+            parameter="sigma_stop", value=stop, valid_range=(0.0, warn))
     used = []
     for key in AUDIT_KEYS:
         if origins[key] not in used:

@@ -64,18 +64,22 @@ class BringupConfig:
             bundled.urdf_path(self.robot)  # raises with the valid names
         if self.sim not in SIM_CHOICES:
             raise ConfigurationError(
-                f"sim '{self.sim}' is unknown; choices: {', '.join(SIM_CHOICES)}")
+                f"sim '{self.sim}' is unknown; choices: {', '.join(SIM_CHOICES)}",
+                parameter="sim", value=self.sim, choices=SIM_CHOICES)
         if self.output not in OUTPUT_MODES:
             raise ConfigurationError(
-                f"output '{self.output}' is unknown; choices: {', '.join(OUTPUT_MODES)}")
+                f"output '{self.output}' is unknown; choices: {', '.join(OUTPUT_MODES)}",
+                parameter="output", value=self.output, choices=OUTPUT_MODES)
         unknown = sorted(set(self.faults) - set(FAULT_PARAMETERS))
         if unknown:
             raise ConfigurationError(
                 f"unknown fault option(s) {', '.join(unknown)}; faults: "
-                f"{', '.join(FAULT_PARAMETERS)}")
+                f"{', '.join(FAULT_PARAMETERS)}",
+                parameter=unknown[0], choices=tuple(FAULT_PARAMETERS))
         for path in self.params_files:
             if not Path(path).is_file():
-                raise ConfigurationError(f"parameter file '{path}' does not exist")
+                raise ConfigurationError(f"parameter file '{path}' does not exist",
+                                         parameter="params_file", value=path)
 
 
 def ros_environment(base: dict | None = None, *, announce=print) -> dict:

@@ -177,14 +177,15 @@ def _declare(node, name: str, default, descriptor: ParameterDescriptor, ros_type
     except InvalidParameterTypeException as exc:
         raise ConfigurationError(
             f"parameter '{name}' must be {_TYPE_WORDS.get(ros_type, ros_type.name)}: "
-            f"{exc}") from None
+            f"{exc}", parameter=name) from None
     except InvalidParameterValueException as exc:
         ranges = list(descriptor.floating_point_range) + list(descriptor.integer_range)
         if ranges:
             raise ConfigurationError(
                 f"parameter '{name}' is outside its valid range [{ranges[0].from_value}, "
-                f"{ranges[0].to_value}] ({exc})") from None
-        raise ConfigurationError(f"parameter '{name}': {exc}") from None
+                f"{ranges[0].to_value}] ({exc})", parameter=name,
+                valid_range=(ranges[0].from_value, ranges[0].to_value)) from None
+        raise ConfigurationError(f"parameter '{name}': {exc}", parameter=name) from None
 
 
 def _value(node, name: str, ros_type):
@@ -225,17 +226,22 @@ def declare_node_parameters(node) -> NodeSettings:
         values[name] = _value(node, name, ros_type)
     if not values["robot_description"].strip() and not values["urdf_path"].strip():
         raise ConfigurationError(
-            "no robot: set parameter 'robot_description' (URDF XML) or 'urdf_path' (a file)")
+            "no robot: set parameter 'robot_description' (URDF XML) or 'urdf_path' (a file)",
+            parameter="robot_description")
     for link in ("base_link", "tip_link"):
         if not values[link].strip():
-            raise ConfigurationError(f"parameter '{link}' is empty; name a link of the URDF")
+            raise ConfigurationError(f"parameter '{link}' is empty; name a link of the URDF",
+                                     parameter=link, value=values[link])
     if values["output"] not in OUTPUT_MODES:
         raise ConfigurationError(
             f"parameter 'output' is '{values['output']}'; valid values: "
-            f"{', '.join(OUTPUT_MODES)}")
+            f"{', '.join(OUTPUT_MODES)}",
+            parameter="output", value=values["output"], choices=OUTPUT_MODES)
     if values["metrics_decimation"] < 1:
         raise ConfigurationError(
-            f"parameter 'metrics_decimation' is {values['metrics_decimation']}; it must be >= 1")
+            f"parameter 'metrics_decimation' is {values['metrics_decimation']}; it must be >= 1",
+            parameter="metrics_decimation", value=values["metrics_decimation"],
+            valid_range=(1, None))
     return NodeSettings(
         robot_description=values["robot_description"], urdf_path=values["urdf_path"],
         base_link=values["base_link"], tip_link=values["tip_link"], output=values["output"],

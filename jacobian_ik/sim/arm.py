@@ -50,13 +50,15 @@ def initial_position(config, robot: Robot) -> np.ndarray:
     if q0.shape != (robot.dof,):
         raise ConfigurationError(
             f"initial_positions has {q0.size} values; the chain has {robot.dof} joints: "
-            f"{', '.join(robot.joint_names)}")
+            f"{', '.join(robot.joint_names)}",
+            parameter="initial_positions", value=config.initial_positions)
     outside = [f"{name} = {value:g} not in [{lo:g}, {hi:g}]"
                for name, value, lo, hi in zip(robot.joint_names, q0, robot.lower, robot.upper)
                if not lo <= value <= hi]
     if outside:
         raise ConfigurationError(
-            f"initial_positions outside the joint limits: {'; '.join(outside)}")
+            f"initial_positions outside the joint limits: {'; '.join(outside)}",
+            parameter="initial_positions", value=config.initial_positions)
     return q0
 
 
