@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # Tests also pick a ROS_DOMAIN_ID of their own (tests/conftest.py).
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 
-.PHONY: venv test demo bench clean distclean
+.PHONY: venv test test-fast demo bench clean distclean
 
 venv: $(STAMP)
 
@@ -22,8 +22,13 @@ $(STAMP): setup.py setup.cfg
 	$(VPY) -m pip install -e '.[$(EXTRAS)]'
 	touch $@
 
+# The whole suite (what CI runs).
 test: $(STAMP)
 	$(VPY) -m pytest -q $(PYTEST_ARGS)
+
+# The edit-run loop: no ROS processes or nodes, no slow tests (markers in pytest.ini).
+test-fast: $(STAMP)
+	$(VPY) -m pytest -q -m "not ros and not slow" $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(VPY) -m jacobian_ik.demo

@@ -434,6 +434,7 @@ def test_warm_up_leaves_the_controller_untouched():
     assert np.all(np.abs(res.dq_command) <= amax * DT * (1 + 1e-9))
 
 
+@pytest.mark.slow
 def test_importing_the_core_does_not_import_ros():
     """jacobian_ik.controller, .params, .safety and .ik never import rclpy."""
     code = ("import sys; import jacobian_ik.controller, jacobian_ik.params, jacobian_ik.safety, "

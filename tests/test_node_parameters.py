@@ -24,6 +24,8 @@ from jacobian_ik.node.parameters import (NODE_PARAMETERS, ParameterGate,  # noqa
 from jacobian_ik.params import PARAMETER_SPECS, ControllerParams  # noqa: E402
 from jacobian_ik.robot import Robot  # noqa: E402
 
+pytestmark = pytest.mark.ros
+
 LINKS = bundled.robot_links("panda")
 ROBOT_OVERRIDES = {"urdf_path": str(bundled.urdf_path("panda")), "base_link": LINKS[0],
                    "tip_link": LINKS[1]}

@@ -249,6 +249,7 @@ def test_random_configurations_lie_within_limits():
     assert np.all(np.abs(qs[:, 0]) <= math.pi)
 
 
+@pytest.mark.slow
 def test_importing_the_core_does_not_import_ros():
     """jacobian_ik, its robot model and kernels import without pulling in rclpy or
     any ROS message package."""
