@@ -1,7 +1,8 @@
 """Pictures of audit reports (matplotlib, Agg canvas: no display, no pyplot state).
 
 ``plot_audit``: the histogram of σ_min with ``sigma_warn`` and ``sigma_stop``
-marked, and the sampled tip positions in two projections (top view x–y, side
+marked, and the sampled tip positions (of the samples the sweep keeps: all,
+or the first ``sweep.KEPT_SAMPLES``) in two projections (top view x–y, side
 view x–z of the base frame) coloured by σ_min, the worst configurations
 crossed out.  ``plot_path``: σ_min along a recorded path with the thresholds
 and first crossings, above the joint positions.
