@@ -11,9 +11,8 @@ process CPU time per configuration (all threads together) depends much less on
 other load than the wall-clock rate: on n free cores the rate would be about
 n / (CPU time per configuration).
 
-Run from the repository root: ``python bench/bench_audit.py [--samples N]``
-(or ``python -m bench.bench_audit``).  Prints a markdown table and writes
-bench/results/audit.json.
+Run from the repository root: ``python -m bench.bench_audit [--samples N]``.
+Prints a markdown table and writes bench/results/audit.json.
 """
 
 from __future__ import annotations
@@ -22,19 +21,16 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numba  # noqa: E402
-import numpy as np  # noqa: E402
+import numba
+import numpy as np
 
-from bench.common import write_results  # noqa: E402
-from jacobian_ik import bundled  # noqa: E402
-from jacobian_ik.audit.report import run_audit  # noqa: E402
-from jacobian_ik.audit.source import load_target  # noqa: E402
-from jacobian_ik.kernels import batch  # noqa: E402
+from bench.common import write_results
+from jacobian_ik import bundled
+from jacobian_ik.audit.report import run_audit
+from jacobian_ik.audit.source import load_target
+from jacobian_ik.kernels import batch
 
 #: The throughput the audit is meant to reach for the 7-DOF arm on all threads.
 TARGET_PER_SECOND = 500_000

@@ -15,7 +15,7 @@ A run converges when ``goal_reached`` (1 mm, 0.01 rad) within 10 s.  Every cycle
 is checked: velocity (|dq| ≤ v_max), acceleration (|Δdq| ≤ a_max·dt), position
 limits and σ_min ≥ sigma_stop.
 
-Usage (repository root): ``python bench/bench_closed_loop.py [--quick]``.
+Usage (repository root): ``python -m bench.bench_closed_loop [--quick]``.
 Prints a markdown table and writes ``bench/results/closed_loop.json``.
 """
 
@@ -24,19 +24,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from bench.common import write_results  # noqa: E402
-from jacobian_ik import bundled  # noqa: E402
-from jacobian_ik.controller import Controller  # noqa: E402
-from jacobian_ik.params import ControllerParams  # noqa: E402
-from jacobian_ik.robot import Robot  # noqa: E402
+from bench.common import REPOSITORY, write_results
+from jacobian_ik import bundled
+from jacobian_ik.controller import Controller
+from jacobian_ik.params import ControllerParams
+from jacobian_ik.robot import Robot
 
 RATE = 500.0
 DT = 1.0 / RATE
@@ -166,7 +162,7 @@ def main(argv=None) -> int:
     path = write_results("closed_loop", {
         "benchmark": "bench_closed_loop", "rate_hz": RATE, "seed": args.seed,
         "goal_time_s": GOAL_TIME, "params": params.to_dict(), "scenarios": summary})
-    print(f"\nwritten {path.relative_to(ROOT)}")
+    print(f"\nwritten {path.relative_to(REPOSITORY)}")
     return 0
 
 
