@@ -5,14 +5,14 @@ PYTHON ?= python3
 VENV   := .venv
 VPY    := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-EXTRAS := ros,sim,audit,test
+EXTRAS := ros,sim,audit,test,lint
 PYTEST_ARGS ?=
 
 # ROS 2 processes started by make targets discover peers on loopback only.
 # Tests also pick a ROS_DOMAIN_ID of their own (tests/conftest.py).
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 
-.PHONY: venv test test-fast demo bench clean distclean
+.PHONY: venv test test-fast lint demo bench clean distclean
 
 venv: $(STAMP)
 
@@ -29,6 +29,11 @@ test: $(STAMP)
 # The edit-run loop: no ROS processes or nodes, no slow tests (markers in pytest.ini).
 test-fast: $(STAMP)
 	$(VPY) -m pytest -q -m "not ros and not slow" $(PYTEST_ARGS)
+
+# ruff (rules in pyproject.toml) and mypy (every module outside jacobian_ik/kernels/).
+lint: $(STAMP)
+	$(VPY) -m ruff check .
+	$(VPY) -m mypy
 
 demo: $(STAMP)
 	$(VPY) -m jacobian_ik.demo

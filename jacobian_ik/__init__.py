@@ -4,25 +4,25 @@ The core (this package without ``jacobian_ik.node``) never imports ROS: use it
 from plain Python, tests or another framework.
 """
 
-from jacobian_ik.errors import ChainError, ConfigurationError, JacobianIkError, UrdfError
-from jacobian_ik.robot import TASK_ROWS, Robot, Workspace
-from jacobian_ik.params import PARAMETER_SPECS, ControllerParams
-from jacobian_ik.safety import SafetyState
 from jacobian_ik.controller import Controller, StepResult
+from jacobian_ik.errors import ChainError, ConfigurationError, JacobianIkError, UrdfError
 from jacobian_ik.ik import IkResult, solve_ik
+from jacobian_ik.params import PARAMETER_SPECS, ControllerParams
+from jacobian_ik.robot import TASK_ROWS, Robot, Workspace
+from jacobian_ik.safety import SafetyState
 
 __all__ = [
+    "PARAMETER_SPECS",
+    "TASK_ROWS",
     "ChainError",
     "ConfigurationError",
     "Controller",
     "ControllerParams",
     "IkResult",
     "JacobianIkError",
-    "PARAMETER_SPECS",
     "Robot",
     "SafetyState",
     "StepResult",
-    "TASK_ROWS",
     "UrdfError",
     "Workspace",
     "solve_ik",

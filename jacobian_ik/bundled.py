@@ -132,7 +132,7 @@ def example_robot_data_dir() -> Path | None:
         parts = file.parts
         for i in range(len(parts) - len(marker)):
             if parts[i:i + len(marker)] == marker:
-                path = Path(dist.locate_file(Path(*parts[:i + len(marker)])))
+                path = Path(str(dist.locate_file(Path(*parts[:i + len(marker)]))))
                 if path.is_dir():
                     return path
     return None

@@ -22,7 +22,9 @@ import argparse
 import math
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -30,6 +32,9 @@ from jacobian_ik import bundled
 from jacobian_ik.node.bringup import Bringup, BringupConfig, ros_environment
 from jacobian_ik.node.interface import OUTPUT_MODES
 from jacobian_ik.robot import Robot
+
+if TYPE_CHECKING:
+    from jacobian_ik.node.client import ControllerClient
 
 ROBOT = "panda"
 #: A stopped arm: every joint slower than this [rad/s] ...
@@ -44,7 +49,8 @@ SETTLE_TIME = 0.3
 class Goal:
     label: str
     expected: str            # "reached" | "SAFE_STOP"
-    make_target: object      # (T_base_tip at the start, T_base_tip at home) -> T_base_target
+    # (T_base_tip at the start, T_base_tip at home) -> T_base_target
+    make_target: Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass
@@ -56,7 +62,7 @@ class Outcome:
     orientation_error: float
     duration: float
     sigma_min: float
-    states: list
+    states: list[str]
 
     @property
     def ok(self) -> bool:
@@ -68,19 +74,19 @@ def _rot_z(angle: float) -> np.ndarray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
-def _shifted(T, offset) -> np.ndarray:
+def _shifted(T: np.ndarray, offset: Sequence[float]) -> np.ndarray:
     T = T.copy()
     T[:3, 3] += offset
     return T
 
 
-def _turned(T, offset, angle) -> np.ndarray:
+def _turned(T: np.ndarray, offset: Sequence[float], angle: float) -> np.ndarray:
     T = _shifted(T, offset)
     T[:3, :3] = T[:3, :3] @ _rot_z(angle)
     return T
 
 
-def _beyond_reach(T, distance: float) -> np.ndarray:
+def _beyond_reach(T: np.ndarray, distance: float) -> np.ndarray:
     """The current orientation, at ``distance`` [m] from the base along the tip's
     horizontal direction, at the tip's height."""
     T = T.copy()
@@ -99,7 +105,12 @@ GOALS = (
 )
 
 
-def _at_rest(client) -> bool:
+def _measured(client: ControllerClient) -> np.ndarray:
+    """The client's latest joint positions; a connected client always has them."""
+    return cast(np.ndarray, client.q)
+
+
+def _at_rest(client: ControllerClient) -> bool:
     records, _, _ = client.recorded()
     if len(records) < 2:
         return False
@@ -111,8 +122,9 @@ def _at_rest(client) -> bool:
     return bool(np.all(span <= REST_SPEED * REST_TIME))
 
 
-def run_goal(client, robot, goal: Goal, home, timeout: float) -> Outcome:
-    T_start = robot.fk(client.q)
+def run_goal(client: ControllerClient, robot: Robot, goal: Goal, home: np.ndarray,
+             timeout: float) -> Outcome:
+    T_start = robot.fk(_measured(client))
     target = goal.make_target(T_start, home)
     client.clear_records()
     t0 = time.monotonic()
@@ -139,7 +151,7 @@ def run_goal(client, robot, goal: Goal, home, timeout: float) -> Outcome:
         time.sleep(SETTLE_TIME)   # the arm keeps converging inside the tolerance
     _, _, metrics = client.recorded()
     sigma = [row[0] for t, row in metrics if t >= t0]
-    states = []
+    states: list[str] = []
     for sample in client.states_since(t0):
         if not states or states[-1] != sample.name:
             states.append(sample.name)
@@ -149,7 +161,7 @@ def run_goal(client, robot, goal: Goal, home, timeout: float) -> Outcome:
                    min(sigma) if sigma else math.nan, states)
 
 
-def print_table(outcomes) -> None:
+def print_table(outcomes: Sequence[Outcome]) -> None:
     header = ("goal", "expected", "outcome", "pos err [mm]", "rot err [mrad]", "time [s]",
               "min sigma", "states visited")
     rows = [(o.label, o.expected, o.outcome + ("" if o.ok else "  <-- unexpected"),
@@ -161,7 +173,7 @@ def print_table(outcomes) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
 
 
-def parse_args(argv=None):
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m jacobian_ik.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sim", choices=("kinematic", "mujoco"), default="kinematic")
@@ -172,7 +184,7 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     # Imported here so that --help works without a ROS environment.
     from jacobian_ik.node.client import ControllerClient
@@ -182,7 +194,7 @@ def main(argv=None) -> int:
     print(f"jacobian_ik demo: {ROBOT}, sim {args.sim}, output {args.output}, "
           f"ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}", flush=True)
     robot = Robot.from_urdf(bundled.urdf_path(ROBOT), *bundled.robot_links(ROBOT))
-    log = []
+    log: list[str] = []
     sink = (lambda line: print(line, flush=True)) if args.verbose else log.append
     runner = Bringup(BringupConfig(robot=ROBOT, sim=args.sim, output=args.output),
                      env=env, sink=sink)
@@ -206,7 +218,7 @@ def main(argv=None) -> int:
             return 1
         print(f"nodes up in {time.monotonic() - started:.1f} s; sending "
               f"{len(GOALS)} goals\n", flush=True)
-        home = robot.fk(client.q)
+        home = robot.fk(_measured(client))
         for goal in GOALS:
             outcome = run_goal(client, robot, goal, home, args.goal_timeout)
             outcomes.append(outcome)

@@ -20,12 +20,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from jacobian_ik.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from jacobian_ik.robot import Robot
 
 #: Task modes: which rows of the twist the controller tracks.
 TASKS = ("pose", "position")
@@ -176,7 +180,7 @@ class ControllerParams:
         "the position command is re-anchored on the measured position "
         "when any joint differs from it by more than this")
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name, spec in PARAMETER_SPECS.items():
             value = getattr(self, name)
             if spec.kind == "str":
@@ -189,7 +193,7 @@ class ControllerParams:
 
     # ------------------------------------------------------------------ conversions
     @classmethod
-    def from_dict(cls, values: dict) -> "ControllerParams":
+    def from_dict(cls, values: dict) -> ControllerParams:
         """Parameters from a mapping of field names to values (missing = default).
 
         An unknown key raises ``ConfigurationError`` listing the valid keys.
@@ -209,17 +213,17 @@ class ControllerParams:
             out[name] = list(value) if spec.kind == "float_array" else value
         return out
 
-    def replace(self, **changes) -> "ControllerParams":
+    def replace(self, **changes: Any) -> ControllerParams:
         """A validated copy with some fields changed (unknown names raise)."""
         _refuse_unknown(changes)
         return dataclasses.replace(self, **changes)
 
-    def changed_fields(self, other: "ControllerParams") -> list[str]:
+    def changed_fields(self, other: ControllerParams) -> list[str]:
         """Names of the fields whose value differs between self and other."""
         return [name for name in PARAMETER_SPECS if getattr(self, name) != getattr(other, name)]
 
     # ------------------------------------------------------------------ robot check
-    def resolve(self, robot) -> JointLimits:
+    def resolve(self, robot: Robot) -> JointLimits:
         """Per-joint limits for ``robot`` (a ``jacobian_ik.robot.Robot``), checked.
 
         Velocity: ``max_joint_velocity`` or the URDF limit (``FALLBACK_JOINT_VELOCITY``
@@ -262,7 +266,7 @@ PARAMETER_SPECS: dict[str, ParameterSpec] = {
     f.name: f.metadata[SPEC_KEY] for f in dataclasses.fields(ControllerParams)}
 
 
-def _refuse_unknown(names) -> None:
+def _refuse_unknown(names: Iterable[str]) -> None:
     """Raise for names that are not parameters; the error's ``parameter`` is the
     first unknown name and its ``choices`` the valid names."""
     unknown = sorted(set(names) - set(PARAMETER_SPECS))
@@ -280,7 +284,7 @@ def _range_text(spec: ParameterSpec) -> str:
     return f"[{lo}, {hi}]{unit}"
 
 
-def _check_number(name, value, spec: ParameterSpec, label=None) -> float:
+def _check_number(name: str, value: Any, spec: ParameterSpec, label: str | None = None) -> float:
     label = label or name
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ConfigurationError(
@@ -295,14 +299,14 @@ def _check_number(name, value, spec: ParameterSpec, label=None) -> float:
     return value
 
 
-def _check_choice(name, value, spec: ParameterSpec) -> None:
+def _check_choice(name: str, value: Any, spec: ParameterSpec) -> None:
     if not isinstance(value, str) or value not in spec.choices:
         raise ConfigurationError(
             f"{name} = {value!r} is not a valid choice; valid choices are: "
             f"{', '.join(spec.choices)}", parameter=name, value=value, choices=spec.choices)
 
 
-def _check_array(name, value, spec: ParameterSpec) -> tuple:
+def _check_array(name: str, value: Any, spec: ParameterSpec) -> tuple[float, ...]:
     if isinstance(value, np.ndarray):
         value = value.tolist()
     if not isinstance(value, (list, tuple)):

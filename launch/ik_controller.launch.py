@@ -28,8 +28,13 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
-from jacobian_ik.node.interface import (ARGUMENTS, CONTROLLER_NODE, FAULT_PARAMETERS, PACKAGE,
-                                        SIM_NODE)
+from jacobian_ik.node.interface import (
+    ARGUMENTS,
+    CONTROLLER_NODE,
+    FAULT_PARAMETERS,
+    PACKAGE,
+    SIM_NODE,
+)
 
 
 def _node(node, parameters):

@@ -9,6 +9,7 @@ shares one set of processes between its tests gets its own domain id from the
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from contextlib import contextmanager
@@ -120,7 +121,7 @@ def acceleration_violations(commands, a_max, period: float, slack: float = 1e-6)
 
     allowed = np.asarray(a_max) * MAX_DT_PERIODS * period * (1.0 + slack) + 1e-12
     out = []
-    for (t0, dq0), (_, dq1) in zip(commands, commands[1:]):
+    for (t0, dq0), (_, dq1) in itertools.pairwise(commands):
         change = np.abs(dq1 - dq0)
         for k in np.nonzero(change > allowed)[0]:
             out.append((t0, int(k), float(change[k]), float(allowed[k])))

@@ -45,7 +45,7 @@ def test_planar_fractions_match_the_analytic_singular_band(planar_audit):
     """For the planar arm σ_min ≈ 0.2|sin q2|/σ_max, so the share below sigma_stop is
     the share of q2 in a thin band around 0; the audit's stop_fraction equals the
     share of its own samples whose exact σ_min is below sigma_stop."""
-    report, result = planar_audit
+    report, _result = planar_audit
     target = load_target("planar2", task="position")
     q = Sampler(target.robot, seed=1).block(20_000)
     ex = exact(target.robot, target.robot.task_rows("position"), q)

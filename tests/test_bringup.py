@@ -17,10 +17,21 @@ import yaml
 
 from jacobian_ik import bundled
 from jacobian_ik.errors import ConfigurationError
-from jacobian_ik.node.bringup import (BringupConfig, argument_parser, config_from_args,
-                                      generated_parameters, parameter_files, ros_environment)
-from jacobian_ik.node.interface import (CONTROLLER_NODE, FAULT_PARAMETERS, LAUNCH_ARGUMENTS,
-                                        NODES, SIM_NODE)
+from jacobian_ik.node.bringup import (
+    BringupConfig,
+    argument_parser,
+    config_from_args,
+    generated_parameters,
+    parameter_files,
+    ros_environment,
+)
+from jacobian_ik.node.interface import (
+    CONTROLLER_NODE,
+    FAULT_PARAMETERS,
+    LAUNCH_ARGUMENTS,
+    NODES,
+    SIM_NODE,
+)
 
 LAUNCH_FILE = Path(__file__).resolve().parent.parent / "launch" / "ik_controller.launch.py"
 
@@ -108,7 +119,7 @@ def test_runner_command_line_takes_every_argument_of_the_table():
     for name in ("robot", "sim", "output"):
         assert getattr(args, name) == LAUNCH_ARGUMENTS[name]
     argv = []
-    for name, kind in FAULT_PARAMETERS.items():
+    for name in FAULT_PARAMETERS:
         argv += ["--" + name.replace("_", "-"), "1"]
     config = config_from_args(parser.parse_args(argv))
     assert config.faults == {name: kind("1") for name, kind in FAULT_PARAMETERS.items()}

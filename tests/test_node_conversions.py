@@ -11,15 +11,20 @@ from hypothesis import strategies as st
 
 pytest.importorskip("rclpy")
 
-from geometry_msgs.msg import PoseStamped, TwistStamped  # noqa: E402
-from sensor_msgs.msg import JointState  # noqa: E402
+from geometry_msgs.msg import PoseStamped, TwistStamped
+from sensor_msgs.msg import JointState
 
-from jacobian_ik import bundled  # noqa: E402
-from jacobian_ik.node.client import matrix_to_quaternion, pose_message  # noqa: E402
-from jacobian_ik.node.conversions import (  # noqa: E402
-    QUATERNION_NORM_TOLERANCE, JointStateReader, chain_reach, quaternion_to_matrix, read_pose,
-    read_twist)
-from jacobian_ik.robot import Robot  # noqa: E402
+from jacobian_ik import bundled
+from jacobian_ik.node.client import matrix_to_quaternion, pose_message
+from jacobian_ik.node.conversions import (
+    QUATERNION_NORM_TOLERANCE,
+    JointStateReader,
+    chain_reach,
+    quaternion_to_matrix,
+    read_pose,
+    read_twist,
+)
+from jacobian_ik.robot import Robot
 
 JOINTS = ("j1", "j2", "j3")
 BASE = "base"

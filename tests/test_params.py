@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from controller_support import bundled_arm
 
 from jacobian_ik.errors import ConfigurationError
 from jacobian_ik.params import (
@@ -15,8 +16,6 @@ from jacobian_ik.params import (
     ControllerParams,
     ParameterSpec,
 )
-from controller_support import bundled_arm
-
 
 FLOAT_FIELDS = [name for name, spec in PARAMETER_SPECS.items() if spec.kind == "float"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from controller_support import warm_controller
 
 from jacobian_ik.safety import SafetyState
-from controller_support import warm_controller
 
 DT = 0.002
 
@@ -48,7 +48,7 @@ def test_driven_into_a_singularity_the_arm_ends_in_safe_stop_at_rest(name):
     """A twist pushing into a singularity: the speed is scaled down (APPROACHING), the
     arm brakes within its acceleration limits (checked every cycle), sigma_min never
     falls below sigma_stop, and it ends in SAFE_STOP with zero velocity."""
-    ctl, q, twist, res, states = _drive(name)
+    ctl, _q, _twist, res, states = _drive(name)
     assert states[0] is SafetyState.TRACKING
     assert SafetyState.APPROACHING_SINGULARITY in states
     assert states[-1] is SafetyState.SAFE_STOP

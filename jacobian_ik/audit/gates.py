@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import operator
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from jacobian_ik.audit.schema import metric, metric_names
@@ -87,7 +88,7 @@ def parse_gate(text: str, kind: str) -> Gate:
     return Gate(text=text.strip(), name=name, op=match["op"], threshold=threshold)
 
 
-def evaluate(gates, report: dict) -> list[dict]:
+def evaluate(gates: Iterable[Gate], report: dict) -> list[dict]:
     """One entry per gate: {expression, metric, value, failed}."""
     out = []
     for gate in gates:
@@ -97,7 +98,7 @@ def evaluate(gates, report: dict) -> list[dict]:
     return out
 
 
-def failure_lines(results) -> list[str]:
+def failure_lines(results: Iterable[dict]) -> list[str]:
     """One human-readable line per failed gate."""
     return [f"gate failed: {r['expression']} ({r['metric']} = {r['value']:.6g})"
             for r in results if r["failed"]]

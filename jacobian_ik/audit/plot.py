@@ -11,10 +11,15 @@ and first crossings, above the joint positions.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from jacobian_ik.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from jacobian_ik.audit.sweep import ExactResult, SweepResult
+    from jacobian_ik.audit.trajectory import Trajectory
 
 #: Largest number of tip positions drawn in a scatter (a seeded subsample beyond).
 MAX_SCATTER_POINTS = 20_000
@@ -23,7 +28,7 @@ WARN_COLOUR = "#e69f00"
 STOP_COLOUR = "#d62728"
 
 
-def _figure(width, height):
+def _figure(width: float, height: float) -> Any:
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -36,7 +41,7 @@ def _figure(width, height):
     return fig
 
 
-def _save(fig, out) -> Path:
+def _save(fig: Any, out: str | Path) -> Path:
     out = Path(out)
     try:
         fig.savefig(out, dpi=100)
@@ -45,7 +50,7 @@ def _save(fig, out) -> Path:
     return out
 
 
-def _threshold_lines(ax, report, vertical=True):
+def _threshold_lines(ax: Any, report: dict, vertical: bool = True) -> None:
     th = report["thresholds"]
     for key, colour in (("sigma_warn", WARN_COLOUR), ("sigma_stop", STOP_COLOUR)):
         frac = report[key.replace("sigma_", "") + "_fraction"]
@@ -56,7 +61,7 @@ def _threshold_lines(ax, report, vertical=True):
             ax.axhline(th[key], color=colour, lw=1.5, ls="--", label=label)
 
 
-def plot_audit(report: dict, result, out) -> Path:
+def plot_audit(report: dict, result: SweepResult, out: str | Path) -> Path:
     """Write the audit picture (see the module docstring) as PNG to ``out``."""
     fig = _figure(15.0, 4.8)
     axes = fig.subplots(1, 3, width_ratios=[1.15, 1, 1])
@@ -102,7 +107,8 @@ def plot_audit(report: dict, result, out) -> Path:
     return _save(fig, out)
 
 
-def plot_path(report: dict, trajectory, exact_result, out) -> Path:
+def plot_path(report: dict, trajectory: Trajectory, exact_result: ExactResult,
+              out: str | Path) -> Path:
     """Write the path picture (see the module docstring) as PNG to ``out``."""
     fig = _figure(11.0, 6.5)
     ax, axq = fig.subplots(2, 1, sharex=True, height_ratios=[1.3, 1])

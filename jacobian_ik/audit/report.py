@@ -9,6 +9,8 @@ Memory stays bounded for any number of samples (see ``audit.sweep``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numba
 import numpy as np
 
@@ -16,12 +18,16 @@ from jacobian_ik.audit import stats
 from jacobian_ik.audit.records import configuration_record, robot_block, task_block
 from jacobian_ik.audit.sampling import Sampler
 from jacobian_ik.audit.schema import SCHEMA_VERSION
-from jacobian_ik.audit.sweep import exact, sweep
+from jacobian_ik.audit.source import AuditTarget
+from jacobian_ik.audit.streaming import VoxelMap
+from jacobian_ik.audit.sweep import SweepResult, exact, sweep
 from jacobian_ik.errors import ConfigurationError
 
 
-def run_audit(target, *, samples: int = 100_000, seed: int = 0, method: str = "uniform",
-              worst: int = 10, voxel: float | None = None, progress=None):
+def run_audit(target: AuditTarget, *, samples: int = 100_000, seed: int = 0,
+              method: str = "uniform", worst: int = 10, voxel: float | None = None,
+              progress: Callable[[int, int], None] | None = None,
+              ) -> tuple[dict, SweepResult]:
     """Audit ``target`` (``source.AuditTarget``); returns (report dict, SweepResult)."""
     if voxel is not None and not voxel > 0.0:
         raise ConfigurationError(f"voxel size {voxel!r} must be a positive length [m]",
@@ -46,6 +52,8 @@ def run_audit(target, *, samples: int = 100_000, seed: int = 0, method: str = "u
         worst_records.append(record)
 
     voxels = result.voxels
+    if voxels is None:  # sweep() always makes it; an empty map for the type checker
+        voxels = VoxelMap(np.zeros(3), 1.0)
     cut = voxels.fractions(thresholds)
     report = {
         "schema_version": SCHEMA_VERSION,
@@ -79,7 +87,7 @@ def run_audit(target, *, samples: int = 100_000, seed: int = 0, method: str = "u
     return report, result
 
 
-def _summaries(result) -> dict:
+def _summaries(result: SweepResult) -> dict:
     """Percentiles, min, max and mean of each metric: exact from the kept samples
     when they are all the samples, else from the streaming summaries."""
     if not result.complete:

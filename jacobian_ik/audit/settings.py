@@ -18,8 +18,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from jacobian_ik.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from jacobian_ik.params import ControllerParams
 
 #: Tasks an audit can use (the Jacobian rows: linear and angular, or linear only).
 TASKS = ("pose", "position")
@@ -45,7 +49,7 @@ class AuditSettings:
                 "source": self.source}
 
 
-def _controller_params():
+def _controller_params() -> type[ControllerParams] | None:
     try:
         from jacobian_ik.params import ControllerParams
     except ImportError:
@@ -79,7 +83,7 @@ def config_values(parameters: dict, where: str) -> dict:
     return {key: getattr(checked, key) for key in AUDIT_KEYS if key in subset}
 
 
-def _number(name: str, value) -> float:
+def _number(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigurationError(f"{name} = {value!r} is not a number",
                                  parameter=name, value=value, valid_range=(0.0, None))
@@ -95,7 +99,7 @@ def resolve_settings(parameters: dict | None = None, config_name: str | None = N
                      sigma_stop: float | None = None) -> AuditSettings:
     """Merge defaults, a node's file parameters and flags (see the module docstring)."""
     values, source = default_values()
-    origins = {key: source for key in AUDIT_KEYS}
+    origins = dict.fromkeys(AUDIT_KEYS, source)
     if parameters is not None:
         where = config_name or "parameter file"
         for key, value in config_values(parameters, where).items():

@@ -31,7 +31,7 @@ class AuditTarget:
     settings: AuditSettings
 
 
-def display_path(path) -> str:
+def display_path(path: str | Path) -> str:
     """``path`` relative to the working directory when inside it, else absolute."""
     absolute = Path(path).resolve()
     try:

@@ -8,6 +8,8 @@ at σ_min = 0).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 #: Percentiles reported for every metric, and their keys.
@@ -39,7 +41,7 @@ def fraction_below(values: np.ndarray, threshold: float) -> float:
     return float(np.count_nonzero(values < threshold)) / max(values.size, 1)
 
 
-def involved_joints(v: np.ndarray, names) -> list[str]:
+def involved_joints(v: np.ndarray, names: Sequence[str]) -> list[str]:
     """Joints of the unit joint direction v, largest |v_i| first, until they hold
     ``INVOLVEMENT_SHARE`` of ‖v‖² (at least one joint)."""
     v = np.asarray(v, dtype=np.float64)
@@ -54,7 +56,7 @@ def involved_joints(v: np.ndarray, names) -> list[str]:
     return out
 
 
-def joint_involvement(v_min: np.ndarray, names) -> dict:
+def joint_involvement(v_min: np.ndarray, names: Sequence[str]) -> dict:
     """Mean squared component v_i² of each joint over several unit directions (sums to 1)."""
     v_min = np.asarray(v_min, dtype=np.float64).reshape(-1, len(names))
     share = (v_min ** 2).mean(axis=0) if v_min.shape[0] else np.zeros(len(names))

@@ -24,6 +24,7 @@ they received.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -73,7 +74,7 @@ class MetricStream:
         # Percent → [lo, hi, values below lo, list of value blocks in [lo, hi]].
         self.windows: dict[float, list] = {}
 
-    def focus(self, values: np.ndarray, percents=PERCENTILES) -> None:
+    def focus(self, values: np.ndarray, percents: Iterable[float] = PERCENTILES) -> None:
         """Keep, from now on, the values near each percentile of ``percents`` as
         predicted from ``values`` (the samples added so far, all of them)."""
         values = np.sort(np.asarray(values, dtype=np.float64))
@@ -191,7 +192,7 @@ class VoxelMap:
         """{name: share of the reached voxels where every sample's σ_min < threshold}."""
         count = self.count
         if not count:
-            return {name: 0.0 for name in thresholds}
+            return dict.fromkeys(thresholds, 0.0)
         return {name: float(np.count_nonzero(self.best < t)) / count
                 for name, t in thresholds.items()}
 
@@ -206,7 +207,7 @@ def voxel_fractions(tip_position: np.ndarray, sigma_min: np.ndarray, voxel: floa
     (as far as the samples show).
     """
     if not tip_position.size:
-        return 0, {name: 0.0 for name in thresholds}
+        return 0, dict.fromkeys(thresholds, 0.0)
     voxels = VoxelMap(tip_position.min(axis=0), voxel)
     voxels.add(tip_position, sigma_min)
     return voxels.count, voxels.fractions(thresholds)

@@ -19,14 +19,17 @@ of the kernels (done, or loaded from numba's cache, before the clock starts).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from jacobian_ik.audit.sampling import Sampler
 from jacobian_ik.audit.stats import auto_voxel_size
 from jacobian_ik.audit.streaming import MetricStream, VoxelMap, WorstKept
 from jacobian_ik.errors import ConfigurationError
 from jacobian_ik.kernels import batch
+from jacobian_ik.robot import Robot
 
 #: Configurations per block (one progress update each).
 BLOCK = 65536
@@ -93,7 +96,7 @@ class ExactResult:
     tip_position: np.ndarray   # Shape (K, 3) [m]
 
 
-def _compile(robot, rows: np.ndarray) -> None:
+def _compile(robot: Robot, rows: np.ndarray) -> None:
     """Compile (or load from the cache) batch_metrics for this robot's array types."""
     q = np.ascontiguousarray(robot.q_mid.reshape(1, -1))
     batch.batch_metrics(robot.placements, robot.axes, robot.joint_types, q, rows,
@@ -101,8 +104,8 @@ def _compile(robot, rows: np.ndarray) -> None:
                         np.empty((1, 3)))
 
 
-def sweep(robot, rows: np.ndarray, sampler, samples: int, worst: int = 10,
-          progress=None, *, thresholds: dict | None = None,
+def sweep(robot: Robot, rows: np.ndarray, sampler: Sampler, samples: int, worst: int = 10,
+          progress: Callable[[int, int], None] | None = None, *, thresholds: dict | None = None,
           voxel: float | None = None) -> SweepResult:
     """Evaluate ``samples`` configurations from ``sampler`` (see the module docstring).
 
@@ -123,7 +126,7 @@ def sweep(robot, rows: np.ndarray, sampler, samples: int, worst: int = 10,
     out = SweepResult(samples, np.empty(kept), np.empty(kept), np.empty(kept),
                       np.empty((kept, 3)), np.empty((0, robot.dof)), 0.0,
                       streams={name: MetricStream() for name in STREAMED},
-                      below={name: 0 for name in thresholds})
+                      below=dict.fromkeys(thresholds, 0))
     best = WorstKept(worst, robot.dof)
     size = min(BLOCK, samples)
     block = (np.empty(size), np.empty(size), np.empty(size), np.empty((size, 3)))
@@ -174,7 +177,8 @@ def _kept_all(out: SweepResult, voxel: float | None) -> None:
     streams["reach"].focus(np.linalg.norm(out.tip_position, axis=1))
 
 
-def _fold(out: SweepResult, best: WorstKept, q, s_min, s_max, w, tip, thresholds: dict) -> None:
+def _fold(out: SweepResult, best: WorstKept, q: np.ndarray, s_min: np.ndarray,
+          s_max: np.ndarray, w: np.ndarray, tip: np.ndarray, thresholds: dict) -> None:
     """Add samples to the streaming summaries of ``out`` and to ``best``."""
     streams = out.streams
     streams["sigma_min"].add(s_min)
@@ -191,7 +195,7 @@ def _fold(out: SweepResult, best: WorstKept, q, s_min, s_max, w, tip, thresholds
     best.add(q, s_min)
 
 
-def exact(robot, rows: np.ndarray, q: np.ndarray) -> ExactResult:
+def exact(robot: Robot, rows: np.ndarray, q: np.ndarray) -> ExactResult:
     """Exact singular values and σ_min directions of configurations ``q`` Shape (K, n)."""
     q = np.ascontiguousarray(q, dtype=np.float64).reshape(-1, robot.dof)
     rows = np.ascontiguousarray(rows, dtype=np.int64)

@@ -9,8 +9,9 @@ the valid range or choices.  No ROS import here.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import Any
 
 from jacobian_ik.errors import ConfigurationError
 
@@ -56,7 +57,7 @@ class SimConfig:
     mujoco_kp: float = 5.0e5             # [N·m/rad] position-loop gain
     mujoco_timestep: float = 0.001       # [s] physics time step
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not all(_is_number(v) for v in self.initial_positions):
             raise ConfigurationError(
                 f"initial_positions must be numbers; got {list(self.initial_positions)}",
@@ -117,7 +118,7 @@ class SimConfig:
         return 1.0 / self.publish_rate
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> "SimConfig":
+    def from_mapping(cls, values: Mapping[str, Any]) -> SimConfig:
         """Build from a name → value mapping (ROS parameters), checking types.
 
         Integers are accepted where a float is expected; ``None`` means "not
