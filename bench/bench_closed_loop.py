@@ -27,7 +27,6 @@ import time
 
 import numpy as np
 
-
 from bench.common import REPOSITORY, write_results
 from jacobian_ik import bundled
 from jacobian_ik.controller import Controller
@@ -87,7 +86,7 @@ def run(robot: Robot, params: ControllerParams, target, seconds: float,
 
 def summarize(name: str, runs: list[dict]) -> dict:
     times = np.array([r["time"] for r in runs if r["converged"]])
-    finals = {}
+    finals: dict[str, int] = {}
     for r in runs:
         finals[r["final_state"]] = finals.get(r["final_state"], 0) + 1
     return {
@@ -125,7 +124,8 @@ def main(argv=None) -> int:
     nearby = np.clip(HOME + rng.uniform(-0.5, 0.5, (count, robot.dof)), robot.lower,
                      robot.upper)
     scenarios["nearby goals"] = [run(robot, params, robot.fk(g), GOAL_TIME, True) for g in nearby]
-    singular, demanding = [], []
+    singular: list[np.ndarray] = []
+    demanding: list[np.ndarray] = []
     while len(singular) + len(demanding) < count // 2:
         g = robot.random_configurations(1, rng)[0]
         s = robot.singular_values(g)[-1]
@@ -140,7 +140,8 @@ def main(argv=None) -> int:
     twists = rng.normal(size=(count // 4, 6))
     twists[:, :3] *= 0.15 / np.linalg.norm(twists[:, :3], axis=1, keepdims=True)
     twists[:, 3:] *= 0.3 / np.linalg.norm(twists[:, 3:], axis=1, keepdims=True)
-    scenarios["constant twists held 6 s"] = [run(robot, params, t, TWIST_TIME, False) for t in twists]
+    scenarios["constant twists held 6 s"] = [run(robot, params, t, TWIST_TIME, False)
+                                             for t in twists]
     elapsed = time.perf_counter() - start
 
     summary = [summarize(name, runs) for name, runs in scenarios.items()]

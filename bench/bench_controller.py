@@ -27,8 +27,6 @@ import sys
 import time
 
 import numpy as np
-
-
 import pinocchio as pin
 
 from bench.common import REPOSITORY, percentiles, write_results
@@ -77,7 +75,7 @@ class NumpyCycle:
         self.lipschitz = K.sigma_lipschitz(robot.placements, robot.joint_types, self.rows)
         self.q_full = pin.neutral(self.model)
         self.dq_prev = np.zeros(robot.dof)
-        self.q_cmd = None
+        self.q_cmd: np.ndarray | None = None
         self.scale = 0.0
 
     def kinematics(self, q):
@@ -208,7 +206,7 @@ def measure(name: str, cycles: int, block: int = 500) -> dict:
     targets = [trajectory(robot, q0, k) for k in range(cycles)]
     qs = np.empty((cycles, robot.dof))
     dq_ref = np.empty((cycles, robot.dof))
-    states = {}
+    states: dict[str, int] = {}
     q = q0.copy()
     for k in range(cycles):
         qs[k] = q

@@ -19,7 +19,6 @@ import time
 
 import numpy as np
 
-
 from bench.common import REPOSITORY, write_results
 from jacobian_ik import bundled
 from jacobian_ik.ik import solve_ik
@@ -47,7 +46,7 @@ ERD_ARMS = (
 
 def arms():
     """(label, Robot, TRAC-IK figures, KDL figures) of every benchmarked arm."""
-    out = []
+    out: list[tuple[str, Robot, tuple[float, float] | None, tuple[float, float] | None]] = []
     for name in bundled.BUNDLED_ROBOTS:
         robot = Robot.from_urdf(bundled.urdf_path(name), *bundled.robot_links(name))
         out.append((f"{name} (bundled)", robot, None, None))

@@ -71,7 +71,7 @@ def measure(rate: float, seconds: float, robot: Robot, decimation: int = 1) -> d
         try:
             if not client.wait_until_connected(60.0):
                 raise RuntimeError("no joint states:\n" + "\n".join(lines[-30:]))
-            home = robot.fk(client.q)
+            home = robot.fk(client.q)  # type: ignore[arg-type]  # set once connected
             away = home.copy()
             away[:3, 3] += [0.0, 0.16, 0.0]
             targets = (away, home)
@@ -113,8 +113,9 @@ def measure(rate: float, seconds: float, robot: Robot, decimation: int = 1) -> d
 
 
 def table(rows) -> str:
-    out = ["| target rate | metrics every | achieved rate | period p50 / p99 / max | cycle p50 / p99 / max "
-           "| of which step p50 / p99 | overruns | node CPU | machine load |",
+    out = ["| target rate | metrics every | achieved rate | period p50 / p99 / max "
+           "| cycle p50 / p99 / max | of which step p50 / p99 | overruns | node CPU "
+           "| machine load |",
            "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         p, c, s = r["period_ms"], r["compute_us"], r["step_us"]

@@ -33,9 +33,17 @@ import yaml
 
 from jacobian_ik import bundled
 from jacobian_ik.errors import ConfigurationError, JacobianIkError
-from jacobian_ik.node.interface import (ARGUMENTS, CONTROLLER_NODE, FAULT_PARAMETERS,
-                                        LAUNCH_ARGUMENTS, NODES, OUTPUT_MODES, READY_TEXT,
-                                        SIM_CHOICES, SIM_NODE)
+from jacobian_ik.node.interface import (
+    ARGUMENTS,
+    CONTROLLER_NODE,
+    FAULT_PARAMETERS,
+    LAUNCH_ARGUMENTS,
+    NODES,
+    OUTPUT_MODES,
+    READY_TEXT,
+    SIM_CHOICES,
+    SIM_NODE,
+)
 
 #: Domain ids the runner picks from when ROS_DOMAIN_ID is unset.
 AUTO_DOMAIN_IDS = range(1, 100)
@@ -159,9 +167,9 @@ class Bringup:
         self.env = ros_environment(env, announce=None)
         self.python = python
         self._sink = sink if sink is not None else _print_line
-        self._tmpdir = None
+        self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
         self.processes: dict[str, subprocess.Popen] = {}
-        self._threads = []
+        self._threads: list[threading.Thread] = []
         self._ready = threading.Event()
         self.lines: dict[str, list[str]] = {}
 
@@ -174,9 +182,9 @@ class Bringup:
         nodes = [CONTROLLER_NODE] if self.config.sim == "none" else list(NODES)
         return {name: node_command(module, files, self.python) for name, module in nodes}
 
-    def start(self) -> "Bringup":
-        self._tmpdir = tempfile.TemporaryDirectory(prefix="jacobian_ik_bringup_")
-        generated = Path(self._tmpdir.name) / "bringup_parameters.yaml"
+    def start(self) -> Bringup:
+        tmpdir = self._tmpdir = tempfile.TemporaryDirectory(prefix="jacobian_ik_bringup_")
+        generated = Path(tmpdir.name) / "bringup_parameters.yaml"
         generated.write_text(yaml.safe_dump(generated_parameters(self.config)),
                              encoding="utf-8")
         for name, command in self.commands(generated).items():
@@ -192,7 +200,7 @@ class Bringup:
         return self
 
     def _forward(self, name: str, process: subprocess.Popen) -> None:
-        for line in process.stdout:
+        for line in process.stdout or ():  # a pipe: see start()
             line = line.rstrip("\n")
             self.lines[name].append(line)
             if name == CONTROLLER_NODE[0] and READY_TEXT in line:
@@ -242,7 +250,7 @@ class Bringup:
             self._tmpdir = None
         return {name: p.returncode for name, p in self.processes.items()}
 
-    def __enter__(self) -> "Bringup":
+    def __enter__(self) -> Bringup:
         return self.start()
 
     def __exit__(self, *exc) -> None:

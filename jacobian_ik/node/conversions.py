@@ -114,7 +114,7 @@ class JointStateReader:
                 return InputCheck(False, f"joint_states has {n_names} names but "
                                          f"{length} {field} values (must be 0 or {n_names})")
         index, check = self._index_for(names)
-        if not check.ok:
+        if index is None or not check.ok:
             return check
         position = msg.position
         for slot in range(index.shape[0]):

@@ -33,10 +33,13 @@ from jacobian_ik.errors import JacobianIkError
 from jacobian_ik.node.conversions import JointStateReader, chain_reach, read_pose, read_twist
 from jacobian_ik.node.interface import CONTROLLER_NODE, READY_TEXT
 from jacobian_ik.node.outputs import CommandOutput
+from jacobian_ik.node.parameters import (
+    ParameterGate,
+    declare_controller_parameters,
+    declare_node_parameters,
+)
 from jacobian_ik.node.process import run_node
-from jacobian_ik.node.parameters import (ParameterGate, declare_controller_parameters,
-                                         declare_node_parameters)
-from jacobian_ik.node.status import (DiagnosticsPublisher, MetricsPublisher, StatePublisher)
+from jacobian_ik.node.status import DiagnosticsPublisher, MetricsPublisher, StatePublisher
 from jacobian_ik.node.timing import CycleStats
 from jacobian_ik.robot import Robot
 
@@ -330,7 +333,7 @@ class IkControllerNode(Node):
             self._output.publish(self._zeros, self.last_result.q_command)
 
 
-def _on_stop(node: "IkControllerNode") -> None:
+def _on_stop(node: IkControllerNode) -> None:
     """Publish the final stop command and log the loop's statistics."""
     try:
         node.publish_stop()
