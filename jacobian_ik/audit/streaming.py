@@ -121,7 +121,8 @@ class MetricStream:
             index = np.ceil(np.log(values) / _LOG_GAMMA) - (_FIRST - 1)
         index = np.where(low, 0, np.where(high, BINS - 1, index))
         index = np.clip(index, 0, BINS - 1).astype(np.int64)
-        self.counts += np.bincount(index, minlength=BINS)
+        first, last = int(index.min()), int(index.max())
+        self.counts[first:last + 1] += np.bincount(index - first, minlength=last - first + 1)
 
     def _bin_value(self, i: int) -> float:
         if i == 0:

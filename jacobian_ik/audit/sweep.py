@@ -56,7 +56,7 @@ class SweepResult:
     ``sigma_min``, ``sigma_max``, ``manipulability`` Shape (M,) and
     ``tip_position`` Shape (M, 3) [m]: the first M = min(samples, KEPT_SAMPLES)
     samples.  ``streams``: a ``MetricStream`` per name of ``STREAMED`` over all
-    samples; ``below``: {threshold name: samples with σ_min below it};
+    samples (filled only when there are more than KEPT_SAMPLES); ``below``: {threshold name: samples with σ_min below it};
     ``voxels``: σ_min per workspace voxel over all samples; ``tip_min`` /
     ``tip_max`` [m]: bounds of all tip positions.
     """
@@ -169,23 +169,25 @@ def _kept_all(out: SweepResult, voxel: float | None) -> None:
     out.voxels.add(out.tip_position, out.sigma_min)
     if out.complete:
         return
-    streams = out.streams
-    streams["sigma_min"].focus(out.sigma_min)
-    streams["sigma_max"].focus(out.sigma_max)
-    streams["condition"].focus(out.condition)
-    streams["manipulability"].focus(out.manipulability)
-    streams["reach"].focus(np.linalg.norm(out.tip_position, axis=1))
+    values = {"sigma_min": out.sigma_min, "sigma_max": out.sigma_max,
+              "condition": out.condition, "manipulability": out.manipulability,
+              "reach": np.linalg.norm(out.tip_position, axis=1)}
+    for name, stream in out.streams.items():
+        stream.add(values[name])
+        stream.focus(values[name])
 
 
 def _fold(out: SweepResult, best: WorstKept, q: np.ndarray, s_min: np.ndarray,
           s_max: np.ndarray, w: np.ndarray, tip: np.ndarray, thresholds: dict) -> None:
     """Add samples to the streaming summaries of ``out`` and to ``best``."""
-    streams = out.streams
-    streams["sigma_min"].add(s_min)
-    streams["sigma_max"].add(s_max)
-    streams["condition"].add(condition_number(s_min, s_max))
-    streams["manipulability"].add(w)
-    streams["reach"].add(np.linalg.norm(tip, axis=1))
+    if out.voxels is not None and not out.complete:
+        # Beyond the kept samples (which _kept_all added): the streaming summaries.
+        streams = out.streams
+        streams["sigma_min"].add(s_min)
+        streams["sigma_max"].add(s_max)
+        streams["condition"].add(condition_number(s_min, s_max))
+        streams["manipulability"].add(w)
+        streams["reach"].add(np.linalg.norm(tip, axis=1))
     for name, t in thresholds.items():
         out.below[name] += int(np.count_nonzero(s_min < t))
     out.tip_min = np.minimum(out.tip_min, tip.min(axis=0))
