@@ -56,9 +56,10 @@ class SweepResult:
     ``sigma_min``, ``sigma_max``, ``manipulability`` Shape (M,) and
     ``tip_position`` Shape (M, 3) [m]: the first M = min(samples, KEPT_SAMPLES)
     samples.  ``streams``: a ``MetricStream`` per name of ``STREAMED`` over all
-    samples (filled only when there are more than KEPT_SAMPLES); ``below``: {threshold name: samples with σ_min below it};
-    ``voxels``: σ_min per workspace voxel over all samples; ``tip_min`` /
-    ``tip_max`` [m]: bounds of all tip positions.
+    samples (filled only when there are more than KEPT_SAMPLES); ``below``:
+    {threshold name: samples with σ_min below it}; ``voxels``: σ_min per
+    workspace voxel over all samples; ``tip_min`` / ``tip_max`` [m]: bounds of
+    all tip positions.
     """
 
     samples: int
