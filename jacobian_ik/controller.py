@@ -22,7 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from jacobian_ik.errors import ConfigurationError
+from jacobian_ik.fallback import SEARCHING, JointPathFinder
+from jacobian_ik.kernels import codes as C
 from jacobian_ik.kernels import control as K
+from jacobian_ik.kernels import layout as L
+from jacobian_ik.kernels.lookahead import sigma_lipschitz
 from jacobian_ik.params import PARAMETER_SPECS, ControllerParams
 from jacobian_ik.safety import SafetyState, limited_text, reason_text
 
@@ -37,8 +41,16 @@ _Q_READ = -1
 #: a late cycle must not license a larger velocity change.
 MAX_DT_PERIODS = 5.0
 
+#: Joint-space fallbacks per pose goal; blocked once more, the goal is unreachable.
+MAX_FALLBACKS = 2
 
-@dataclass(slots=True)
+#: cfg slots filled from the ControllerParams field of the same name.
+_PARAM_SLOTS = tuple((getattr(L, "C_" + name.upper()), name)
+                     for name, _meaning in L.CFG_SLOTS if name in PARAMETER_SPECS
+                     and PARAMETER_SPECS[name].kind == "float")
+
+
+@dataclass(frozen=True, slots=True)
 class StepResult:
     """Result of one control cycle.  Every number is finite.
 
@@ -50,7 +62,8 @@ class StepResult:
     sigma_min, sigma_max, condition_number, manipulability:
                       of the task Jacobian at the measured position (condition number
                       capped at 1e12).
-    speed_scale       0..1: commanded speed relative to the unlimited task command.
+    speed_scale       0..1: share of the task twist this command delivers
+                      ((J dq)·v/‖v‖²; 1 in a joint-space move).
     damping           λ of the damped least squares inverse this cycle.
     position_error    [m], orientation_error [rad]: of the tip to a pose target (0 else).
     goal_reached      both errors within the goal tolerances (pose target only).
@@ -76,7 +89,8 @@ class StepResult:
 
 
 class Controller:
-    """Damped-least-squares Cartesian controller with a graded, recoverable safe stop.
+    """Damped-least-squares Cartesian controller with a σ_min barrier, a joint-space
+    fallback and a graded, recoverable safe stop.
 
     ``robot`` is a ``jacobian_ik.robot.Robot``; ``params`` a ``ControllerParams``
     (checked against the robot: per-joint tuples must have robot.dof values).
@@ -91,38 +105,47 @@ class Controller:
         self.robot = robot
         n = robot.dof
         self._n = n
-        (o_cfg, o_j, o_mem, o_tgt, o_out, _tw, o_pl, o_ax, o_ty, _fr, _jac, _sc,
-         total) = K.layout(n)
-        self._buf = np.zeros(total)
-        buf = self._buf
-        self._cfg = buf[o_cfg:o_cfg + K.NCFG]
-        self._mem = buf[o_mem:o_mem + K.NMEM]
-        self._joint = buf[o_j:o_j + K.NJB * n].reshape(K.NJB, n)
-        self._q_in = self._joint[K.J_QIN]
-        self._commands = self._joint[K.J_DQOUT:K.J_QOUT + 1]   # (2, n): dq, q commands
+        self._buf = np.zeros(L.buffer_size(n))
+        v = L.python_views(self._buf, n)
+        self._cfg = v["cfg"]
+        self._mem = v["mem"]
+        self._q_in = v["j_q_in"]
+        self._dq_out = v["j_dq_out"]
+        self._q_out = v["j_q_out"]
+        self._q_goal = v["j_q_goal"]
+        self._q_origin = v["j_q_origin"]
         self._q_shape = (n,)
-        self._target = buf[o_tgt:o_tgt + 16]
+        self._target = v["target"]
         self._pose_in = self._target.reshape(4, 4)
         self._twist_in = self._target[:6]
-        self._out = buf[o_out:o_out + K.NOUT]
-        buf[o_pl:o_ax] = robot.placements.ravel()
-        buf[o_ax:o_ty] = robot.axes.ravel()
-        buf[o_ty:_fr] = robot.joint_types
-        self._joint[K.J_LOWER] = robot.lower
-        self._joint[K.J_UPPER] = robot.upper
-        self._joint[K.J_CONT] = robot.continuous
-        self._joint[K.J_QVALID] = robot.q_mid
-        self._cfg[K.C_N] = n
-        self._params = None
+        self._out = v["out"]
+        v["placements"][:] = robot.placements.ravel()
+        v["axes"][:] = robot.axes.ravel()
+        v["types"][:] = robot.joint_types
+        v["j_lower"][:] = robot.lower
+        v["j_upper"][:] = robot.upper
+        v["j_cont"][:] = robot.continuous
+        bounded = robot.continuous == 0
+        v["j_mid"][:] = np.where(bounded, 0.5 * (robot.lower + robot.upper), 0.0)
+        v["j_half"][:] = np.where(bounded, 0.5 * (robot.upper - robot.lower), np.inf)
+        v["j_q_valid"][:] = robot.q_mid
+        self._views = v
+        self._cfg[L.C_N] = n
+        self._params: ControllerParams = params
         self._apply_params(params)
         self._rows = robot.task_rows(params.task)
-        self._cfg[K.C_LIPSCHITZ] = K.sigma_lipschitz(robot.placements, robot.joint_types,
-                                                     self._rows)
+        self._cfg[L.C_LIPSCHITZ] = sigma_lipschitz(robot.placements, robot.joint_types,
+                                                   self._rows)
+        self._fallback = JointPathFinder(robot, self._rows)
+        self._planning = False                  # a fallback search or move is running
+        self._blocked_search = False            # ... started because the goal was blocked
+        self._fallbacks = 0                     # blocked fallbacks of this goal
+        self._waypoints: list[np.ndarray] = []  # joint goals still to come
         self._paused = False
         self._last_state = SafetyState.IDLE
         self._last_valid = False
         self._last_reason = "no cycle yet"
-        self._mem[K.M_ANCHOR] = 1.0
+        self._mem[L.M_ANCHOR] = 1.0
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -142,26 +165,12 @@ class Controller:
     def _apply_params(self, p: ControllerParams) -> None:
         limits = p.resolve(self.robot)
         c = self._cfg
-        c[K.C_KP] = p.position_gain
-        c[K.C_KO] = p.orientation_gain
-        c[K.C_VLIN] = p.max_linear_speed
-        c[K.C_VANG] = p.max_angular_speed
-        c[K.C_LMAX] = p.lambda_max
-        c[K.C_SDAMP] = p.sigma_damp
-        c[K.C_SWARN] = p.sigma_warn
-        c[K.C_SSTOP] = p.sigma_stop
-        c[K.C_SRES] = p.sigma_resume
-        c[K.C_FLOOR] = p.speed_scale_floor
-        c[K.C_SRATE] = p.speed_scale_rate
-        c[K.C_MARGIN] = p.joint_limit_margin
-        c[K.C_STALE] = p.stale_timeout
-        c[K.C_TOLP] = p.goal_position_tolerance
-        c[K.C_TOLO] = p.goal_orientation_tolerance
-        c[K.C_DRIFT] = p.max_command_drift
-        c[K.C_POSE] = 1.0 if p.task == "pose" else 0.0
-        c[K.C_DTMAX] = MAX_DT_PERIODS / p.control_rate
-        self._joint[K.J_VMAX] = limits.max_joint_velocity
-        self._joint[K.J_AMAX] = limits.max_joint_acceleration
+        for slot, name in _PARAM_SLOTS:
+            c[slot] = getattr(p, name)
+        c[L.C_POSE_TASK] = 1.0 if p.task == "pose" else 0.0
+        c[L.C_DT_MAX] = MAX_DT_PERIODS / p.control_rate
+        self._views["j_vmax"][:] = limits.max_joint_velocity
+        self._views["j_amax"][:] = limits.max_joint_acceleration
         self._limits = limits
         self._params = p
 
@@ -184,14 +193,17 @@ class Controller:
 
     # ------------------------------------------------------------------ lifecycle
     def warm_up(self) -> None:
-        """Compile every kernel of the cycle (call before the first cycle; takes a few
-        seconds the first time, milliseconds once numba's cache holds them)."""
+        """Compile every kernel of the cycle and of the joint-space fallback (call
+        before the first cycle; takes seconds the first time, milliseconds once
+        numba's cache holds them)."""
         saved = self._buf.copy()
         q = self.robot.q_mid
         T = self.robot.fk(q)
-        self.step(q, T, 1.0 / self._params.control_rate)
-        self.step(q, np.zeros(6), 1.0 / self._params.control_rate)
-        self.step(q, None, 1.0 / self._params.control_rate)
+        dt = 1.0 / self._params.control_rate
+        self.step(q, T, dt)
+        self.step(q, np.zeros(6), dt)
+        self.step(q, None, dt)
+        self._fallback.warm_up(self._params)
         self._buf[:] = saved
         self._last_state = SafetyState.IDLE
         self._last_valid = False
@@ -204,31 +216,36 @@ class Controller:
         """Leave PAUSED; motion restarts from the measured position."""
         if self._paused:
             self._paused = False
-            self._mem[K.M_ANCHOR] = 1.0
+            self._mem[L.M_ANCHOR] = 1.0
 
     @property
     def paused(self) -> bool:
         return self._paused
 
     def reset(self) -> tuple[bool, str]:
-        """Clear a latched safe stop, if that is safe.  Returns (ok, message).
+        """Clear a latched safe stop or an unreachable-goal verdict, if that is safe.
+        Returns (ok, message).
 
         Safe means: the last cycle's inputs were valid and fresh, and σ_min at the
         last measured position exceeds sigma_resume.  The next cycle restarts from
-        the measured position, at zero speed.
+        the measured position, at zero speed, and watches the goal's progress anew.
         """
-        if self._mem[K.M_LATCH] == 0.0:
+        mem = self._mem
+        if mem[L.M_LATCH] == 0.0 and mem[L.M_UNREACHABLE] == 0.0:
             return True, "no safe stop is latched"
         if not self._last_valid:
             return False, (f"cannot reset: the last input was {self._last_state.name} "
                            f"({self._last_reason}); send a valid, fresh measurement first")
-        sigma_min = float(self._out[K.O_SIGMIN])
-        if not sigma_min > self._params.sigma_resume:
+        sigma_min = float(self._out[L.O_SIGMA_MIN])
+        if mem[L.M_LATCH] != 0.0 and not sigma_min > self._params.sigma_resume:
             return False, (f"cannot reset: sigma_min {sigma_min:.4g} <= sigma_resume "
                            f"{self._params.sigma_resume:g} at the measured position; command "
                            f"a motion that leaves the singularity")
-        self._mem[K.M_LATCH] = 0.0
-        self._mem[K.M_ANCHOR] = 1.0
+        mem[L.M_LATCH] = 0.0
+        mem[L.M_UNREACHABLE] = 0.0
+        mem[L.M_JOINT_MOVE] = 0.0
+        mem[L.M_HAVE_PREV_TARGET] = 0.0
+        mem[L.M_ANCHOR] = 1.0
         return True, f"safe stop cleared (sigma_min {sigma_min:.4g})"
 
     # ------------------------------------------------------------------ the cycle
@@ -243,7 +260,7 @@ class Controller:
         measurement_age  [s] how old q_measured is; target_age [s] how old the target is.
         Malformed or non-finite input gives state INVALID_INPUT and zero motion.
         """
-        mode = K.MODE_BAD
+        mode = C.MODE_BAD
         bad = ""
         try:
             dt = float(dt)
@@ -256,22 +273,22 @@ class Controller:
             self._q_in[:] = q_measured
             mode = _Q_READ
             if target is None:
-                mode = K.MODE_HOLD
+                mode = C.MODE_HOLD
             else:
                 shape = target.shape if type(target) is np.ndarray else np.shape(target)
                 if shape == (4, 4):
                     self._pose_in[:] = target
-                    mode = K.MODE_POSE
+                    mode = C.MODE_POSE
                 elif shape == (6,):
                     self._twist_in[:] = target
-                    mode = K.MODE_TWIST
+                    mode = C.MODE_TWIST
                 else:
-                    mode = K.MODE_BAD_TARGET
+                    mode = C.MODE_BAD_TARGET
                     bad = (f"target must be None, a (4, 4) pose or a (6,) twist; got shape "
                            f"{shape}")
         except (TypeError, ValueError) as exc:
             bad = f"malformed input: {exc}"
-            mode = K.MODE_BAD_TARGET if mode == _Q_READ else K.MODE_BAD
+            mode = C.MODE_BAD_TARGET if mode == _Q_READ else C.MODE_BAD
             if not isinstance(dt, float):
                 dt = 0.0
             if not isinstance(measurement_age, float):
@@ -280,28 +297,106 @@ class Controller:
                 target_age = 0.0
         code = K.control_step(self._rows, self._buf, mode, dt, measurement_age, target_age,
                               self._paused)
-        o = self._out.tolist()
+        out = self._out
+        if mode == C.MODE_POSE and code != C.S_INVALID:
+            if out[L.O_NEW_GOAL] != 0.0:
+                self._new_goal(target)
+            elif out[L.O_BLOCKED] != 0.0 and not self._blocked_search:
+                self._start_fallback(target)
+            if self._planning:
+                self._advance_fallback()
+        elif self._planning:
+            self._stop_fallback(False)
+        o = out.tolist()
         state = _STATES[code]
-        reason = reason_text(int(o[K.O_REASON]), o[K.O_VAL1], o[K.O_VAL2], self._params,
-                             self.robot.joint_names, o[K.O_SCALE], bad)
+        reason = reason_text(int(o[L.O_REASON]), o[L.O_VAL1], o[L.O_VAL2], self._params,
+                             self.robot.joint_names, o[L.O_SCALE], bad)
         self._last_state = state
         self._last_reason = reason
         self._last_valid = state is not SafetyState.INVALID_INPUT \
             and state is not SafetyState.STALE_INPUT
-        commands = self._commands.copy()
         return StepResult(
-            dq_command=commands[0],
-            q_command=commands[1],
+            dq_command=self._dq_out.copy(),
+            q_command=self._q_out.copy(),
             state=state,
             reason=reason,
-            sigma_min=o[K.O_SIGMIN],
-            sigma_max=o[K.O_SIGMAX],
-            condition_number=o[K.O_COND],
-            manipulability=o[K.O_W],
-            speed_scale=o[K.O_SCALE],
-            damping=o[K.O_LAMBDA],
-            position_error=o[K.O_PERR],
-            orientation_error=o[K.O_OERR],
-            goal_reached=o[K.O_GOAL] != 0.0,
-            limited=limited_text(int(o[K.O_LIMITED])),
+            sigma_min=o[L.O_SIGMA_MIN],
+            sigma_max=o[L.O_SIGMA_MAX],
+            condition_number=o[L.O_COND],
+            manipulability=o[L.O_W],
+            speed_scale=o[L.O_SCALE],
+            damping=o[L.O_LAMBDA],
+            position_error=o[L.O_PERR],
+            orientation_error=o[L.O_OERR],
+            goal_reached=o[L.O_GOAL] != 0.0,
+            limited=limited_text(int(o[L.O_LIMITED])),
         )
+
+    def _new_goal(self, T_base_target) -> None:
+        """A new pose goal: any fallback of the last one ends; a far goal (position
+        error above joint_move_distance) starts a search, ahead of any blockage, for a
+        straight joint-space path from the arm's position that keeps σ_min up, while
+        the arm starts toward the goal in Cartesian space."""
+        self._stop_fallback(False)
+        self._fallbacks = 0
+        p = self._params
+        if p.joint_fallback and p.joint_move_distance > 0.0 \
+                and self._out[L.O_PERR] > p.joint_move_distance:
+            self._planning = True
+            self._fallback.start(self._q_in, T_base_target, p)
+
+    def _start_fallback(self, T_base_target) -> None:
+        """The pose goal makes no progress: search (one slice per cycle while the arm
+        holds) for a joint-space path that keeps σ_min up, or, with joint_fallback off,
+        after MAX_FALLBACKS for this goal or when a joint move is itself blocked,
+        declare the goal unreachable (effective from the next cycle)."""
+        mem = self._mem
+        if mem[L.M_UNREACHABLE] != 0.0:
+            return
+        self._fallbacks += 1
+        if not self._params.joint_fallback or self._fallbacks > MAX_FALLBACKS \
+                or mem[L.M_JOINT_MOVE] != 0.0:
+            self._stop_fallback(True)
+            return
+        self._planning = True
+        self._blocked_search = True
+        self._waypoints = []
+        self._fallback.start(self._q_in, T_base_target, self._params, self._q_origin)
+
+    def _stop_fallback(self, unreachable: bool) -> None:
+        mem = self._mem
+        self._planning = False
+        self._blocked_search = False
+        self._waypoints = []
+        self._fallback.stop()
+        if mem[L.M_JOINT_MOVE] != 0.0 or unreachable:
+            mem[L.M_BEST_ERROR] = np.inf
+            mem[L.M_STALL] = 0.0
+        mem[L.M_JOINT_MOVE] = 0.0
+        if unreachable:
+            mem[L.M_UNREACHABLE] = 1.0
+
+    def _advance_fallback(self) -> None:
+        """One cycle of a running fallback: a search slice, or the next waypoint."""
+        mem = self._mem
+        if mem[L.M_JOINT_MOVE] != 0.0:
+            return                              # moving; the kernel says when it arrives
+        if self._out[L.O_GOAL] != 0.0:
+            self._stop_fallback(False)          # reached in Cartesian space meanwhile
+            return
+        if self._fallback.searching:
+            result = self._fallback.step()
+            if result is SEARCHING:
+                return
+            if result is None:
+                self._stop_fallback(self._blocked_search)
+                return
+            self._waypoints = list(result)
+        if not self._waypoints:                 # arrived: the pose task takes over
+            self._planning = False
+            self._blocked_search = False
+            return
+        self._q_goal[:] = self._waypoints.pop(0)
+        mem[L.M_JOINT_MOVE] = 1.0
+        mem[L.M_BEST_ERROR] = np.inf
+        mem[L.M_STALL] = 0.0

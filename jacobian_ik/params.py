@@ -46,7 +46,7 @@ DEFAULT_ACCELERATION_TIME = 0.25
 class ParameterSpec:
     """What a parameter is: enough for a node to declare and check it generically.
 
-    ``kind`` is "float", "str" or "float_array" (one value per joint; empty = default).
+    ``kind`` is "float", "str", "bool" or "float_array" (one value per joint; empty = default).
     ``minimum`` / ``maximum`` are inclusive bounds (of every element for arrays),
     None when unbounded; ``choices`` lists the valid strings; ``tunable`` says
     whether ``Controller.update_params`` may change it while running.
@@ -82,6 +82,12 @@ def _choice(default: str, choices: tuple[str, ...], description: str) -> Any:
     """A string field that must be one of ``choices``."""
     return _declare(ParameterSpec(description=description, unit="", default=default,
                                   kind="str", choices=choices))
+
+
+def _flag(default: bool, description: str, tunable: bool = False) -> Any:
+    """A boolean field."""
+    return _declare(ParameterSpec(description=description, unit="", default=default,
+                                  kind="bool", tunable=tunable))
 
 
 def _per_joint(unit: str, lo: float, hi: float, description: str) -> Any:
@@ -179,12 +185,48 @@ class ControllerParams:
         0.05, "rad | m", 0.001, 1.0,
         "the position command is re-anchored on the measured position "
         "when any joint differs from it by more than this")
+    barrier_gain: float = _number(
+        5.0, "1/s", 0.1, 100.0,
+        "rate gamma of the sigma_min barrier: sigma_min may approach its floor "
+        "1.2 sigma_stop no faster than d(sigma_min)/dt >= -gamma (sigma_min - "
+        "floor), so the arm slides along the floor instead of stopping", tunable=True)
+    nullspace_weight: float = _number(
+        1e-4, "sigma unit^2", 0.0, 1.0,
+        "weight w of the secondary objective w |dq - dq_sec|^2 in the QP: "
+        "decides the null-space motion of a redundant arm; small against "
+        "sigma^2 so the task is barely biased", tunable=True)
+    nullspace_sigma_gain: float = _number(
+        1.0, "rad/s per sigma unit/rad", 0.0, 100.0,
+        "secondary objective: dq_sec = k_sigma grad(sigma_min) + "
+        "k_limit (q_mid - q), raising sigma_min", tunable=True)
+    nullspace_limit_gain: float = _number(
+        0.5, "1/s", 0.0, 100.0,
+        "secondary objective: pull toward the middle of each joint's "
+        "range (continuous joints excluded)", tunable=True)
+    stall_timeout: float = _number(
+        0.5, "s", 0.01, 60.0,
+        "a pose goal whose error has not improved by 1 % for this long is "
+        "blocked: the joint-space fallback starts, or the goal is declared "
+        "unreachable (SAFE_STOP)", tunable=True)
+    joint_move_distance: float = _number(
+        0.3, "m", 0.0, 100.0,
+        "a pose goal farther than this from the tip starts with a "
+        "joint-space move when the straight joint path to an IK solution "
+        "keeps sigma_min above sigma_warn (then the pose is tracked); "
+        "0 = always Cartesian first", tunable=True)
+    joint_fallback: bool = _flag(
+        True,
+        "when a pose goal is blocked, look for a joint-space path to an IK "
+        "solution along which sigma_min stays above sigma_warn, and follow it "
+        "(JOINT_MOVE)", tunable=True)
 
     def __post_init__(self) -> None:
         for name, spec in PARAMETER_SPECS.items():
             value = getattr(self, name)
             if spec.kind == "str":
                 _check_choice(name, value, spec)
+            elif spec.kind == "bool":
+                _check_bool(name, value)
             elif spec.kind == "float":
                 object.__setattr__(self, name, _check_number(name, value, spec))
             else:
@@ -297,6 +339,13 @@ def _check_number(name: str, value: Any, spec: ParameterSpec, label: str | None 
             f"{label} = {value!r} is outside its valid range {_range_text(spec)}",
             parameter=label, value=value, valid_range=(spec.minimum, spec.maximum))
     return value
+
+
+def _check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ConfigurationError(f"{name} = {value!r} is not a boolean; valid values are: "
+                                 f"true, false", parameter=name, value=value,
+                                 choices=(True, False))
 
 
 def _check_choice(name: str, value: Any, spec: ParameterSpec) -> None:

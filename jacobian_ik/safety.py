@@ -6,15 +6,22 @@ turns its reason codes into messages.  One state is reported every cycle:
 
 ``TRACKING``                 moving toward the target at full (limit-bounded) speed.
 ``APPROACHING_SINGULARITY``  σ_min < sigma_warn: speed scaled down smoothly, from 1 at
-                             sigma_warn to speed_scale_floor at sigma_stop; also while
-                             the look-ahead brakes, and 0.2 s after it last did.
-``SAFE_STOP``                latched category-2-style stop: σ_min fell below sigma_stop,
-                             or (with σ_min below sigma_resume) braking after this cycle
-                             would end below sigma_stop plus a 10 % guard.  The arm
-                             decelerates at its acceleration limits from the measured
-                             position, then holds.  A command whose probe step raises
-                             σ_min is allowed at reduced speed (recover by leaving);
-                             the latch clears once σ_min > sigma_resume or on ``reset()``.
+                             sigma_warn to speed_scale_floor at sigma_stop, and the
+                             σ_min barrier lets the arm slide along its floor
+                             (1.2·sigma_stop) toward the goal; also while the look-ahead
+                             brakes, and 0.2 s after it last did.
+``JOINT_MOVE``               the Cartesian path to a pose goal was blocked; the arm moves
+                             in joint space to an IK solution along a path on which
+                             σ_min stays up, then tracks the pose again.
+``SAFE_STOP``                no admissible direction makes progress: the barrier holds a
+                             pose goal and no joint-space path keeps σ_min up ("goal
+                             unreachable without crossing a singularity", held until the
+                             target changes or ``reset()``), a twist pushes into the
+                             barrier, or σ_min fell below sigma_stop (latched: a command
+                             whose probe step raises σ_min is allowed at reduced speed;
+                             the latch clears once σ_min > sigma_resume or on ``reset()``).
+                             The arm decelerates at its acceleration limits from the
+                             measured position, then holds.
 ``INVALID_INPUT``            non-finite or malformed input (measurement, target, dt,
                              ages; a target pose that is not a rigid transform): the
                              input is rejected, the command is zero velocity at the last
@@ -23,7 +30,9 @@ turns its reason codes into messages.  One state is reported every cycle:
                              older than stale_timeout: decelerate and hold.
 ``JOINT_LIMIT``              a measured joint is outside its URDF limits: decelerate and
                              hold; a command moving every such joint back inside is
-                             allowed at reduced speed.
+                             allowed at reduced speed.  Also: the joint limit margins
+                             block all progress (the pose goal is then handed to the
+                             joint-space fallback, like a singularity).
 ``PAUSED``                   ``pause()`` was called: decelerate and hold until ``resume()``.
 ``IDLE``                     no target: decelerate and hold.
 
@@ -35,7 +44,10 @@ from __future__ import annotations
 
 import enum
 
-from jacobian_ik.kernels import control as K
+from jacobian_ik.kernels import codes as K
+from jacobian_ik.kernels.control import BARRIER_MARGIN, WARN_HYSTERESIS
+from jacobian_ik.kernels.lookahead import LOOKAHEAD_MARGIN
+from jacobian_ik.kernels.task import POSE_TOLERANCE
 
 
 class SafetyState(enum.IntEnum):
@@ -49,6 +61,7 @@ class SafetyState(enum.IntEnum):
     JOINT_LIMIT = K.S_JOINT_LIMIT
     PAUSED = K.S_PAUSED
     IDLE = K.S_IDLE
+    JOINT_MOVE = K.S_JOINT_MOVE
 
     def __str__(self) -> str:
         return self.name
@@ -104,10 +117,23 @@ _REASONS = {
                        "reduced speed",
     K.R_PAUSED: "paused",
     K.R_IDLE: "no target: holding",
+    K.R_APPROACH_BAND: "sigma_min {v1:.4g} is within the {hysteresis:.0%} hysteresis band "
+                       "above sigma_warn {p.sigma_warn:g}: speed scaled to {scale:.2f}",
+    K.R_BARRIER: "sliding along the sigma_min barrier (sigma_min {v1:.4g}, floor "
+                 "{floor:.4g}): speed scaled to {scale:.2f}",
+    K.R_BLOCKED_SIGMA: "no admissible direction makes progress: the sigma_min barrier "
+                       "holds the arm (sigma_min {v1:.4g}, no progress for {v2:.2f} s)",
+    K.R_BLOCKED_JOINT: "no admissible direction makes progress: joint '{joint}' is held at "
+                       "its limit margin (no progress for {v2:.2f} s)",
+    K.R_UNREACHABLE: "goal unreachable without crossing a singularity: no Cartesian "
+                     "progress and no joint-space path that keeps sigma_min up; holding "
+                     "(sigma_min {v1:.4g}); send another goal, or reset",
+    K.R_JOINT_MOVE: "Cartesian path blocked: moving in joint space to a configuration that "
+                    "reaches the goal ({v1:.4f} rad to go)",
 }
 
 #: Reasons whose v1 is a joint index.
-_JOINT_REASONS = frozenset({K.R_BAD_Q, K.R_JOINT_OUT, K.R_JOINT_LEAVING})
+_JOINT_REASONS = frozenset({K.R_BAD_Q, K.R_JOINT_OUT, K.R_JOINT_LEAVING, K.R_BLOCKED_JOINT})
 
 
 def reason_text(code: int, val1: float, val2: float, params, joint_names, speed_scale: float,
@@ -118,5 +144,7 @@ def reason_text(code: int, val1: float, val2: float, params, joint_names, speed_
         return template
     joint = joint_names[int(val1)] if code in _JOINT_REASONS else ""
     return template.format(v1=val1, v2=val2, p=params, joint=joint, scale=speed_scale,
-                           guard=K.LOOKAHEAD_MARGIN, tolerance=K.POSE_TOLERANCE,
+                           guard=LOOKAHEAD_MARGIN, tolerance=POSE_TOLERANCE,
+                           hysteresis=WARN_HYSTERESIS,
+                           floor=params.sigma_stop * (1.0 + BARRIER_MARGIN),
                            bad=bad_input or "malformed input")

@@ -35,6 +35,8 @@ def test_readme_parameter_defaults_and_live_flags_match_the_code():
             assert float(default) == spec.default, name
         elif spec.kind == "str":
             assert default == f"`{spec.default}`", name
+        elif spec.kind == "bool":
+            assert default == f"`{str(spec.default).lower()}`", name
         else:
             assert default.startswith("`[]`") and spec.default == (), name
         assert live == ("yes" if spec.tunable else "no"), name

@@ -1,4 +1,5 @@
-"""The singularity safe stop: graded approach, look-ahead, stop, recovery, hysteresis."""
+"""The singularity safe stop: graded approach, the σ_min barrier the arm slides along,
+the stop where no admissible direction makes progress, recovery, hysteresis."""
 
 from __future__ import annotations
 
@@ -43,18 +44,32 @@ def _drive(name):
     return ctl, q, twist, res, states
 
 
+#: Drives whose twist keeps a component along the singular boundary: the arm slides.
+SLIDING = {"panda elbow", "ur5 wrist/elbow"}
+
+
 @pytest.mark.parametrize("name", sorted(DRIVES))
-def test_driven_into_a_singularity_the_arm_ends_in_safe_stop_at_rest(name):
+def test_a_twist_into_a_singularity_ends_on_the_barrier_and_never_crosses(name):
     """A twist pushing into a singularity: the speed is scaled down (APPROACHING), the
-    arm brakes within its acceleration limits (checked every cycle), sigma_min never
-    falls below sigma_stop, and it ends in SAFE_STOP with zero velocity."""
+    arm moves within its velocity and acceleration limits (checked every cycle),
+    sigma_min never falls below sigma_stop, and the arm ends on the barrier's floor
+    (1.2·sigma_stop): still sliding along it where the twist has a component along
+    the boundary, else in SAFE_STOP at rest, saying that no direction makes progress."""
     ctl, _q, _twist, res, states = _drive(name)
+    floor = ctl.params.sigma_stop * 1.2
     assert states[0] is SafetyState.TRACKING
     assert SafetyState.APPROACHING_SINGULARITY in states
-    assert states[-1] is SafetyState.SAFE_STOP
-    assert np.all(res.dq_command == 0.0)
-    assert res.reason.startswith("holding: sigma_min")
-    assert ctl.params.sigma_stop <= res.sigma_min <= ctl.params.sigma_resume
+    assert ctl.params.sigma_stop <= res.sigma_min <= floor * 1.02
+    assert "singularity" in res.limited or res.limited == ""
+    if name in SLIDING:
+        assert res.state is SafetyState.APPROACHING_SINGULARITY
+        assert res.reason.startswith("sliding along the sigma_min barrier")
+        assert 0.0 < res.speed_scale < 0.3
+    else:
+        assert res.state is SafetyState.SAFE_STOP
+        assert res.reason.startswith("no admissible direction makes progress: the sigma_min "
+                                     "barrier holds the arm")
+        assert np.all(res.dq_command == 0.0)
 
 
 def test_safe_stop_holds_against_a_command_that_goes_on_toward_the_singularity():
@@ -68,18 +83,52 @@ def test_safe_stop_holds_against_a_command_that_goes_on_toward_the_singularity()
 
 
 @pytest.mark.parametrize("name", ["planar2 stretched", "panda elbow", "ur5 wrist/elbow"])
-def test_a_command_leaving_the_singularity_recovers_without_reset(name):
-    """In SAFE_STOP, the opposite command moves the arm (reduced speed, state SAFE_STOP,
-    reason 'leaving'), sigma_min rises, and above sigma_resume the stop clears."""
+def test_a_command_leaving_the_singularity_moves_at_once_without_reset(name):
+    """On the barrier (at rest in SAFE_STOP, or sliding), the opposite command moves the
+    arm at once, within the acceleration limits; sigma_min rises past sigma_resume and
+    the state returns to APPROACHING or TRACKING without reset."""
     ctl, q, twist, res, _ = _drive(name)
-    sigma = res.sigma_min
+    amax = ctl.joint_limits.max_joint_acceleration
+    dq_prev = res.dq_command
     res = ctl.step(q, -twist, DT)
-    assert res.state is SafetyState.SAFE_STOP
-    assert res.reason.startswith("leaving the singularity at reduced speed")
-    assert np.any(res.dq_command != 0.0)
+    assert res.state is not SafetyState.SAFE_STOP
     for _ in range(3000):
+        assert np.all(np.abs(res.dq_command - dq_prev) <= amax * DT * (1 + 1e-9))
+        dq_prev = res.dq_command
         q = q + res.dq_command * DT
         res = ctl.step(q, -twist, DT)
+        if res.sigma_min > ctl.params.sigma_warn * 1.1:
+            break
+    assert res.state is SafetyState.TRACKING
+    assert res.sigma_min > ctl.params.sigma_resume
+
+
+def _latched_planar2():
+    """planar2 measured just inside sigma_stop (moved there by hand): a latched stop."""
+    ctl = warm_controller("planar2", task="position")
+    robot = ctl.robot
+    grid = np.linspace(0.02, 0.2, 2001)
+    sig = np.array([robot.singular_values([0.3, g], "position")[-1] for g in grid])
+    q = np.array([0.3, grid[np.argmin(np.abs(sig - 0.8 * ctl.params.sigma_stop))]])
+    res = ctl.step(q, np.array([0.25, 0.05, 0, 0, 0, 0]), DT)
+    return ctl, q, res
+
+
+def test_below_sigma_stop_the_stop_latches_and_a_leaving_command_recovers():
+    """sigma_min measured below sigma_stop latches SAFE_STOP; a command whose probe step
+    raises sigma_min moves at reduced speed (reason 'leaving'), and the latch clears
+    above sigma_resume."""
+    ctl, q, res = _latched_planar2()
+    assert res.state is SafetyState.SAFE_STOP
+    assert res.reason.startswith(f"sigma_min {res.sigma_min:.4g} < sigma_stop")
+    away = np.array([-0.05, -0.01, 0, 0, 0, 0])
+    res = ctl.step(q, away, DT)
+    assert res.state is SafetyState.SAFE_STOP
+    assert res.reason.startswith("leaving the singularity at reduced speed")
+    sigma = res.sigma_min
+    for _ in range(3000):
+        q = q + res.dq_command * DT
+        res = ctl.step(q, away, DT)
         if res.state is not SafetyState.SAFE_STOP:
             break
         assert res.sigma_min >= sigma - 1e-9
@@ -147,11 +196,11 @@ def test_no_chattering_around_sigma_warn():
     assert changes <= 1
 
 
-def test_speed_scale_depends_on_sigma_not_direction():
-    """At one configuration in the warning band, a command toward and a command away
-    from the singularity are scaled alike: flipping direction cannot speed up."""
+def test_speed_scale_depends_on_sigma_not_direction_away_from_the_barrier():
+    """At one configuration in the warning band where the barrier does not bind, a
+    command toward and a command away from the singularity are scaled alike."""
     q = np.array([0.3, 0.17])
-    twist = np.array([0.02, 0.004, 0, 0, 0, 0])
+    twist = np.array([0.002, 0.0004, 0, 0, 0, 0])   # too slow for the barrier to bind
     scales = []
     for sign in (1.0, -1.0):
         ctl = warm_controller("planar2", task="position")
@@ -160,7 +209,29 @@ def test_speed_scale_depends_on_sigma_not_direction():
         assert res.state is SafetyState.APPROACHING_SINGULARITY
         scales.append(res.speed_scale)
     assert 0.1 < scales[0] < 1.0
-    assert scales[0] == pytest.approx(scales[1], rel=1e-12)
+    assert scales[0] == pytest.approx(scales[1], rel=1e-9)
+
+
+def test_the_barrier_slows_only_the_motion_toward_the_singularity():
+    """Near the barrier's floor, a fast command toward the singularity is cut by the
+    barrier (limited 'singularity', less of it delivered); the same command away is
+    not cut; switching between them stays within the acceleration limits."""
+    ctl = warm_controller("planar2", task="position")
+    q = np.array([0.3, 0.17])
+    twist = np.array([0.05, 0.01, 0, 0, 0, 0])
+    amax = ctl.joint_limits.max_joint_acceleration
+    shares = []
+    dq_prev = np.zeros(2)
+    for sign in (1.0, -1.0):
+        for _ in range(500):
+            res = ctl.step(q, sign * twist, DT)
+            assert np.all(np.abs(res.dq_command - dq_prev) <= amax * DT * (1 + 1e-9))
+            dq_prev = res.dq_command
+        shares.append(res.speed_scale)
+        sigma_rate = ctl.robot.singular_values(q + 1e-4 * res.dq_command, "position")[-1] \
+            - res.sigma_min
+        assert (sigma_rate < 0.0) == (sign > 0.0)
+    assert shares[0] < 0.5 * shares[1]
 
 
 def test_speed_scale_rises_no_faster_than_speed_scale_rate():
@@ -177,16 +248,35 @@ def test_speed_scale_rises_no_faster_than_speed_scale_rate():
 
 
 def test_reset_is_refused_at_the_singularity_and_needless_after_leaving():
-    """reset() keeps the stop while sigma_min <= sigma_resume (message says why); once
-    the arm has left, the stop is already cleared and reset() says so."""
-    ctl, q, twist, res, _ = _drive("planar2 stretched")
+    """reset() keeps a latched stop while sigma_min <= sigma_resume (message says why);
+    once the arm has left, the stop is already cleared and reset() says so."""
+    ctl, q, res = _latched_planar2()
     ok, message = ctl.reset()
     assert not ok
     assert message.startswith(f"cannot reset: sigma_min {res.sigma_min:.4g} <= sigma_resume")
-    ctl.step(q, twist, DT, measurement_age=1.0)
+    ctl.step(q, None, DT, measurement_age=1.0)
     ok, message = ctl.reset()
     assert not ok and "STALE_INPUT" in message
     res = ctl.step(np.array([0.3, 1.2]), None, DT)       # the arm was moved away by hand
     assert res.state is SafetyState.IDLE
     assert ctl.reset() == (True, "no safe stop is latched")
 
+
+def test_an_unreachable_goal_is_declared_and_held_until_another_goal():
+    """A pose goal past the workspace boundary: the arm stops on the barrier, no
+    joint-space path exists, and the state says so ('goal unreachable without crossing
+    a singularity'), at rest; the same goal keeps it; another goal is tracked."""
+    ctl = warm_controller("planar2", task="position")
+    q = np.array([0.3, 1.2])
+    T = np.eye(4)
+    T[:3, 3] = [1.5, 0.2, 0.0]
+    for _ in range(3000):
+        res = ctl.step(q, T, DT)
+        assert res.sigma_min >= ctl.params.sigma_stop
+        q = q + res.dq_command * DT
+    assert res.state is SafetyState.SAFE_STOP and np.all(res.dq_command == 0.0)
+    assert res.reason.startswith("goal unreachable without crossing a singularity")
+    T2 = T.copy()
+    T2[:3, 3] = [0.5, 0.3, 0.0]
+    res = ctl.step(q, T2, DT)
+    assert res.state is not SafetyState.SAFE_STOP

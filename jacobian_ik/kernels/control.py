@@ -1,56 +1,46 @@
 """The control cycle kernel: one call per control cycle, no allocation.
 
-``control_step`` runs the whole cycle of ``jacobian_ik.controller.Controller``:
-input checks, forward kinematics and Jacobian at the measured position, σ_min,
-the task twist, the damped least squares inverse, the singularity speed scale,
-the look-ahead, the safety state machine, the velocity, acceleration and joint
-position limits, and the position command.  Everything it needs and keeps lives
-in one float64 array ``buf`` (plus the int64 task ``rows``), so a call costs two
-array arguments of dispatch.  ``buf`` is laid out by ``layout(n)``:
+``control_step`` runs the cycle of ``jacobian_ik.controller.Controller`` as a
+sequence of phases, each a function of its own:
 
-=============  ==========================  =======================================
-block          size                        content
-=============  ==========================  =======================================
-cfg            NCFG                        tuning values, slots ``C_*``
-joints         NJB · n                     per-joint blocks, block ``J_*`` at
-                                           ``joints + J_* · n``
-mem            NMEM                        state kept between cycles, ``M_*``
-target         16                          pose row-major (4, 4) or twist (6,)
-out            NOUT                        result metrics, ``O_*``
-twist          18                          scratch: twist v (6), pose error (6), (6)
-placements     16 (n+1)                    the chain (``kernels.kinematics``)
-axes           3 n
-types          n                           joint types as float
-frames         16 (n+1)                    FK scratch
-J              12 n                        Jacobian and free-column Jacobian scratch
-scratch        3 · 5 s², s = max(6, n)     three ``scratch_views`` scratches: σ at q,
-                                           at the look-ahead end and middle (each
-                                           keeps its own warm start)
-=============  ==========================  =======================================
+1. ``input_phase``      input checks; an invalid input stops the arm (brake).
+2. ``kinematics_phase`` FK, Jacobian, σ_min/σ_max, damping and ∂σ_min/∂q at the
+                        measured position.
+3. ``case_phase``       which case the cycle is in (stale, paused, joint outside its
+                        limits, latched safe stop, no target, a task).
+4. ``twist_phase``      the task twist, the goal test and the progress watch.
+5. ``bounds_phase``     the admissible box of joint velocities (velocity, acceleration
+                        and position limits) and the braking command, which is always
+                        inside it.
+6. ``inverse_phase``    the joint velocity: a small QP (``kernels.qp``)
+                        ``min ‖J dq − s·v‖² + λ²‖dq‖² + w‖dq − dq_sec‖²`` over the box,
+                        with the σ_min barrier ``∇σ_min·dq ≥ −γ(σ_min − σ_b)``.
+7. ``decision_phase``   the safety state machine.
+8. ``lookahead_phase``  σ_min where the arm would come to rest: brake if too low.
+9. ``integrate_phase``  the position command.
 
-States (``S_*``) and reasons (``R_*``) are small integers; the Python side turns
-them into ``SafetyState`` members and messages.  The control law and the state
-machine are documented in docs/controller.md; the pieces are:
+Everything it needs and keeps lives in one float64 array ``buf`` laid out by
+``kernels.layout`` (one table), plus the int64 task ``rows``.  The control law and
+the states are documented in docs/controller.md; the equations:
 
-* twist: pose mode ``v = [K_p (p_target − p_tip); K_o log(R_target R_tipᵀ)]``,
-  servo mode ``v = twist``; scaled uniformly so ``‖v_lin‖ ≤ v_max`` and
-  ``‖ω‖ ≤ ω_max`` (position task: linear rows only).
-* DLS: ``dq = Jᵀ(JJᵀ + λ²I)⁻¹ v``, ``λ² = λ_max²(1 − (σ_min/σ_damp)²)`` below σ_damp.
+* DLS damping ``λ² = λ_max²(1 − (σ_min/σ_damp)²)`` below σ_damp; without the box and
+  the barrier, and with w = 0, the QP's solution is ``dq = Jᵀ(JJᵀ + λ²I)⁻¹ s·v``.
 * singularity scale ``s(σ) = f + (1 − f)·clip((σ − σ_stop)/(σ_warn − σ_stop), 0, 1)``
   (f = speed_scale_floor), rate-limited upward: ``s_k ≤ s_{k−1} + rate·dt``.
-* velocity limit: ``dq ← dq · min(1, minᵢ v_maxᵢ/|dqᵢ|)``.
-* joint position limits: toward a bound, ``dqᵢ ≤ v_brake(dᵢ)``, the speed from which
-  braking at a_maxᵢ stops within the distance dᵢ to the margin; inside the margin 0.
-  A joint the command would drive past its bound is held there and the other
-  joints solve for the rest of the twist (``resolve_with_clamped_joints``).
-* acceleration limit: the γ ≥ 0 closest to 1 with ``|γ dqᵢ − dq_prevᵢ| ≤ a_maxᵢ dt``
-  (direction kept); if none exists, ``dq_prev + β (dq − dq_prev)`` with the largest
-  admissible β.
-* look-ahead: σ at ``q + dq (2.5 dt + age + t_brake/2)`` (and halfway), ``t_brake = maxᵢ
-  |dqᵢ|/a_maxᵢ``, i.e. where the arm would come to rest if it braked after this
-  cycle; below ``(1 + LOOKAHEAD_MARGIN) σ_stop`` the arm brakes now.
+* barrier: ``σ_b = σ_stop (1 + BARRIER_MARGIN)``; in discrete time σ_min approaches
+  σ_b no faster than ``(1 − γ dt)`` per cycle, so the arm slides along σ_b.
+* secondary objective ``dq_sec = k_σ ∇σ_min + k_l (q_mid − q)``: for a redundant arm
+  it is the null-space motion (J ignores it), elsewhere a small bias of weight w.
+* box: ``max(−v_max, cap_lo, dq_prev − a_max dt) ≤ dq ≤ min(v_max, cap_hi, dq_prev +
+  a_max dt)``, widened to contain the brake; ``cap`` from the position limits: toward
+  a bound, the speed from which braking at a_max stops within the margin.
 * brake (every stop): ``dq ← dq_prev · max(0, 1 − dt/t_stop)``, ``t_stop = maxᵢ
   |dq_prevᵢ|/a_maxᵢ``: straight-line deceleration at the acceleration limit.
+* look-ahead: σ at ``q + dq (2.5 dt + age + t_brake/2)`` (and halfway); below
+  ``(1 + LOOKAHEAD_MARGIN) σ_stop`` the arm brakes now.
+* progress: a pose goal whose task error has not improved by PROGRESS_FRACTION for
+  stall_timeout is blocked; the Controller then looks for a joint-space path
+  (JOINT_MOVE) or declares it unreachable (SAFE_STOP).
 * position command: ``q_cmd ← q_cmd + dq dt``, re-anchored on the measured q when
   motion starts or stops and when ``maxᵢ |q_cmdᵢ − qᵢ| > max_command_drift``.
 """
@@ -59,133 +49,62 @@ import math
 
 from numba import njit
 
-from jacobian_ik.kernels.kinematics import (
-    damping_nakamura,
-    dls_step,
-    fk_jacobian,
-    pose_error,
-    scratch_views,
-    sigma_extremes,
+from jacobian_ik.kernels import layout as L
+from jacobian_ik.kernels.codes import (
+    L_ACCELERATION,
+    L_CARTESIAN,
+    L_POSITION,
+    L_SINGULARITY,
+    L_VELOCITY,
+    MODE_BAD,
+    MODE_BAD_TARGET,
+    MODE_HOLD,
+    MODE_POSE,
+    MODE_TWIST,
+    R_AHEAD,
+    R_APPROACH,
+    R_APPROACH_BAND,
+    R_BAD_INPUT,
+    R_BAD_Q,
+    R_BARRIER,
+    R_BLOCKED_JOINT,
+    R_BLOCKED_SIGMA,
+    R_BRAKING,
+    R_GOAL,
+    R_IDLE,
+    R_JOINT_LEAVING,
+    R_JOINT_MOVE,
+    R_JOINT_OUT,
+    R_LATCHED,
+    R_LEAVING,
+    R_PAUSED,
+    R_STALE_MEAS,
+    R_STALE_TARGET,
+    R_STOP_SIGMA,
+    R_TRACKING,
+    R_UNREACHABLE,
+    S_APPROACHING,
+    S_IDLE,
+    S_INVALID,
+    S_JOINT_LIMIT,
+    S_JOINT_MOVE,
+    S_PAUSED,
+    S_SAFE_STOP,
+    S_STALE,
+    S_TRACKING,
 )
+from jacobian_ik.kernels.derivatives import (
+    GRADIENT_SCRATCH_PLANES,
+    jacobian_derivative,
+    sigma_min_gradient,
+)
+from jacobian_ik.kernels.kinematics import damping_nakamura, dls_step
+from jacobian_ik.kernels.layout import block, block_offset
+from jacobian_ik.kernels.limits import brake_velocity, clamp_to_bounds, joint_velocity_bounds
+from jacobian_ik.kernels.lookahead import LOOKAHEAD_MARGIN, rest_sigma, sigma_at
+from jacobian_ik.kernels.qp import box_qp
+from jacobian_ik.kernels.task import check_inputs, task_twist
 
-# ---------------------------------------------------------------- cfg slots
-C_N = 0            # number of joints n
-C_KP = 1           # position gain [1/s]
-C_KO = 2           # orientation gain [1/s]
-C_VLIN = 3         # max linear speed [m/s]
-C_VANG = 4         # max angular speed [rad/s]
-C_LMAX = 5         # lambda_max
-C_SDAMP = 6        # sigma_damp
-C_SWARN = 7        # sigma_warn
-C_SSTOP = 8        # sigma_stop
-C_SRES = 9         # sigma_resume
-C_FLOOR = 10       # speed_scale_floor
-C_SRATE = 11       # speed_scale_rate [1/s]
-C_MARGIN = 12      # joint_limit_margin [rad]
-C_STALE = 13       # stale_timeout [s]
-C_TOLP = 14        # goal_position_tolerance [m]
-C_TOLO = 15        # goal_orientation_tolerance [rad]
-C_DRIFT = 16       # max_command_drift [rad]
-C_POSE = 17        # 1: pose task (6 rows), 0: position task
-C_DTMAX = 18       # largest dt used for limits [s]
-C_LIPSCHITZ = 19   # bound L on |Δσ_min| / ‖Δq‖₁ (see sigma_lipschitz)
-NCFG = 24
-
-# ---------------------------------------------------------------- per-joint blocks
-J_LOWER = 0        # position limits [rad | m] (±inf when continuous)
-J_UPPER = 1
-J_VMAX = 2         # velocity limit [rad/s]
-J_AMAX = 3         # acceleration limit [rad/s²]
-J_CONT = 4         # 1.0 for continuous joints
-J_DQPREV = 5       # last commanded velocity
-J_QCMD = 6         # last position command
-J_QVALID = 7       # last valid measured position
-J_QIN = 8          # input: measured position
-J_DQOUT = 9        # output: velocity command
-J_QOUT = 10        # output: position command
-J_DQTASK = 11      # scratch: DLS solution
-J_QPROBE = 12      # scratch: look-ahead configuration
-J_CAPLO = 13       # scratch: velocity bounds from the position limits
-J_CAPHI = 14
-J_HELD = 15        # scratch: velocities of joints held at their bounds (NaN: free)
-NJB = 16
-
-# ---------------------------------------------------------------- mem slots
-M_SCALE = 0        # singularity speed scale of the last cycle
-M_LATCH = 1        # 1: singularity safe stop latched
-M_ANCHOR = 2       # 1: re-anchor q_cmd on the measured position this cycle
-M_WARM = 3         # 1: sigma subspaces hold the last cycle's
-M_APPROACH = 4     # 1: APPROACHING_SINGULARITY (hysteresis flag)
-M_MOVING = 5       # 1: the last cycle was a motion (not a stop)
-M_DWELL = 6        # [s] APPROACHING_SINGULARITY is still held after a look-ahead brake
-NMEM = 8
-
-# ---------------------------------------------------------------- out slots
-O_SIGMIN = 0
-O_SIGMAX = 1
-O_COND = 2
-O_W = 3
-O_SCALE = 4
-O_LAMBDA = 5
-O_PERR = 6
-O_OERR = 7
-O_GOAL = 8
-O_LIMITED = 9
-O_STATE = 10
-O_REASON = 11
-O_VAL1 = 12
-O_VAL2 = 13
-NOUT = 16
-
-# ---------------------------------------------------------------- modes (target kinds)
-MODE_HOLD = 0      # no target
-MODE_POSE = 1      # (4, 4) T_base_target
-MODE_TWIST = 2     # (6,) twist, base frame, linear first
-MODE_BAD = 3       # the caller found the input malformed (shape, type)
-MODE_BAD_TARGET = 4  # the caller found the target malformed; q was read
-
-# ---------------------------------------------------------------- states
-S_TRACKING = 0
-S_APPROACHING = 1
-S_SAFE_STOP = 2
-S_INVALID = 3
-S_STALE = 4
-S_JOINT_LIMIT = 5
-S_PAUSED = 6
-S_IDLE = 7
-
-# ---------------------------------------------------------------- reasons
-R_TRACKING = 0
-R_GOAL = 1
-R_APPROACH = 2          # val1 = sigma_min
-R_STOP_SIGMA = 3        # val1 = sigma_min
-R_STOP_PREDICT = 4      # val1 = predicted sigma_min, val2 = sigma_min
-R_LATCHED = 5           # val1 = sigma_min
-R_LEAVING = 6           # val1 = sigma_min, val2 = predicted sigma_min
-R_BAD_INPUT = 7         # set by the caller
-R_BAD_Q = 8             # val1 = joint index
-R_BAD_TARGET = 9
-R_BAD_POSE = 10         # val1 = orthonormality error
-R_BAD_DT = 11           # val1 = dt
-R_BAD_AGE = 12          # val1 = measurement age, val2 = target age
-R_STALE_MEAS = 13       # val1 = age
-R_STALE_TARGET = 14     # val1 = age
-R_JOINT_OUT = 15        # val1 = joint index, val2 = position
-R_JOINT_LEAVING = 16    # val1 = joint index, val2 = position
-R_PAUSED = 17
-R_IDLE = 18
-R_BRAKING = 19        # val1 = predicted sigma_min, val2 = sigma_min
-R_AHEAD = 20          # val1 = sigma_min, val2 = seconds since the look-ahead braked
-
-# ---------------------------------------------------------------- limited bits
-L_CARTESIAN = 1
-L_VELOCITY = 2
-L_ACCELERATION = 4
-L_POSITION = 8
-L_SINGULARITY = 16
-
-#: Largest error of RᵀR − I (each entry) and of the bottom row for a valid target pose.
-POSE_TOLERANCE = 1e-6
 #: Length [rad] of the probe step that tells whether a command leaves a singularity.
 LEAVE_PROBE = 0.01
 #: APPROACHING_SINGULARITY clears only above sigma_warn · (1 + this): no flicker.
@@ -194,595 +113,587 @@ WARN_HYSTERESIS = 0.05
 #: where σ_min is above sigma_warn, so a fast approach does not flip back to TRACKING
 #: between two braking cycles.
 APPROACH_DWELL = 0.2
-#: Cycles of travel the look-ahead adds to the braking distance: this one, half of one
-#: for the discrete braking, and one for the command to take effect (a ros2_control
-#: write, or a simulator tick).  The age of the measurement is added on top of it:
-#: in a ROS loop the joint state is up to a cycle old when the cycle runs.
-LOOKAHEAD_CYCLES = 2.5
-#: The look-ahead brakes when the rest point's σ_min would fall below
-#: sigma_stop·(1 + this): a guard band for the curvature of the real path (the
-#: command turns from cycle to cycle, joints braking at their position limits bend
-#: it), which the straight-line prediction does not see.
-LOOKAHEAD_MARGIN = 0.1
 #: Reported condition number when σ_min = 0 (keeps every output finite).
 MAX_CONDITION = 1e12
+#: The barrier holds σ_min above sigma_stop·(1 + this): above the look-ahead's guard
+#: (LOOKAHEAD_MARGIN), so an arm sliding along the barrier is not braked by it.
+BARRIER_MARGIN = 2.0 * LOOKAHEAD_MARGIN
+#: Temperature of the soft-min of the singular values whose gradient the barrier
+#: uses, as a fraction of sigma_stop (smooth where the smallest two cross).
+SOFTMIN_FRACTION = 0.1
+#: The task error (a twist: position_gain·m and orientation_gain·rad) must fall by
+#: this fraction of its best value, or by PROGRESS_ABSOLUTE, to count as progress.
+PROGRESS_FRACTION = 0.05
+PROGRESS_ABSOLUTE = 0.03
+#: A twist command is blocked while the QP delivers less than this share of it.
+TWIST_PROGRESS = 0.05
+#: A JOINT_MOVE ends when every joint is this close to q_goal [rad | m].
+JOINT_MOVE_TOLERANCE = 1e-4
+#: Damping [σ unit] of the null-space projector I − Jᵀ(JJᵀ + ε²I)⁻¹J: far below
+#: sigma_stop, so the projector is exact wherever the arm may be.
+NULLSPACE_DAMPING = 1e-5
+#: Active-set iterations of the QP per cycle (each iterate is admissible).
+QP_ITERATIONS = 40
 
 
 @njit(cache=True)
-def layout(n):
-    """Offsets in ``buf`` for n joints: (cfg, joints, mem, target, out, twist,
-    placements, axes, types, frames, J, scratch, total)."""
-    s = n if n > 6 else 6
-    cfg = 0
-    joints = cfg + NCFG
-    mem = joints + NJB * n
-    target = mem + NMEM
-    out = target + 16
-    twist = out + NOUT
-    placements = twist + 18
-    axes = placements + 16 * (n + 1)
-    types = axes + 3 * n
-    frames = types + n
-    jac = frames + 16 * (n + 1)
-    scratch = jac + 12 * n      # J, then J_free
-    total = scratch + 15 * s * s
-    return cfg, joints, mem, target, out, twist, placements, axes, types, frames, jac, scratch, total
+def _jv(buf, n, slot):
+    o = block_offset(n, L.B_JOINTS) + slot * n
+    return buf[o:o + n]
+
+
+# ============================================================================ phases
+@njit(cache=True)
+def input_phase(q, target, mode, dt, measurement_age, target_age, out):
+    """Phase 1: reason code of an invalid input (values in out), −1 when valid."""
+    if mode == MODE_BAD:
+        return R_BAD_INPUT
+    values = out[L.O_VAL1:L.O_VAL2 + 1]
+    reason = check_inputs(q, target, mode, dt, measurement_age, target_age, values)
+    if mode == MODE_BAD_TARGET and reason < 0:
+        reason = R_BAD_INPUT
+    return reason
 
 
 @njit(cache=True)
-def sigma_lipschitz(placements, joint_types, rows):
-    """A bound L with ``|σ_min(q + Δq) − σ_min(q)| ≤ L‖Δq‖₁`` for every q.
-
-    Singular values move no more than the matrix (``|Δσ| ≤ ‖ΔJ‖₂ ≤ ‖ΔJ‖_F``).  A
-    revolute joint k turns every distal axis zᵢ and lever ``p − pᵢ``: a linear entry of
-    column i changes at most at ``2R`` and an angular one at 1 per rad, with R the
-    largest joint-to-tip distance (at most the sum of the link offsets), so
-    ``‖∂J/∂q_k‖_F ≤ √(n (4R² + 1))`` (``√(n 4R²)`` for a position task); a prismatic
-    joint moves the tip, not the axes: at most 1 per m.
-    """
-    n = joint_types.shape[0]
-    reach = 0.0
-    for i in range(1, n + 1):
-        P = placements[i]
-        reach += math.sqrt(P[0, 3] * P[0, 3] + P[1, 3] * P[1, 3] + P[2, 3] * P[2, 3])
-    angular = False
-    for r in range(rows.shape[0]):
-        if rows[r] >= 3:
-            angular = True
-    per_column = 4.0 * reach * reach + (1.0 if angular else 0.0)
-    if per_column < 1.0:
-        per_column = 1.0
-    return math.sqrt(n * per_column)
-
-
-@njit(cache=True)
-def _sigma_at(placements, axes, types, q, rows, frames, J, scratch, warm):
-    """(σ_min, σ_max, manipulability) of the task Jacobian at q (frames, J overwritten)."""
-    G, L, M, X_min, X_max, Y, tmp = scratch_views(scratch)
-    fk_jacobian(placements, axes, types, q, frames, J)
-    return sigma_extremes(J, rows, G, L, X_min, X_max, Y, warm, 50, 1e-5)
-
-
-@njit(cache=True)
-def _rest_sigma(placements, axes, types, q, dq, amax, dt, age, rows, frames, J, scratch,
-                q_probe, sigma_min, sigma_stop, lipschitz):
-    """Smallest σ_min at the middle and the end of the straight joint-space path on
-    which the arm comes to rest if it moves with dq for one cycle and then brakes at
-    its acceleration limits: ``q + dq·(LOOKAHEAD_CYCLES dt + age + t_brake/2)``,
-    ``t_brake = maxᵢ |dqᵢ|/aᵢ`` (the discrete braking adds half a cycle, the command
-    taking effect one more, and the measurement was taken ``age`` [s] ago).
-
-    σ_min is Lipschitz in q: ``|σ(q + Δq) − σ(q)| ≤ lipschitz·‖Δq‖₁``.  A point whose
-    bound from a known σ (``sigma_min`` at q, or the end's) stays ≥ ``sigma_stop`` is
-    not evaluated; returns ``sigma_min`` when the whole path is provably above it.
-    """
+def stop_invalid(mode, reason, q, q_valid, dq, dq_prev, q_out, q_cmd, mem):
+    """An invalid input: zero velocity at the last valid measured position."""
     n = q.shape[0]
-    t_brake = 0.0
-    step = 0.0
+    if mode != MODE_BAD and reason != R_BAD_Q:
+        for i in range(n):      # the measurement itself is fine: keep it
+            q_valid[i] = q[i]
     for i in range(n):
-        t = abs(dq[i]) / amax[i]
-        if t > t_brake:
-            t_brake = t
-        step += abs(dq[i])
-    horizon = LOOKAHEAD_CYCLES * dt + age + 0.5 * t_brake
-    reach = lipschitz * step * horizon       # bound on |σ change| over the whole path
-    if sigma_min - reach >= sigma_stop:
-        return sigma_min
-    for i in range(n):
-        q_probe[i] = q[i] + dq[i] * horizon
-    s_end, _, _ = _sigma_at(placements, axes, types, q_probe, rows, frames, J, scratch[1],
-                            True)
-    if sigma_min - 0.5 * reach >= sigma_stop or s_end - 0.5 * reach >= sigma_stop:
-        return s_end
-    for i in range(n):
-        q_probe[i] = q[i] + dq[i] * (0.5 * horizon)
-    s_mid, _, _ = _sigma_at(placements, axes, types, q_probe, rows, frames, J, scratch[2],
-                            True)
-    return s_mid if s_mid < s_end else s_end
+        dq[i] = 0.0
+        dq_prev[i] = 0.0
+        q_out[i] = q_valid[i]
+        q_cmd[i] = q_valid[i]
+    mem[L.M_ANCHOR] = 1.0
+    mem[L.M_MOVING] = 0.0
+    mem[L.M_SCALE] = 0.0
 
 
 @njit(cache=True)
-def brake_velocity(dq_prev, amax, dt, dq):
-    """Straight-line braking: ``dq = dq_prev·max(0, 1 − dt/t_stop)`` with
-    ``t_stop = maxᵢ |dq_prevᵢ|/amaxᵢ``; every |Δdqᵢ| ≤ amaxᵢ·dt."""
-    n = dq.shape[0]
-    t_stop = 0.0
-    for i in range(n):
-        t = abs(dq_prev[i]) / amax[i]
-        if t > t_stop:
-            t_stop = t
-    f = 0.0
-    if t_stop > dt:
-        f = 1.0 - dt / t_stop
-    for i in range(n):
-        dq[i] = dq_prev[i] * f
+def kinematics_phase(buf, n, rows, q, want_gradient):
+    """Phase 2: FK, J, σ at q into out; ∂σ_min/∂q into the grad vector when asked.
+    Returns (σ_min, soft-min h of the singular values)."""
+    cfg = block(buf, n, L.B_CFG)
+    mem = block(buf, n, L.B_MEM)
+    out = block(buf, n, L.B_OUT)
+    s_ = n if n > 6 else 6
+    scratch = block(buf, n, L.B_SIGMA).reshape((3, 5, s_, s_))
+    placements = block(buf, n, L.B_PLACEMENTS).reshape((n + 1, 4, 4))
+    axes = block(buf, n, L.B_AXES).reshape((n, 3))
+    types = block(buf, n, L.B_TYPES)
+    frames = block(buf, n, L.B_FRAMES).reshape((n + 1, 4, 4))
+    J = block(buf, n, L.B_JAC).reshape((6, n))
+    warm = mem[L.M_WARM] != 0.0
+    sigma_min, sigma_max, w = sigma_at(placements, axes, types, q, rows, frames, J,
+                                       scratch[0], warm)
+    if not warm:
+        # the look-ahead subspaces start from the ones just found at q
+        scratch[1, 3, :, :] = scratch[0, 3, :, :]
+        scratch[2, 3, :, :] = scratch[0, 3, :, :]
+    mem[L.M_WARM] = 1.0
+    out[L.O_SIGMA_MIN] = sigma_min
+    out[L.O_SIGMA_MAX] = sigma_max
+    out[L.O_W] = w
+    out[L.O_COND] = sigma_max / sigma_min if sigma_min * MAX_CONDITION > sigma_max \
+        else MAX_CONDITION
+    out[L.O_LAMBDA] = damping_nakamura(sigma_min, cfg[L.C_LAMBDA_MAX], cfg[L.C_SIGMA_DAMP])
+    h = sigma_min
+    if want_gradient:
+        dJ = block(buf, n, L.B_DJAC).reshape((n, 6, n))
+        work = block(buf, n, L.B_GRADWORK).reshape((1 + GRADIENT_SCRATCH_PLANES, s_, s_))
+        grad = _jv(buf, n, L.J_GRAD)
+        jacobian_derivative(frames, axes, types, J, dJ)
+        h = sigma_min_gradient(J, dJ, rows, work[0], work[1:], grad,
+                               SOFTMIN_FRACTION * cfg[L.C_SIGMA_STOP])
+    return sigma_min, h
 
 
 @njit(cache=True)
-def limit_velocity(dq, vmax):
-    """Uniform scaling ``dq ← dq·min(1, minᵢ vmaxᵢ/|dqᵢ|)``; returns the factor."""
-    r = 1.0
-    for i in range(dq.shape[0]):
-        a = abs(dq[i])
-        if a * r > vmax[i]:
-            r = vmax[i] / a
-    if r < 1.0:
-        for i in range(dq.shape[0]):
-            dq[i] *= r
-    return r
-
-
-@njit(cache=True)
-def limit_acceleration(dq, dq_prev, amax, vmax, dt):
-    """Acceleration limit against the previous command, in place; returns the factor.
-
-    First the γ ≥ 0 closest to 1 with ``|γ dqᵢ − dq_prevᵢ| ≤ amaxᵢ dt`` and
-    ``|γ dqᵢ| ≤ vmaxᵢ`` for all i: the direction of dq is kept (γ < 1 while speeding
-    up, γ > 1 while slowing down faster than the limits allow); returns γ.  If no
-    such γ exists (a sharp turn), ``dq ← dq_prev + β (dq − dq_prev)`` with the largest
-    admissible β ∈ [0, 1]; returns −β − 1 < 0 to tell the two apart.
-    """
-    n = dq.shape[0]
-    lo = 0.0
-    hi = math.inf
-    feasible = True
-    for i in range(n):
-        c = amax[i] * dt
-        d = dq[i]
-        p = dq_prev[i]
-        if d == 0.0:
-            if abs(p) > c:
-                feasible = False
-        else:
-            a = (p - c) / d
-            b = (p + c) / d
-            if a > b:
-                a, b = b, a
-            if a > lo:
-                lo = a
-            if b < hi:
-                hi = b
-            v = vmax[i] / abs(d)
-            if v < hi:
-                hi = v
-    if feasible and lo <= hi:
-        gamma = 1.0
-        if hi < 1.0:
-            gamma = hi
-        elif lo > 1.0:
-            gamma = lo
-        if gamma != 1.0:
-            for i in range(n):
-                dq[i] *= gamma
-        return gamma
-    beta = 1.0
-    for i in range(n):
-        diff = abs(dq[i] - dq_prev[i])
-        c = amax[i] * dt
-        if diff * beta > c:
-            beta = c / diff
-    for i in range(n):
-        dq[i] = dq_prev[i] + beta * (dq[i] - dq_prev[i])
-    return -beta - 1.0
-
-
-@njit(cache=True)
-def braking_speed(d, a, dt):
-    """Largest speed [rad/s] toward a bound d ≥ 0 away from which a joint braking at a
-    (one step of dt, then a·dt less each step) still stops within d; 0 when d ≤ 0."""
-    if d <= 0.0:
-        return 0.0
-    # v²/(2a) + v·dt/2 = d − a·dt²/8: the discrete braking distance exceeds the first
-    # two terms by at most a·dt²/8
-    d_eff = d - 0.125 * a * dt * dt
-    v = 0.0
-    if d_eff > 0.0:
-        v = a * (math.sqrt(0.25 * dt * dt + 2.0 * d_eff / a) - 0.5 * dt)
-    if v * dt > d or v < a * dt and d / dt < a * dt:
-        v = d / dt
-    return v
-
-
-@njit(cache=True)
-def joint_velocity_bounds(dq_prev, q, q_cmd, lower, upper, amax, cont, margin, dt,
-                          cap_lo, cap_hi):
-    """Per-joint velocity bounds ``cap_lo ≤ dq ≤ cap_hi`` from the position limits.
-
-    Toward the upper bound the speed is at most ``braking_speed(upper − margin − q)``
-    (0 inside the margin), so the joint reaches the margin at zero speed; likewise
-    toward the lower bound.  q is the larger (smaller) of the measured position and
-    the position command.  Where the acceleration limit cannot brake that hard (the
-    measured position jumped close to a bound), the joint brakes at its acceleration
-    limit into the margin, but never in one step beyond the URDF limit itself.
-    Continuous joints are unbounded (±inf).
-    """
-    for i in range(dq_prev.shape[0]):
-        if cont[i] != 0.0:
-            cap_lo[i] = -math.inf
-            cap_hi[i] = math.inf
-            continue
-        q_hi = q[i] if q[i] > q_cmd[i] else q_cmd[i]
-        q_lo = q[i] if q[i] < q_cmd[i] else q_cmd[i]
-        a = amax[i]
-        cap = braking_speed(upper[i] - margin - q_hi, a, dt)
-        slowest = dq_prev[i] - a * dt
-        if cap < slowest:
-            hard = (upper[i] - q_hi) / dt
-            cap = slowest if slowest < hard else hard
-            if cap < 0.0:
-                cap = 0.0
-        cap_hi[i] = cap
-        cap = braking_speed(q_lo - (lower[i] + margin), a, dt)
-        slowest = -dq_prev[i] - a * dt
-        if cap < slowest:
-            hard = (q_lo - lower[i]) / dt
-            cap = slowest if slowest < hard else hard
-            if cap < 0.0:
-                cap = 0.0
-        cap_lo[i] = -cap
-
-
-@njit(cache=True)
-def clamp_to_bounds(dq, cap_lo, cap_hi):
-    """``dq ← clip(dq, cap_lo, cap_hi)`` per joint; returns True if any joint changed."""
-    limited = False
-    for i in range(dq.shape[0]):
-        if dq[i] > cap_hi[i]:
-            dq[i] = cap_hi[i]
-            limited = True
-        elif dq[i] < cap_lo[i]:
-            dq[i] = cap_lo[i]
-            limited = True
-    return limited
-
-
-@njit(cache=True)
-def resolve_with_clamped_joints(J, J_free, rows, v, lam, M, tmp, cap_lo, cap_hi, held,
-                                v_rest, dq):
-    """Keep the task when joints reach their position bounds.
-
-    Each joint that dq would drive past its bound is held at the bound, and the
-    twist it no longer delivers is solved again by the other joints (damped least
-    squares on the free columns): ``dq_free = DLS(J_free, v − Σ_held J_j dq_j)``.
-    Worst violation first, at most n times.  ``v`` (6,) is the twist dq was solved
-    for; ``held`` (n,) gets the held velocities (NaN for free joints); ``J_free``
-    (6, n) and ``v_rest`` (6,) are scratch.  Returns the number of held joints.
-    """
-    n = dq.shape[0]
-    for i in range(n):
-        held[i] = math.nan
-    count = 0
-    for _ in range(n):
-        worst = -1
-        excess = 0.0
+def twist_phase(buf, n, mode, h, moving_task):
+    """Phase 4: task twist (twist block), errors and goal test (out), progress watch
+    (mem).  Returns True if the twist was clamped to the Cartesian speed limits."""
+    cfg = block(buf, n, L.B_CFG)
+    mem = block(buf, n, L.B_MEM)
+    out = block(buf, n, L.B_OUT)
+    tw = block(buf, n, L.B_TWIST)
+    target = block(buf, n, L.B_TARGET)
+    frames = block(buf, n, L.B_FRAMES).reshape((n + 1, 4, 4))
+    pose_task = cfg[L.C_POSE_TASK] != 0.0
+    kp = cfg[L.C_POSITION_GAIN]
+    ko = cfg[L.C_ORIENTATION_GAIN]
+    perr, oerr, clamped = task_twist(tw, target, frames, n, mode, pose_task, kp, ko,
+                                     cfg[L.C_MAX_LINEAR_SPEED], cfg[L.C_MAX_ANGULAR_SPEED])
+    if mode != MODE_POSE:
+        mem[L.M_HAVE_PREV_TARGET] = 0.0
+        return clamped
+    out[L.O_PERR] = perr
+    out[L.O_OERR] = oerr
+    goal = perr <= cfg[L.C_GOAL_POSITION_TOLERANCE] and (
+        not pose_task or oerr <= cfg[L.C_GOAL_ORIENTATION_TOLERANCE])
+    if goal:
+        out[L.O_GOAL] = 1.0
+        mem[L.M_JOINT_MOVE] = 0.0           # the pose is reached: the task holds it
+    # a new pose target starts a new watch (and ends a joint move or a verdict)
+    prev = block(buf, n, L.B_TARGET_PREV)
+    same = mem[L.M_HAVE_PREV_TARGET] != 0.0
+    if same:
+        for r in range(16):
+            if prev[r] != target[r]:
+                same = False
+                break
+    if not same:
+        for r in range(16):
+            prev[r] = target[r]
+        q_origin = _jv(buf, n, L.J_Q_ORIGIN)
+        q_in = _jv(buf, n, L.J_Q_IN)
         for i in range(n):
-            if not math.isnan(held[i]):
-                continue
-            e = dq[i] - cap_hi[i]
-            if cap_lo[i] - dq[i] > e:
-                e = cap_lo[i] - dq[i]
-            if e > excess:
-                excess = e
-                worst = i
-        if worst < 0:
-            break
-        held[worst] = cap_hi[worst] if dq[worst] > cap_hi[worst] else cap_lo[worst]
-        count += 1
-        for r in range(6):
-            v_rest[r] = v[r]
-        for j in range(n):
-            if math.isnan(held[j]):
-                for r in range(6):
-                    J_free[r, j] = J[r, j]
-            else:
-                for r in range(6):
-                    v_rest[r] -= J[r, j] * held[j]
-                    J_free[r, j] = 0.0
-        dls_step(J_free, rows, v_rest, lam, M, tmp, dq)
-        for j in range(n):
-            if not math.isnan(held[j]):
-                dq[j] = held[j]
-    return count
-
-
-@njit(cache=True)
-def _twist(tw, target, frames, n, mode, pose_task, kp, ko, vlin, vang):
-    """Task twist into tw[0:6] (pose error into tw[6:12] in pose mode); returns
-    (position error, orientation error, clamped)."""
-    perr = 0.0
-    oerr = 0.0
-    if mode == MODE_POSE:
-        err = tw[6:12]
-        T_tip = frames[n]
-        T_target = target.reshape((4, 4))
-        pose_error(T_tip, T_target, err)
-        perr = math.sqrt(err[0] * err[0] + err[1] * err[1] + err[2] * err[2])
-        oerr = math.sqrt(err[3] * err[3] + err[4] * err[4] + err[5] * err[5])
-        for r in range(3):
-            tw[r] = kp * err[r]
-            tw[3 + r] = ko * err[3 + r]
+            q_origin[i] = q_in[i]
+        mem[L.M_HAVE_PREV_TARGET] = 1.0
+        out[L.O_NEW_GOAL] = 1.0
+        mem[L.M_BEST_ERROR] = math.inf
+        mem[L.M_STALL] = 0.0
+        mem[L.M_JOINT_MOVE] = 0.0
+        mem[L.M_UNREACHABLE] = 0.0
+    if mem[L.M_JOINT_MOVE] != 0.0:
+        q = _jv(buf, n, L.J_Q_IN)
+        q_goal = _jv(buf, n, L.J_Q_GOAL)
+        e = 0.0
+        for i in range(n):
+            d = abs(q_goal[i] - q[i])
+            if d > e:
+                e = d
+        e *= kp
     else:
-        for r in range(6):
-            tw[r] = target[r]
-    if not pose_task:
-        tw[3] = 0.0
-        tw[4] = 0.0
-        tw[5] = 0.0
-    nv = math.sqrt(tw[0] * tw[0] + tw[1] * tw[1] + tw[2] * tw[2])
-    nw = math.sqrt(tw[3] * tw[3] + tw[4] * tw[4] + tw[5] * tw[5])
-    f = 1.0
-    if nv * f > vlin:
-        f = vlin / nv
-    if nw * f > vang:
-        f = vang / nw
-    if f < 1.0:
-        for r in range(6):
-            tw[r] *= f
-    return perr, oerr, f < 1.0
+        e = math.sqrt((kp * perr) ** 2 + ((ko * oerr) ** 2 if pose_task else 0.0))
+    if goal and mem[L.M_JOINT_MOVE] == 0.0:
+        mem[L.M_STALL] = 0.0
+        mem[L.M_BEST_ERROR] = e
+    elif e < mem[L.M_BEST_ERROR] * (1.0 - PROGRESS_FRACTION) \
+            or e < mem[L.M_BEST_ERROR] - PROGRESS_ABSOLUTE:
+        mem[L.M_BEST_ERROR] = e
+        mem[L.M_STALL] = 0.0
+    elif moving_task:
+        mem[L.M_STALL] += h
+    return clamped
 
 
 @njit(cache=True)
-def _check_inputs(q, target, mode, dt, measurement_age, target_age, out):
-    """Reason code of an invalid input (values in out), or −1 when all are valid."""
+def bounds_phase(buf, n, h, q):
+    """Phase 5: position caps, the braking command (clamped to the caps) and the QP
+    box ``lo ≤ dq ≤ hi`` (velocity, acceleration, position), widened to contain the
+    brake so that the QP always has an admissible start."""
+    cfg = block(buf, n, L.B_CFG)
+    mem = block(buf, n, L.B_MEM)
+    dq_prev = _jv(buf, n, L.J_DQ_PREV)
+    q_cmd = _jv(buf, n, L.J_Q_CMD)
+    amax = _jv(buf, n, L.J_AMAX)
+    vmax = _jv(buf, n, L.J_VMAX)
+    cap_lo = _jv(buf, n, L.J_CAP_LO)
+    cap_hi = _jv(buf, n, L.J_CAP_HI)
+    lo = _jv(buf, n, L.J_LO)
+    hi = _jv(buf, n, L.J_HI)
+    brake = _jv(buf, n, L.J_DQ_BRAKE)
+    joint_velocity_bounds(dq_prev, q, q_cmd if mem[L.M_ANCHOR] == 0.0 else q,
+                          _jv(buf, n, L.J_LOWER), _jv(buf, n, L.J_UPPER), amax,
+                          _jv(buf, n, L.J_CONT), cfg[L.C_JOINT_LIMIT_MARGIN], h, cap_lo, cap_hi)
+    brake_velocity(dq_prev, amax, h, brake)
+    clamp_to_bounds(brake, cap_lo, cap_hi)
+    for i in range(n):
+        a = dq_prev[i] - amax[i] * h
+        b = dq_prev[i] + amax[i] * h
+        lo_i = -vmax[i]
+        if cap_lo[i] > lo_i:
+            lo_i = cap_lo[i]
+        if a > lo_i:
+            lo_i = a
+        hi_i = vmax[i]
+        if cap_hi[i] < hi_i:
+            hi_i = cap_hi[i]
+        if b < hi_i:
+            hi_i = b
+        if brake[i] < lo_i:
+            lo_i = brake[i]
+        if brake[i] > hi_i:
+            hi_i = brake[i]
+        lo[i] = lo_i
+        hi[i] = hi_i
+
+
+@njit(cache=True)
+def secondary_velocity(q, grad, mid, cont, k_sigma, k_limit, dq_sec):
+    """``dq_sec = k_σ ∇σ_min + k_l (q_mid − q)`` (no centring for continuous joints)."""
     for i in range(q.shape[0]):
-        if not math.isfinite(q[i]):
-            out[O_VAL1] = i
-            return R_BAD_Q
-    if not (math.isfinite(dt) and dt > 0.0):
-        out[O_VAL1] = dt if math.isfinite(dt) else 0.0
-        return R_BAD_DT
-    if not (math.isfinite(measurement_age) and measurement_age >= 0.0
-            and math.isfinite(target_age) and target_age >= 0.0):
-        out[O_VAL1] = measurement_age if math.isfinite(measurement_age) else -1.0
-        out[O_VAL2] = target_age if math.isfinite(target_age) else -1.0
-        return R_BAD_AGE
-    if mode == MODE_POSE or mode == MODE_TWIST:
-        m = 16 if mode == MODE_POSE else 6
-        for r in range(m):
-            if not math.isfinite(target[r]):
-                return R_BAD_TARGET
-    if mode == MODE_POSE:
-        worst = 0.0
-        for a in range(3):
-            for b in range(3):
+        v = k_sigma * grad[i]
+        if cont[i] == 0.0:
+            v += k_limit * (mid[i] - q[i])
+        dq_sec[i] = v
+
+
+@njit(cache=True)
+def inverse_phase(buf, n, rows, scale, h_sigma, joint_move, dq):
+    """Phase 6: the joint velocity dq (n,) from the QP; returns (limited bits,
+    barrier active, share of the task twist delivered ``(J dq)·v / ‖v‖²``, whether
+    the unconstrained target x* keeps the barrier and the position bounds).
+
+    The QP ``min ½(dq − x*)ᵀH(dq − x*)`` over the box, with the barrier
+    ``∇h·dq ≥ min(−γ(h − σ_b), ∇h·dq_brake)`` (the brake always admissible):
+
+    * task: ``x* = Jᵀ(JJᵀ + λ²I)⁻¹ s·v + (dq_sec − Jᵀ(JJᵀ + εI)⁻¹ J dq_sec)``, the DLS
+      solution plus the secondary velocity projected on the null space (ε =
+      NULLSPACE_DAMPING²; none where k ≥ n), and
+      ``H = JᵀJ + (λ² + w)I``: unconstrained, the twist is tracked exactly (λ = 0);
+      constrained, a task-space deviation costs σ², a null-space one only w;
+    * joint move: ``H = I``, x* the straight joint-space motion toward q_goal that
+      can still brake within the acceleration limits.
+    """
+    cfg = block(buf, n, L.B_CFG)
+    out = block(buf, n, L.B_OUT)
+    tw = block(buf, n, L.B_TWIST)
+    J = block(buf, n, L.B_JAC).reshape((6, n))
+    HL = block(buf, n, L.B_HESS).reshape((2, n, n))
+    H = HL[0]
+    Lf = HL[1]
+    q = _jv(buf, n, L.J_Q_IN)
+    grad = _jv(buf, n, L.J_GRAD)
+    g = _jv(buf, n, L.J_QP_G)
+    lo = _jv(buf, n, L.J_LO)
+    hi = _jv(buf, n, L.J_HI)
+    brake = _jv(buf, n, L.J_DQ_BRAKE)
+    x_star = _jv(buf, n, L.J_DQ_TASK)
+    dq_sec = _jv(buf, n, L.J_DQ_SEC)
+    work = _jv(buf, n, L.J_QP_W)
+    k = rows.shape[0]
+    if joint_move:
+        q_goal = _jv(buf, n, L.J_Q_GOAL)
+        vmax = _jv(buf, n, L.J_VMAX)
+        amax = _jv(buf, n, L.J_AMAX)
+        cont = _jv(buf, n, L.J_CONT)
+        f = cfg[L.C_POSITION_GAIN]
+        for i in range(n):
+            e = q_goal[i] - q[i]
+            if cont[i] != 0.0:
+                e -= 2.0 * math.pi * math.floor(e / (2.0 * math.pi) + 0.5)
+            x_star[i] = e
+            a = abs(e)
+            if a > 0.0:
+                if vmax[i] / a < f:
+                    f = vmax[i] / a
+                r = math.sqrt(amax[i] / a)
+                if r < f:
+                    f = r
+        for i in range(n):
+            x_star[i] *= f
+            for j in range(n):
+                H[i, j] = 0.0
+            H[i, i] = 1.0
+    else:
+        lam = out[L.O_LAMBDA]
+        w = cfg[L.C_NULLSPACE_WEIGHT]
+        if w < 1e-12:
+            w = 1e-12
+        secondary_velocity(q, grad, _jv(buf, n, L.J_MID), _jv(buf, n, L.J_CONT),
+                           cfg[L.C_NULLSPACE_SIGMA_GAIN], cfg[L.C_NULLSPACE_LIMIT_GAIN],
+                           dq_sec)
+        v_s = tw[12:18]          # s·v, then J dq_sec
+        for r in range(6):
+            v_s[r] = scale * tw[r]
+        tmp = _jv(buf, n, L.J_QP_Y)
+        dls_step(J, rows, v_s, lam, Lf, tmp, x_star)
+        p = _jv(buf, n, L.J_QP_P)
+        if k < n:
+            for r in range(6):
                 s = 0.0
-                for r in range(3):
-                    s += target[4 * r + a] * target[4 * r + b]
-                e = abs(s - (1.0 if a == b else 0.0))
-                if e > worst:
-                    worst = e
-        for c in range(3):
-            if abs(target[12 + c]) > worst:
-                worst = abs(target[12 + c])
-        if abs(target[15] - 1.0) > worst:
-            worst = abs(target[15] - 1.0)
-        det = (target[0] * (target[5] * target[10] - target[6] * target[9])
-               - target[1] * (target[4] * target[10] - target[6] * target[8])
-               + target[2] * (target[4] * target[9] - target[5] * target[8]))
-        if worst > POSE_TOLERANCE or det <= 0.0:
-            out[O_VAL1] = worst
-            return R_BAD_POSE
-    return -1
+                for j in range(n):
+                    s += J[r, j] * dq_sec[j]
+                v_s[r] = s
+            dls_step(J, rows, v_s, NULLSPACE_DAMPING, Lf, tmp, p)
+        else:
+            for i in range(n):
+                p[i] = dq_sec[i]        # no null space: no secondary motion
+        for i in range(n):
+            x_star[i] += dq_sec[i] - p[i]
+            for j in range(i + 1):
+                s = 0.0
+                for r in range(k):
+                    s += J[rows[r], i] * J[rows[r], j]
+                H[i, j] = s
+                H[j, i] = s
+            H[i, i] += lam * lam + w
+    for i in range(n):
+        s = 0.0
+        for j in range(n):
+            s += H[i, j] * x_star[j]
+        g[i] = -s
+    # barrier
+    a_dot_brake = 0.0
+    for i in range(n):
+        a_dot_brake += grad[i] * brake[i]
+    sigma_b = cfg[L.C_SIGMA_STOP] * (1.0 + BARRIER_MARGIN)
+    b = -cfg[L.C_BARRIER_GAIN] * (h_sigma - sigma_b)
+    if b > a_dot_brake:
+        b = a_dot_brake
+    for i in range(n):
+        dq[i] = brake[i]
+    _it, barrier, _mu, _ok = box_qp(H, g, lo, hi, grad, b, dq, Lf, work,
+                                    _jv(buf, n, L.J_QP_C), _jv(buf, n, L.J_QP_P),
+                                    _jv(buf, n, L.J_QP_Y), _jv(buf, n, L.J_QP_Z),
+                                    _jv(buf, n, L.J_DQ_FREE), QP_ITERATIONS)
+    # what shaped the command
+    limited = 0
+    vmax = _jv(buf, n, L.J_VMAX)
+    cap_lo = _jv(buf, n, L.J_CAP_LO)
+    cap_hi = _jv(buf, n, L.J_CAP_HI)
+    for i in range(n):
+        if work[i] == 0.0:
+            continue
+        bound = hi[i] if work[i] > 0.0 else lo[i]
+        if abs(bound) >= vmax[i] * (1.0 - 1e-12):
+            limited |= L_VELOCITY
+        elif bound == cap_hi[i] or bound == cap_lo[i]:
+            limited |= L_POSITION
+        else:
+            limited |= L_ACCELERATION
+    if barrier:
+        limited |= L_SINGULARITY
+    # the unconstrained target is admissible: it keeps the (unrelaxed) barrier and the
+    # position bounds (then only the acceleration ramp stands between it and the arm)
+    ax = 0.0
+    admissible = True
+    for i in range(n):
+        ax += grad[i] * x_star[i]
+        if x_star[i] > cap_hi[i] or x_star[i] < cap_lo[i]:
+            admissible = False
+    if ax < -cfg[L.C_BARRIER_GAIN] * (h_sigma - sigma_b):
+        admissible = False
+    # share of the task twist delivered: (J dq)·v / ‖v‖²
+    progress = 1.0
+    if not joint_move:
+        vv = 0.0
+        vd = 0.0
+        for r in range(k):
+            row = rows[r]
+            s = 0.0
+            for j in range(n):
+                s += J[row, j] * dq[j]
+            vd += s * tw[row]
+            vv += tw[row] * tw[row]
+        if vv > 0.0:
+            progress = vd / vv
+    return limited, barrier, progress, admissible
 
 
+@njit(cache=True)
+def lookahead_phase(buf, n, rows, q, dq, h, age, sigma_min):
+    """Phase 8: if braking after this cycle would end below the guard
+    ``(1 + LOOKAHEAD_MARGIN)·sigma_stop``, brake now (blended with the command so the
+    arm rests at the guard where that is possible).  Returns True if it braked
+    (values of R_BRAKING in out)."""
+    cfg = block(buf, n, L.B_CFG)
+    mem = block(buf, n, L.B_MEM)
+    out = block(buf, n, L.B_OUT)
+    s_ = n if n > 6 else 6
+    scratch = block(buf, n, L.B_SIGMA).reshape((3, 5, s_, s_))
+    placements = block(buf, n, L.B_PLACEMENTS).reshape((n + 1, 4, 4))
+    axes = block(buf, n, L.B_AXES).reshape((n, 3))
+    types = block(buf, n, L.B_TYPES)
+    frames = block(buf, n, L.B_FRAMES).reshape((n + 1, 4, 4))
+    J = block(buf, n, L.B_JAC).reshape((6, n))
+    amax = _jv(buf, n, L.J_AMAX)
+    q_probe = _jv(buf, n, L.J_Q_PROBE)
+    dq_task = _jv(buf, n, L.J_DQ_TASK)
+    dq_prev = _jv(buf, n, L.J_DQ_PREV)
+    cap_lo = _jv(buf, n, L.J_CAP_LO)
+    cap_hi = _jv(buf, n, L.J_CAP_HI)
+    s_guard = cfg[L.C_SIGMA_STOP] * (1.0 + LOOKAHEAD_MARGIN)
+    s_a = rest_sigma(placements, axes, types, q, dq, amax, h, age, rows, frames, J,
+                     scratch, q_probe, sigma_min, s_guard, cfg[L.C_LIPSCHITZ])
+    if not (s_a < s_guard and s_a < sigma_min):
+        return False
+    out[L.O_VAL1] = s_a
+    out[L.O_VAL2] = sigma_min
+    mem[L.M_APPROACH] = 1.0
+    mem[L.M_DWELL] = APPROACH_DWELL + h
+    for i in range(n):
+        dq_task[i] = dq[i]
+    brake_velocity(dq_prev, amax, h, dq)
+    clamp_to_bounds(dq, cap_lo, cap_hi)
+    s_b = rest_sigma(placements, axes, types, q, dq, amax, h, age, rows, frames, J,
+                     scratch, q_probe, sigma_min, s_guard, cfg[L.C_LIPSCHITZ])
+    if s_b > s_guard:
+        t = (s_b - s_guard) / (s_b - s_a)
+        for i in range(n):
+            dq[i] += t * (dq_task[i] - dq[i])
+    return True
+
+
+@njit(cache=True)
+def integrate_phase(buf, n, q, dq, h, moving):
+    """Phase 9: ``q_out = q_cmd + dq·h``, q_cmd re-anchored on the measured q when
+    motion starts or stops, when asked, or when it drifted from q by more than
+    max_command_drift; dq becomes dq_prev."""
+    cfg = block(buf, n, L.B_CFG)
+    mem = block(buf, n, L.B_MEM)
+    q_cmd = _jv(buf, n, L.J_Q_CMD)
+    q_out = _jv(buf, n, L.J_Q_OUT)
+    dq_prev = _jv(buf, n, L.J_DQ_PREV)
+    cont = _jv(buf, n, L.J_CONT)
+    anchor = mem[L.M_ANCHOR] != 0.0 or (mem[L.M_MOVING] != 0.0) != moving
+    if not anchor:
+        for i in range(n):
+            d = q_cmd[i] - q[i]
+            if cont[i] != 0.0:
+                d -= 2.0 * math.pi * math.floor(d / (2.0 * math.pi) + 0.5)
+            if abs(d) > cfg[L.C_MAX_COMMAND_DRIFT]:
+                anchor = True
+                break
+    if anchor:
+        for i in range(n):
+            q_cmd[i] = q[i]
+    mem[L.M_ANCHOR] = 0.0
+    mem[L.M_MOVING] = 1.0 if moving else 0.0
+    for i in range(n):
+        q_out[i] = q_cmd[i] + dq[i] * h
+        q_cmd[i] = q_out[i]
+        dq_prev[i] = dq[i]
+
+
+@njit(cache=True)
+def singularity_scale(sigma_min, cfg, mem, h):
+    """Speed scale ``min(s(σ_min), s_prev + rate·h)`` (see the module docstring)."""
+    s_stop = cfg[L.C_SIGMA_STOP]
+    ramp = 0.0
+    if sigma_min > s_stop:
+        ramp = (sigma_min - s_stop) / (cfg[L.C_SIGMA_WARN] - s_stop)
+        if ramp > 1.0:
+            ramp = 1.0
+    s_sigma = cfg[L.C_SPEED_SCALE_FLOOR] + (1.0 - cfg[L.C_SPEED_SCALE_FLOOR]) * ramp
+    scale = mem[L.M_SCALE] + cfg[L.C_SPEED_SCALE_RATE] * h
+    return s_sigma if s_sigma < scale else scale
+
+
+# ============================================================================ the cycle
 @njit(cache=True)
 def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
     """One control cycle on the controller memory ``buf`` (see the module docstring).
 
-    Inputs: measured q in the ``J_QIN`` block and the target in the target block
+    Inputs: measured q in the ``J_Q_IN`` vector and the target in the target block
     (written by the caller), ``mode`` (``MODE_*``), ``dt`` [s] since the last cycle,
     ``measurement_age`` and ``target_age`` [s], ``paused`` (bool).  Outputs: the
-    ``J_DQOUT`` and ``J_QOUT`` blocks and the out block; returns the state code.
+    ``J_DQ_OUT`` and ``J_Q_OUT`` vectors and the out block; returns the state code.
     """
-    n = int(buf[C_N])
-    (o_cfg, o_j, o_mem, o_tgt, o_out, o_tw, o_pl, o_ax, o_ty, o_fr, o_jac, o_sc,
-     total) = layout(n)
-    cfg = buf[o_cfg:o_cfg + NCFG]
-    mem = buf[o_mem:o_mem + NMEM]
-    target = buf[o_tgt:o_tgt + 16]
-    out = buf[o_out:o_out + NOUT]
-    tw = buf[o_tw:o_tw + 18]
-    placements = buf[o_pl:o_ax].reshape((n + 1, 4, 4))
-    axes = buf[o_ax:o_ty].reshape((n, 3))
-    types = buf[o_ty:o_fr]
-    frames = buf[o_fr:o_jac].reshape((n + 1, 4, 4))
-    J = buf[o_jac:o_jac + 6 * n].reshape((6, n))
-    J_free = buf[o_jac + 6 * n:o_sc].reshape((6, n))
-    s_ = n if n > 6 else 6
-    scratch = buf[o_sc:total].reshape((3, 5, s_, s_))
-    lower = buf[o_j + J_LOWER * n:o_j + (J_LOWER + 1) * n]
-    upper = buf[o_j + J_UPPER * n:o_j + (J_UPPER + 1) * n]
-    vmax = buf[o_j + J_VMAX * n:o_j + (J_VMAX + 1) * n]
-    amax = buf[o_j + J_AMAX * n:o_j + (J_AMAX + 1) * n]
-    cont = buf[o_j + J_CONT * n:o_j + (J_CONT + 1) * n]
-    dq_prev = buf[o_j + J_DQPREV * n:o_j + (J_DQPREV + 1) * n]
-    q_cmd = buf[o_j + J_QCMD * n:o_j + (J_QCMD + 1) * n]
-    q_valid = buf[o_j + J_QVALID * n:o_j + (J_QVALID + 1) * n]
-    q = buf[o_j + J_QIN * n:o_j + (J_QIN + 1) * n]
-    dq = buf[o_j + J_DQOUT * n:o_j + (J_DQOUT + 1) * n]
-    q_out = buf[o_j + J_QOUT * n:o_j + (J_QOUT + 1) * n]
-    dq_task = buf[o_j + J_DQTASK * n:o_j + (J_DQTASK + 1) * n]
-    q_probe = buf[o_j + J_QPROBE * n:o_j + (J_QPROBE + 1) * n]
-    cap_lo = buf[o_j + J_CAPLO * n:o_j + (J_CAPLO + 1) * n]
-    cap_hi = buf[o_j + J_CAPHI * n:o_j + (J_CAPHI + 1) * n]
-    held = buf[o_j + J_HELD * n:o_j + (J_HELD + 1) * n]
-    G, L, M, X_min, X_max, Y, tmp = scratch_views(scratch[0])
-
-    out[O_VAL1] = 0.0
-    out[O_VAL2] = 0.0
-    out[O_PERR] = 0.0
-    out[O_OERR] = 0.0
-    out[O_GOAL] = 0.0
-    out[O_LIMITED] = 0.0
-    out[O_SCALE] = 0.0
+    n = int(buf[L.C_N])
+    cfg = block(buf, n, L.B_CFG)
+    mem = block(buf, n, L.B_MEM)
+    out = block(buf, n, L.B_OUT)
+    target = block(buf, n, L.B_TARGET)
+    q = _jv(buf, n, L.J_Q_IN)
+    q_valid = _jv(buf, n, L.J_Q_VALID)
+    dq = _jv(buf, n, L.J_DQ_OUT)
+    dq_prev = _jv(buf, n, L.J_DQ_PREV)
+    lower = _jv(buf, n, L.J_LOWER)
+    upper = _jv(buf, n, L.J_UPPER)
+    cont = _jv(buf, n, L.J_CONT)
+    for r in range(L.O_VAL1, L.NOUT):
+        out[r] = 0.0
+    out[L.O_PERR] = 0.0
+    out[L.O_OERR] = 0.0
+    out[L.O_GOAL] = 0.0
+    out[L.O_LIMITED] = 0.0
+    out[L.O_SCALE] = 0.0
 
     # ------------------------------------------------------------ 1. input checks
-    reason = R_BAD_INPUT
-    if mode != MODE_BAD:
-        reason = _check_inputs(q, target, mode, dt, measurement_age, target_age, out)
-        if mode == MODE_BAD_TARGET and reason < 0:
-            reason = R_BAD_INPUT
+    reason = input_phase(q, target, mode, dt, measurement_age, target_age, out)
     if reason >= 0:
-        if mode != MODE_BAD and reason != R_BAD_Q:
-            for i in range(n):      # the measurement itself is fine: keep it
-                q_valid[i] = q[i]
-        for i in range(n):
-            dq[i] = 0.0
-            dq_prev[i] = 0.0
-            q_out[i] = q_valid[i]
-            q_cmd[i] = q_valid[i]
-        mem[M_ANCHOR] = 1.0
-        mem[M_MOVING] = 0.0
-        mem[M_SCALE] = 0.0
-        out[O_STATE] = S_INVALID
-        out[O_REASON] = reason
+        stop_invalid(mode, reason, q, q_valid, dq, dq_prev, _jv(buf, n, L.J_Q_OUT),
+                     _jv(buf, n, L.J_Q_CMD), mem)
+        out[L.O_STATE] = S_INVALID
+        out[L.O_REASON] = reason
         return S_INVALID
-    h = dt if dt < cfg[C_DTMAX] else cfg[C_DTMAX]   # dt used for limits and integration
-    if mem[M_DWELL] > 0.0:
-        mem[M_DWELL] = mem[M_DWELL] - h if mem[M_DWELL] > h else 0.0
+    h = dt if dt < cfg[L.C_DT_MAX] else cfg[L.C_DT_MAX]   # dt for limits and integration
+    if mem[L.M_DWELL] > 0.0:
+        mem[L.M_DWELL] = mem[L.M_DWELL] - h if mem[L.M_DWELL] > h else 0.0
     for i in range(n):
         q_valid[i] = q[i]
 
-    # ------------------------------------------------------------ 2. kinematics at q
-    sigma_min, sigma_max, w = _sigma_at(placements, axes, types, q, rows, frames, J,
-                                        scratch[0], mem[M_WARM] != 0.0)
-    if mem[M_WARM] == 0.0:
-        # the look-ahead subspaces start from the ones just found at q
-        scratch[1, 3, :, :] = scratch[0, 3, :, :]
-        scratch[2, 3, :, :] = scratch[0, 3, :, :]
-    mem[M_WARM] = 1.0
-    out[O_SIGMIN] = sigma_min
-    out[O_SIGMAX] = sigma_max
-    out[O_W] = w
-    out[O_COND] = sigma_max / sigma_min if sigma_min * MAX_CONDITION > sigma_max \
-        else MAX_CONDITION
-    lam = damping_nakamura(sigma_min, cfg[C_LMAX], cfg[C_SDAMP])
-    out[O_LAMBDA] = lam
-    s_stop = cfg[C_SSTOP]
-    s_warn = cfg[C_SWARN]
-    if mem[M_LATCH] != 0.0 and sigma_min > cfg[C_SRES]:
-        mem[M_LATCH] = 0.0
-
     # ------------------------------------------------------------ 3. which case
+    state = S_TRACKING
+    reason = R_TRACKING
+    have_task = False
     out_index = -1          # first joint outside its URDF limits
     for i in range(n):
         if cont[i] == 0.0 and (q[i] < lower[i] or q[i] > upper[i]):
             out_index = i
             break
-    state = S_TRACKING
-    reason = R_TRACKING
-    moving = False
-    have_task = False
-    scale = 0.0
-    r = 1.0
-    peak_task = 0.0         # largest joint speed of the unscaled DLS solution
-    if measurement_age > cfg[C_STALE]:
+    if measurement_age > cfg[L.C_STALE_TIMEOUT]:
         state = S_STALE
         reason = R_STALE_MEAS
-        out[O_VAL1] = measurement_age
+        out[L.O_VAL1] = measurement_age
     elif paused:
         state = S_PAUSED
         reason = R_PAUSED
-    elif mode == MODE_TWIST and target_age > cfg[C_STALE]:
+    elif mode == MODE_TWIST and target_age > cfg[L.C_STALE_TIMEOUT]:
         state = S_STALE
         reason = R_STALE_TARGET
-        out[O_VAL1] = target_age
+        out[L.O_VAL1] = target_age
     else:
-        # stops that a target may leave (decided below), then the free cases
         have_task = mode != MODE_HOLD
         if out_index >= 0:
             state = S_JOINT_LIMIT
             reason = R_JOINT_OUT
-            out[O_VAL1] = out_index
-            out[O_VAL2] = q[out_index]
-        elif mem[M_LATCH] != 0.0:
-            state = S_SAFE_STOP
-            reason = R_LATCHED
-            out[O_VAL1] = sigma_min
+            out[L.O_VAL1] = out_index
+            out[L.O_VAL2] = q[out_index]
         elif not have_task:
             state = S_IDLE
             reason = R_IDLE
 
+    # ------------------------------------------------------------ 2. kinematics at q
+    sigma_min, h_sigma = kinematics_phase(buf, n, rows, q, have_task)
+    s_stop = cfg[L.C_SIGMA_STOP]
+    s_warn = cfg[L.C_SIGMA_WARN]
+    if mem[L.M_LATCH] != 0.0 and sigma_min > cfg[L.C_SIGMA_RESUME]:
+        mem[L.M_LATCH] = 0.0
+    if (state == S_TRACKING or state == S_IDLE) and mem[L.M_LATCH] != 0.0:
+        state = S_SAFE_STOP
+        reason = R_LATCHED
+        out[L.O_VAL1] = sigma_min
+    joint_move = mode == MODE_POSE and mem[L.M_JOINT_MOVE] != 0.0
+
+    # ------------------------------------------------------------ 4. task twist
+    limited = 0
     if have_task or mode == MODE_POSE:
-        perr, oerr, clamped = _twist(tw, target, frames, n, mode, cfg[C_POSE] != 0.0,
-                                     cfg[C_KP], cfg[C_KO], cfg[C_VLIN], cfg[C_VANG])
-        if mode == MODE_POSE:
-            out[O_PERR] = perr
-            out[O_OERR] = oerr
-            if perr <= cfg[C_TOLP] and (cfg[C_POSE] == 0.0 or oerr <= cfg[C_TOLO]):
-                out[O_GOAL] = 1.0
-        if clamped and have_task:
-            out[O_LIMITED] = L_CARTESIAN
+        moving_task = have_task and state == S_TRACKING
+        if twist_phase(buf, n, mode, h, moving_task) and have_task:
+            limited = L_CARTESIAN
 
-    limited = int(out[O_LIMITED])
-    # velocity bounds from the joint position limits, for every path below
-    joint_velocity_bounds(dq_prev, q, q_cmd if mem[M_ANCHOR] == 0.0 else q, lower, upper,
-                          amax, cont, cfg[C_MARGIN], h, cap_lo, cap_hi)
-    check_ahead = False     # a motion that must pass the look-ahead
+    # ------------------------------------------------------------ 5. bounds
+    bounds_phase(buf, n, h, q)
+
+    # ------------------------------------------------------------ 6. inverse
+    moving = False
+    check_ahead = False
+    scale = 0.0
+    barrier = False
+    progress = 1.0
+    peak_qp = 0.0
     if have_task:
-        # ---------------------------------------------------- 4. DLS and scaling
-        dls_step(J, rows, tw, lam, M, tmp, dq_task)
-        for i in range(n):
-            a = abs(dq_task[i])
-            if a > peak_task:
-                peak_task = a
-        ramp = 0.0
-        if sigma_min > s_stop:
-            ramp = (sigma_min - s_stop) / (s_warn - s_stop)
-            if ramp > 1.0:
-                ramp = 1.0
-        s_sigma = cfg[C_FLOOR] + (1.0 - cfg[C_FLOOR]) * ramp
-        scale = mem[M_SCALE] + cfg[C_SRATE] * h
-        if s_sigma < scale:
-            scale = s_sigma
-        if s_sigma < 1.0:
+        scale = singularity_scale(sigma_min, cfg, mem, h)
+        if state == S_JOINT_LIMIT or state == S_SAFE_STOP:
+            # leaving a joint limit or a latched stop happens at the reduced speed
+            if scale > cfg[L.C_SPEED_SCALE_FLOOR]:
+                scale = cfg[L.C_SPEED_SCALE_FLOOR]
+        if sigma_min < s_warn:
             limited |= L_SINGULARITY
-        for i in range(n):
-            dq[i] = scale * dq_task[i]
-        r = limit_velocity(dq, vmax)
-        out_of_bounds = False
-        for i in range(n):
-            if dq[i] > cap_hi[i] or dq[i] < cap_lo[i]:
-                out_of_bounds = True
-        if out_of_bounds:
-            # joints at their position bounds: the others take over their share
-            v_eff = tw[6:12]
-            for k in range(6):
-                v_eff[k] = scale * r * tw[k]
-            lam_free = lam if lam > cfg[C_LMAX] else cfg[C_LMAX]
-            resolve_with_clamped_joints(J, J_free, rows, v_eff, lam_free, M, tmp, cap_lo,
-                                        cap_hi, held, tw[12:18], dq)
-            r *= limit_velocity(dq, vmax)
-            limited |= L_POSITION
-        if r < 1.0:
-            limited |= L_VELOCITY
-        peak = 0.0
-        for i in range(n):
-            a = abs(dq[i])
-            if a > peak:
-                peak = a
+        bits, barrier, progress, admissible = inverse_phase(buf, n, rows, scale, h_sigma,
+                                                            joint_move, dq)
+        peak_qp = _peak(dq)
+        limited |= bits
+        out[L.O_BARRIER] = 1.0 if barrier else 0.0
 
-        # ---------------------------------------------------- 5. safety decisions
+    # ------------------------------------------------------------ 7. decisions
+        peak = peak_qp
         if state == S_JOINT_LIMIT:
             # outside the URDF limits: only a command taking every such joint back moves
             leaves = peak > 0.0
@@ -792,119 +703,151 @@ def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
                     leaves = False
             if leaves:
                 reason = R_JOINT_LEAVING
-                f = cfg[C_FLOOR] / scale if scale > cfg[C_FLOOR] else 1.0
-                for i in range(n):
-                    dq[i] *= f
                 moving = True
         elif state == S_SAFE_STOP:
-            # safe stop latched: only a command that raises sigma_min moves (reduced speed)
+            # latched: only a command that raises sigma_min moves (reduced speed)
             if peak > 0.0:
-                step = LEAVE_PROBE / peak
-                for i in range(n):
-                    q_probe[i] = q[i] + dq[i] * step
-                s_probe, _, _ = _sigma_at(placements, axes, types, q_probe, rows, frames, J,
-                                          scratch[1], True)
-                if s_probe > sigma_min * (1.0 + 1e-4) + 1e-6:
+                moving = _leaves_singularity(buf, n, rows, q, dq, peak, sigma_min)
+                if moving:
                     reason = R_LEAVING
-                    out[O_VAL2] = s_probe
-                    moving = True
         elif sigma_min < s_stop:
             state = S_SAFE_STOP
             reason = R_STOP_SIGMA
-            out[O_VAL1] = sigma_min
-            mem[M_LATCH] = 1.0
+            out[L.O_VAL1] = sigma_min
+            mem[L.M_LATCH] = 1.0
+        elif mode == MODE_POSE and mem[L.M_UNREACHABLE] != 0.0:
+            state = S_SAFE_STOP
+            reason = R_UNREACHABLE
+            out[L.O_VAL1] = sigma_min
         else:
-            moving = True
-            check_ahead = True
-            if sigma_min < s_warn or (mem[M_APPROACH] != 0.0
-                                      and sigma_min < s_warn * (1.0 + WARN_HYSTERESIS)):
-                state = S_APPROACHING
-                reason = R_APPROACH
-                out[O_VAL1] = sigma_min
-                mem[M_APPROACH] = 1.0
-            elif mem[M_DWELL] > 0.0:
-                state = S_APPROACHING
-                reason = R_AHEAD
-                out[O_VAL1] = sigma_min
-                out[O_VAL2] = APPROACH_DWELL - mem[M_DWELL]
-            else:
-                mem[M_APPROACH] = 0.0
-                reason = R_GOAL if out[O_GOAL] != 0.0 else R_TRACKING
-
-    # ------------------------------------------------------------ 6. limits, look-ahead
-    if moving:
-        if limit_acceleration(dq, dq_prev, amax, vmax, h) != 1.0:
-            limited |= L_ACCELERATION
-    else:
-        brake_velocity(dq_prev, amax, h, dq)
-    if clamp_to_bounds(dq, cap_lo, cap_hi):
-        limited |= L_POSITION
-    if check_ahead:
-        s_guard = s_stop * (1.0 + LOOKAHEAD_MARGIN)
-        age = min(measurement_age, cfg[C_STALE])
-        s_a = _rest_sigma(placements, axes, types, q, dq, amax, h, age, rows, frames, J,
-                          scratch, q_probe, sigma_min, s_guard, cfg[C_LIPSCHITZ])
-        if s_a < s_guard and s_a < sigma_min:
-            # Braking after this cycle would end below the guard: brake now.  Far from
-            # the stop, blend the command with the brake so the arm rests at the guard
-            # (both are within the acceleration limits, so is the blend); near it
-            # (sigma_min < sigma_resume), latch the safe stop.
-            out[O_VAL1] = s_a
-            out[O_VAL2] = sigma_min
-            limited |= L_SINGULARITY
-            mem[M_APPROACH] = 1.0
-            mem[M_DWELL] = APPROACH_DWELL + h
-            for i in range(n):
-                dq_task[i] = dq[i]
-            brake_velocity(dq_prev, amax, h, dq)
-            clamp_to_bounds(dq, cap_lo, cap_hi)
-            if sigma_min < cfg[C_SRES]:
-                state = S_SAFE_STOP
-                reason = R_STOP_PREDICT
-                mem[M_LATCH] = 1.0
+            if mode == MODE_TWIST:
+                if admissible or progress > 2.0 * TWIST_PROGRESS:
+                    mem[L.M_STALL] = 0.0
+                elif progress < TWIST_PROGRESS and (barrier or limited & L_POSITION):
+                    mem[L.M_STALL] += h
+            blocked = mem[L.M_STALL] > cfg[L.C_STALL_TIMEOUT]
+            kind = 0
+            if blocked:
+                kind = 1 if (barrier or sigma_min < s_warn) else 2
+            mem[L.M_BLOCKED_KIND] = kind
+            if blocked:
+                out[L.O_BLOCKED] = 1.0
+                out[L.O_VAL2] = mem[L.M_STALL]
+                if kind == 1:
+                    state = S_SAFE_STOP
+                    reason = R_BLOCKED_SIGMA
+                    out[L.O_VAL1] = sigma_min
+                else:
+                    state = S_JOINT_LIMIT
+                    reason = R_BLOCKED_JOINT
+                    out[L.O_VAL1] = _bound_joint(buf, n)
+                # hold; the QP is solved every cycle, so an admissible command
+                # (progress again) moves the arm at once
                 moving = False
             else:
+                moving = True
+                check_ahead = True
+                if joint_move:
+                    state = S_JOINT_MOVE
+                    reason = R_JOINT_MOVE
+                    out[L.O_VAL1] = mem[L.M_BEST_ERROR] / cfg[L.C_POSITION_GAIN]
+                    if mem[L.M_BEST_ERROR] <= JOINT_MOVE_TOLERANCE * cfg[L.C_POSITION_GAIN]:
+                        mem[L.M_JOINT_MOVE] = 0.0          # arrived: back to the task
+                        mem[L.M_BEST_ERROR] = math.inf
+                elif sigma_min < s_warn:
+                    state = S_APPROACHING
+                    reason = R_BARRIER if barrier else R_APPROACH
+                    out[L.O_VAL1] = sigma_min
+                    mem[L.M_APPROACH] = 1.0
+                elif mem[L.M_APPROACH] != 0.0 and sigma_min < s_warn * (1.0 + WARN_HYSTERESIS):
+                    state = S_APPROACHING
+                    reason = R_APPROACH_BAND
+                    out[L.O_VAL1] = sigma_min
+                elif mem[L.M_DWELL] > 0.0:
+                    state = S_APPROACHING
+                    reason = R_AHEAD
+                    out[L.O_VAL1] = sigma_min
+                    out[L.O_VAL2] = APPROACH_DWELL - mem[L.M_DWELL]
+                else:
+                    mem[L.M_APPROACH] = 0.0
+                    reason = R_GOAL if out[L.O_GOAL] != 0.0 else R_TRACKING
+
+    # ------------------------------------------------------------ 8. stops, look-ahead
+    if not moving:
+        brake_velocity(dq_prev, _jv(buf, n, L.J_AMAX), h, dq)
+        clamp_to_bounds(dq, _jv(buf, n, L.J_CAP_LO), _jv(buf, n, L.J_CAP_HI))
+    if check_ahead:
+        age = measurement_age if measurement_age < cfg[L.C_STALE_TIMEOUT] \
+            else cfg[L.C_STALE_TIMEOUT]
+        if lookahead_phase(buf, n, rows, q, dq, h, age, sigma_min):
+            limited |= L_SINGULARITY
+            if state != S_JOINT_MOVE:
                 state = S_APPROACHING
                 reason = R_BRAKING
-                s_b = _rest_sigma(placements, axes, types, q, dq, amax, h, age, rows, frames,
-                                  J, scratch, q_probe, sigma_min, s_guard, cfg[C_LIPSCHITZ])
-                if s_b > s_guard:
-                    t = (s_b - s_guard) / (s_b - s_a)
-                    for i in range(n):
-                        dq[i] += t * (dq_task[i] - dq[i])
 
-    # ------------------------------------------------------------ 7. position command
+    # ------------------------------------------------------------ 9. position command
     if moving:
-        mem[M_SCALE] = scale
-        peak = 0.0
-        for i in range(n):
-            a = abs(dq[i])
-            if a > peak:
-                peak = a
-        if peak_task > 0.0:
-            out[O_SCALE] = peak / peak_task if peak < peak_task else 1.0
+        mem[L.M_SCALE] = scale
+        if joint_move:
+            out[L.O_SCALE] = 1.0
+        elif progress > 0.0:
+            # the share of the twist delivered, after any look-ahead brake
+            peak = _peak(dq)
+            r = peak / peak_qp if peak < peak_qp else 1.0
+            share = progress * r if progress < 1.0 else r
+            out[L.O_SCALE] = share if share < scale else scale
     else:
-        mem[M_SCALE] = 0.0
+        mem[L.M_SCALE] = 0.0
         limited = 0
-    anchor = mem[M_ANCHOR] != 0.0 or (mem[M_MOVING] != 0.0) != moving
-    if not anchor:
-        for i in range(n):
-            d = q_cmd[i] - q[i]
-            if cont[i] != 0.0:
-                d -= 2.0 * math.pi * math.floor(d / (2.0 * math.pi) + 0.5)
-            if abs(d) > cfg[C_DRIFT]:
-                anchor = True
-                break
-    if anchor:
-        for i in range(n):
-            q_cmd[i] = q[i]
-    mem[M_ANCHOR] = 0.0
-    mem[M_MOVING] = 1.0 if moving else 0.0
-    for i in range(n):
-        q_out[i] = q_cmd[i] + dq[i] * h
-        q_cmd[i] = q_out[i]
-        dq_prev[i] = dq[i]
-    out[O_LIMITED] = limited
-    out[O_STATE] = state
-    out[O_REASON] = reason
+    integrate_phase(buf, n, q, dq, h, moving)
+    out[L.O_LIMITED] = limited
+    out[L.O_STATE] = state
+    out[L.O_REASON] = reason
     return state
+
+
+@njit(cache=True)
+def _peak(v):
+    """maxᵢ |vᵢ|."""
+    peak = 0.0
+    for i in range(v.shape[0]):
+        if abs(v[i]) > peak:
+            peak = abs(v[i])
+    return peak
+
+
+@njit(cache=True)
+def _bound_joint(buf, n):
+    """Index of the first joint the QP held at a position bound (0 if none)."""
+    work = _jv(buf, n, L.J_QP_W)
+    lo = _jv(buf, n, L.J_LO)
+    hi = _jv(buf, n, L.J_HI)
+    cap_lo = _jv(buf, n, L.J_CAP_LO)
+    cap_hi = _jv(buf, n, L.J_CAP_HI)
+    for i in range(n):
+        if (work[i] > 0.0 and hi[i] == cap_hi[i]) or (work[i] < 0.0 and lo[i] == cap_lo[i]):
+            return i
+    return 0
+
+
+@njit(cache=True)
+def _leaves_singularity(buf, n, rows, q, dq, peak, sigma_min):
+    """True if a probe step of LEAVE_PROBE along dq raises σ_min (values in out)."""
+    out = block(buf, n, L.B_OUT)
+    s_ = n if n > 6 else 6
+    scratch = block(buf, n, L.B_SIGMA).reshape((3, 5, s_, s_))
+    placements = block(buf, n, L.B_PLACEMENTS).reshape((n + 1, 4, 4))
+    axes = block(buf, n, L.B_AXES).reshape((n, 3))
+    types = block(buf, n, L.B_TYPES)
+    frames = block(buf, n, L.B_FRAMES).reshape((n + 1, 4, 4))
+    J = block(buf, n, L.B_JAC).reshape((6, n))
+    q_probe = _jv(buf, n, L.J_Q_PROBE)
+    step = LEAVE_PROBE / peak
+    for i in range(n):
+        q_probe[i] = q[i] + dq[i] * step
+    s_probe, _, _ = sigma_at(placements, axes, types, q_probe, rows, frames, J, scratch[1],
+                             True)
+    if s_probe > sigma_min * (1.0 + 1e-4) + 1e-6:
+        out[L.O_VAL2] = s_probe
+        return True
+    return False

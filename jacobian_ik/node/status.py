@@ -39,6 +39,7 @@ STATE_LEVELS = {
     "PAUSED": DiagnosticStatus.OK,
     "APPROACHING_SINGULARITY": DiagnosticStatus.WARN,
     "JOINT_LIMIT": DiagnosticStatus.WARN,
+    "JOINT_MOVE": DiagnosticStatus.WARN,   # the level unlisted states had
     "INVALID_INPUT": DiagnosticStatus.WARN,
     "SAFE_STOP": DiagnosticStatus.ERROR,
     "STALE_INPUT": DiagnosticStatus.ERROR,

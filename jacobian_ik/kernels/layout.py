@@ -1,0 +1,207 @@
+"""The controller's memory: one float64 array, laid out by the tables below.
+
+``Controller`` keeps everything a control cycle reads, writes and remembers in one
+array ``buf`` so that a cycle costs the dispatch of two array arguments (``buf`` and
+the int64 task ``rows``).  Each table here is the single declaration of a layout;
+the slot constants (``C_*``, ``J_*``, ``M_*``, ``O_*``, ``B_*``), the kernels'
+offsets (``block_offset``) and the Python-side views (``python_views``) are all
+generated from them.
+
+``BLOCKS``        the blocks of ``buf`` in order, each with its size
+                  ``c0 + cn·n + cn2·n² + cs2·s²`` for n joints, s = max(6, n).
+``CFG_SLOTS``     tuning values in the ``cfg`` block (ControllerParams fields and a few
+                  values derived from them).
+``JOINT_SLOTS``   per-joint vectors of length n in the ``joints`` block.
+``MEM_SLOTS``     state kept between cycles in the ``mem`` block.
+``OUT_SLOTS``     the cycle's results in the ``out`` block.
+"""
+
+import numpy as np
+from numba import njit
+
+from jacobian_ik.kernels.derivatives import GRADIENT_SCRATCH_PLANES
+
+#: (name, meaning) of each tuning slot; a name equal to a ControllerParams field is
+#: filled from it (see ``jacobian_ik.controller``); the others are derived.
+CFG_SLOTS = (
+    ("n", "number of joints"),
+    ("position_gain", "[1/s]"),
+    ("orientation_gain", "[1/s]"),
+    ("max_linear_speed", "[m/s]"),
+    ("max_angular_speed", "[rad/s]"),
+    ("lambda_max", "[σ unit]"),
+    ("sigma_damp", "[σ unit]"),
+    ("sigma_warn", "[σ unit]"),
+    ("sigma_stop", "[σ unit]"),
+    ("sigma_resume", "[σ unit]"),
+    ("speed_scale_floor", "[1]"),
+    ("speed_scale_rate", "[1/s]"),
+    ("joint_limit_margin", "[rad | m]"),
+    ("stale_timeout", "[s]"),
+    ("goal_position_tolerance", "[m]"),
+    ("goal_orientation_tolerance", "[rad]"),
+    ("max_command_drift", "[rad | m]"),
+    ("barrier_gain", "[1/s] rate γ of the σ_min barrier"),
+    ("nullspace_weight", "[σ unit²] weight of the secondary objective"),
+    ("nullspace_sigma_gain", "[rad/s per σ unit/rad] secondary: raise σ_min"),
+    ("nullspace_limit_gain", "[1/s] secondary: keep away from joint limits"),
+    ("stall_timeout", "[s] no progress this long: blocked"),
+    ("pose_task", "1: pose task (6 rows), 0: position task (derived)"),
+    ("dt_max", "[s] largest dt used for limits (derived)"),
+    ("lipschitz", "bound L on |Δσ_min| / ‖Δq‖₁ (derived, see lookahead.sigma_lipschitz)"),
+)
+
+#: Per-joint vectors, each Shape (n,).
+JOINT_SLOTS = (
+    ("lower", "position limits [rad | m] (±inf when continuous)"),
+    ("upper", ""),
+    ("vmax", "velocity limit [rad/s | m/s]"),
+    ("amax", "acceleration limit [rad/s² | m/s²]"),
+    ("cont", "1.0 for continuous joints"),
+    ("mid", "middle of the position range [rad | m] (0 when continuous)"),
+    ("half", "half the position range [rad | m] (inf when continuous)"),
+    ("dq_prev", "last commanded velocity"),
+    ("q_cmd", "last position command"),
+    ("q_valid", "last valid measured position"),
+    ("q_in", "input: measured position"),
+    ("dq_out", "output: velocity command"),
+    ("q_out", "output: position command"),
+    ("q_goal", "joint-space goal of a JOINT_MOVE"),
+    ("q_origin", "measured position when the current pose target arrived"),
+    ("dq_sec", "scratch: secondary (null-space) velocity"),
+    ("grad", "scratch: ∂σ_min/∂q"),
+    ("lo", "scratch: lower velocity bound of the QP"),
+    ("hi", "scratch: upper velocity bound of the QP"),
+    ("dq_brake", "scratch: the braking command (always admissible)"),
+    ("cap_lo", "scratch: velocity bounds from the position limits"),
+    ("cap_hi", ""),
+    ("q_probe", "scratch: look-ahead configuration"),
+    ("dq_free", "scratch: the QP's unconstrained minimiser"),
+    ("qp_g", "scratch: QP linear term"),
+    ("qp_c", "scratch: QP gradient"),
+    ("qp_p", "scratch: QP step"),
+    ("qp_y", "scratch: QP solve"),
+    ("qp_z", "scratch: QP solve"),
+    ("qp_w", "scratch: QP working set (−1 lower, +1 upper, 0 free)"),
+    ("dq_task", "scratch: the task command before the look-ahead"),
+)
+
+#: State kept between cycles.
+MEM_SLOTS = (
+    ("scale", "singularity speed scale of the last cycle"),
+    ("latch", "1: singularity safe stop latched (σ_min fell below sigma_stop)"),
+    ("anchor", "1: re-anchor q_cmd on the measured position this cycle"),
+    ("warm", "1: σ subspaces hold the last cycle's"),
+    ("approach", "1: APPROACHING_SINGULARITY (hysteresis flag)"),
+    ("moving", "1: the last cycle was a motion (not a stop)"),
+    ("dwell", "[s] APPROACHING_SINGULARITY is still held after a look-ahead brake"),
+    ("best_error", "smallest task error of this goal so far (progress watch)"),
+    ("stall", "[s] time since the task error last improved"),
+    ("joint_move", "1: moving in joint space to q_goal (JOINT_MOVE)"),
+    ("unreachable", "1: this pose goal was found unreachable: hold (SAFE_STOP)"),
+    ("have_prev_target", "1: target_prev holds the last pose target"),
+    ("blocked_kind", "what blocks progress: 0 none, 1 singularity, 2 joint limits"),
+)
+
+#: Results of one cycle.
+OUT_SLOTS = (
+    ("sigma_min", ""),
+    ("sigma_max", ""),
+    ("cond", "condition number"),
+    ("w", "manipulability"),
+    ("scale", "speed scale"),
+    ("lambda", "damping λ"),
+    ("perr", "position error [m]"),
+    ("oerr", "orientation error [rad]"),
+    ("goal", "1: goal reached"),
+    ("limited", "bits L_*"),
+    ("state", "state code S_*"),
+    ("reason", "reason code R_*"),
+    ("val1", "values of the reason"),
+    ("val2", ""),
+    ("blocked", "1: the task makes no progress (fallback may start)"),
+    ("barrier", "1: the σ_min barrier shaped the command"),
+    ("new_goal", "1: a new pose target arrived this cycle"),
+)
+
+#: (name, c0, cn, cn2, cs2): block of size c0 + cn·n + cn2·n² + cs2·s², s = max(6, n).
+BLOCKS = (
+    ("cfg", len(CFG_SLOTS), 0, 0, 0),
+    ("joints", 0, len(JOINT_SLOTS), 0, 0),
+    ("mem", len(MEM_SLOTS), 0, 0, 0),
+    ("target", 16, 0, 0, 0),        # pose row-major (4, 4) or twist (6,)
+    ("target_prev", 16, 0, 0, 0),   # the last pose target (progress watch)
+    ("out", len(OUT_SLOTS), 0, 0, 0),
+    ("twist", 18, 0, 0, 0),         # twist v (6), pose error (6), scratch (6)
+    ("placements", 16, 16, 0, 0),   # (n+1, 4, 4), the chain (kernels.kinematics)
+    ("axes", 0, 3, 0, 0),           # (n, 3)
+    ("types", 0, 1, 0, 0),          # (n,) joint types as float
+    ("frames", 16, 16, 0, 0),       # (n+1, 4, 4) FK scratch
+    ("jac", 0, 6, 0, 0),            # (6, n) Jacobian
+    ("djac", 0, 0, 6, 0),           # (n, 6, n) ∂J/∂q
+    ("hess", 0, 0, 2, 0),           # (2, n, n) QP Hessian and its Cholesky factor
+    ("sigma", 0, 0, 0, 15),         # (3, 5, s, s) σ scratch at q, look-ahead end, middle
+    # σ_min gradient: the Gram matrix, then its work array (kernels.derivatives)
+    ("gradwork", 0, 0, 0, 1 + GRADIENT_SCRATCH_PLANES),
+)
+
+
+def _constants(prefix, table):
+    return {f"{prefix}{name.upper()}": i for i, (name, *_rest) in enumerate(table)}
+
+
+# The slot constants: C_N, C_POSITION_GAIN, ..., J_LOWER, ..., M_SCALE, ..., O_SIGMA_MIN,
+# ..., B_CFG, ...; numba reads them as compile-time constants.
+globals().update(_constants("C_", CFG_SLOTS))
+globals().update(_constants("J_", JOINT_SLOTS))
+globals().update(_constants("M_", MEM_SLOTS))
+globals().update(_constants("O_", OUT_SLOTS))
+globals().update(_constants("B_", BLOCKS))
+NCFG = len(CFG_SLOTS)
+NJB = len(JOINT_SLOTS)
+NMEM = len(MEM_SLOTS)
+NOUT = len(OUT_SLOTS)
+_SIZES = tuple((c0, cn, cn2, cs2) for _name, c0, cn, cn2, cs2 in BLOCKS)
+NBLOCKS = len(BLOCKS)
+
+
+@njit(cache=True)
+def block_offset(n, block):
+    """Offset in ``buf`` of block number ``block`` (``B_*``) for n joints; with
+    ``block = NBLOCKS`` the total size."""
+    s = n if n > 6 else 6
+    offset = 0
+    for b in range(block):
+        c0, cn, cn2, cs2 = _SIZES[b]
+        offset += c0 + cn * n + cn2 * n * n + cs2 * s * s
+    return offset
+
+
+@njit(cache=True)
+def block(buf, n, b):
+    """Block ``b`` (``B_*``) of ``buf`` as a flat view."""
+    return buf[block_offset(n, b):block_offset(n, b + 1)]
+
+
+@njit(cache=True)
+def joint_vector(buf, n, slot):
+    """Per-joint vector ``slot`` (``J_*``) of ``buf``, Shape (n,)."""
+    o = block_offset(n, B_JOINTS) + slot * n  # noqa: F821  (generated constant)
+    return buf[o:o + n]
+
+
+def buffer_size(n: int) -> int:
+    """Length of ``buf`` for n joints."""
+    return int(block_offset(n, NBLOCKS))
+
+
+def python_views(buf: np.ndarray, n: int) -> dict:
+    """Named numpy views of ``buf``: every block by name, and every per-joint vector by
+    its ``JOINT_SLOTS`` name prefixed with ``j_`` (e.g. ``views['j_q_in']``)."""
+    views = {}
+    for b, (name, *_sizes) in enumerate(BLOCKS):
+        views[name] = buf[block_offset(n, b):block_offset(n, b + 1)]
+    joints = views["joints"].reshape(len(JOINT_SLOTS), n)
+    for j, (name, _meaning) in enumerate(JOINT_SLOTS):
+        views["j_" + name] = joints[j]
+    return views

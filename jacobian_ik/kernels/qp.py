@@ -1,0 +1,202 @@
+"""A small dense quadratic program with box bounds and one linear inequality.
+
+    minimise   ½ xᵀ H x + gᵀ x
+    subject to lo ≤ x ≤ hi   (per element),   aᵀ x ≥ b
+
+H Shape (n, n) symmetric positive definite.  Solved exactly by a primal
+active-set method (Nocedal & Wright, Numerical Optimization, alg. 16.3) from a
+feasible start: every iterate is feasible, so stopping early (iteration cap)
+still returns an admissible x.  With n ≤ ~10 variables and n + 1 constraints it
+takes a few Cholesky factorisations of the free block of H.  No allocation: the
+caller passes the work vectors.
+"""
+
+import math
+
+from numba import njit
+
+#: A step shorter than this (relative to 1 + ‖x‖∞) ends the search of a working set.
+STEP_TOL = 1e-12
+#: A multiplier above −this counts as non-negative (optimal).
+MULTIPLIER_TOL = 1e-12
+
+
+@njit(cache=True)
+def _solve_free(H, Lf, work, rhs, out):
+    """out = H_FF⁻¹ rhs on the free variables (work[i] == 0) through the Cholesky
+    factor Lf of H_FF (already factored, stored in the rows/columns of the free
+    variables); out is 0 on fixed variables."""
+    n = rhs.shape[0]
+    for i in range(n):
+        if work[i] != 0.0:
+            out[i] = 0.0
+            continue
+        s = rhs[i]
+        for p in range(i):
+            if work[p] == 0.0:
+                s -= Lf[i, p] * out[p]
+        out[i] = s / Lf[i, i]
+    for i in range(n - 1, -1, -1):
+        if work[i] != 0.0:
+            continue
+        s = out[i]
+        for p in range(i + 1, n):
+            if work[p] == 0.0:
+                s -= Lf[p, i] * out[p]
+        out[i] = s / Lf[i, i]
+
+
+@njit(cache=True)
+def _factor_free(H, Lf, work):
+    """Cholesky factor of H restricted to the free variables (work[i] == 0) into Lf;
+    returns False if a pivot is not positive."""
+    n = H.shape[0]
+    for j in range(n):
+        if work[j] != 0.0:
+            continue
+        d = H[j, j]
+        for p in range(j):
+            if work[p] == 0.0:
+                d -= Lf[j, p] * Lf[j, p]
+        if not d > 0.0:
+            return False
+        d = math.sqrt(d)
+        Lf[j, j] = d
+        for i in range(j + 1, n):
+            if work[i] != 0.0:
+                continue
+            s = H[i, j]
+            for p in range(j):
+                if work[p] == 0.0:
+                    s -= Lf[i, p] * Lf[j, p]
+            Lf[i, j] = s / d
+    return True
+
+
+@njit(cache=True)
+def box_qp(H, g, lo, hi, a, b, x, Lf, work, c, p, y, z, x_free, max_iter):
+    """Solve the QP of the module docstring in place, starting from a feasible x.
+
+    Shapes: H, Lf (n, n); g, lo, hi, a, x, work, c, p, y, z, x_free (n,).  ``lo[i]``
+    may be −inf and ``hi[i]`` +inf; ``a`` all zero disables the linear constraint.
+    On return ``work[i]`` is −1 (x[i] at lo[i]), +1 (at hi[i]) or 0 (free), and
+    ``x_free`` holds the unconstrained minimiser −H⁻¹g.  Returns
+    (iterations, general constraint active at the solution, its multiplier ≥ 0,
+    converged).  Lf, c, p, y, z are scratch.
+    """
+    n = x.shape[0]
+    for i in range(n):
+        work[i] = 0.0
+    in_set = False          # the linear constraint is in the working set
+    mu = 0.0
+    a_norm = 0.0
+    for i in range(n):
+        a_norm += abs(a[i])
+    have_a = a_norm > 0.0
+    # unconstrained minimiser (also the first search direction's target)
+    if not _factor_free(H, Lf, work):
+        return 0, False, 0.0, False
+    for i in range(n):
+        c[i] = -g[i]
+    _solve_free(H, Lf, work, c, x_free)
+    factored = True
+    for it in range(max_iter):
+        # gradient c = H x + g
+        xs = 0.0
+        for i in range(n):
+            s = g[i]
+            for j in range(n):
+                s += H[i, j] * x[j]
+            c[i] = s
+            if abs(x[i]) > xs:
+                xs = abs(x[i])
+        if not factored:
+            if not _factor_free(H, Lf, work):
+                return it, in_set, mu, False
+        factored = False
+        # equality-constrained step: p = −H⁻¹c + μ H⁻¹a on the free variables
+        _solve_free(H, Lf, work, c, y)
+        mu = 0.0
+        if in_set:
+            _solve_free(H, Lf, work, a, z)
+            az = 0.0
+            ay = 0.0
+            for i in range(n):
+                if work[i] == 0.0:
+                    az += a[i] * z[i]
+                    ay += a[i] * y[i]
+            if az > 1e-300:
+                mu = ay / az
+        step = 0.0
+        for i in range(n):
+            if work[i] != 0.0:
+                p[i] = 0.0
+            else:
+                p[i] = -y[i] + (mu * z[i] if in_set else 0.0)
+                if abs(p[i]) > step:
+                    step = abs(p[i])
+        if step <= STEP_TOL * (1.0 + xs):
+            # stationary on this working set: check the multipliers
+            worst = -MULTIPLIER_TOL
+            drop = -2                    # −1: the linear constraint, ≥ 0: a bound
+            if in_set and mu < worst:
+                worst = mu
+                drop = -1
+            for i in range(n):
+                if work[i] != 0.0:
+                    r = c[i] - (mu * a[i] if in_set else 0.0)
+                    nu = r if work[i] < 0.0 else -r
+                    if nu < worst:
+                        worst = nu
+                        drop = i
+            if drop == -2:
+                return it + 1, in_set, mu if in_set else 0.0, True
+            if drop == -1:
+                in_set = False
+                factored = True      # Lf depends on the bounds only
+            else:
+                work[drop] = 0.0
+            continue
+        # step length to the first blocking constraint
+        alpha = 1.0
+        block = -2
+        for i in range(n):
+            if work[i] != 0.0:
+                continue
+            if p[i] < 0.0 and lo[i] > -math.inf:
+                t = (lo[i] - x[i]) / p[i]
+                if t < alpha:
+                    alpha = t if t > 0.0 else 0.0
+                    block = i
+            elif p[i] > 0.0 and hi[i] < math.inf:
+                t = (hi[i] - x[i]) / p[i]
+                if t < alpha:
+                    alpha = t if t > 0.0 else 0.0
+                    block = i
+        if have_a and not in_set:
+            ap = 0.0
+            ax = 0.0
+            for i in range(n):
+                ap += a[i] * p[i]
+                ax += a[i] * x[i]
+            if ap < 0.0:
+                t = (b - ax) / ap
+                if t < alpha:
+                    alpha = t if t > 0.0 else 0.0
+                    block = -1
+        for i in range(n):
+            x[i] += alpha * p[i]
+        if block == -1:
+            in_set = True
+            factored = True
+        elif block >= 0:
+            if p[block] < 0.0:
+                x[block] = lo[block]
+                work[block] = -1.0
+            else:
+                x[block] = hi[block]
+                work[block] = 1.0
+            factored = False
+        else:
+            factored = True          # same working set: Lf still holds
+    return max_iter, in_set, mu if in_set else 0.0, False
