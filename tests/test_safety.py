@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from controller_support import warm_controller
+from controller_support import bundled_arm, warm_controller
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
+from jacobian_ik.controller import Controller
+from jacobian_ik.params import MIN_SIGMA_STOP, ControllerParams
 from jacobian_ik.safety import SafetyState
 
 DT = 0.002
@@ -280,3 +284,71 @@ def test_an_unreachable_goal_is_declared_and_held_until_another_goal():
     T2[:3, 3] = [0.5, 0.3, 0.0]
     res = ctl.step(q, T2, DT)
     assert res.state is not SafetyState.SAFE_STOP
+
+
+# ---------------------------------------------------------------------- every parameter set
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31 - 1), data=st.data())
+def test_sigma_min_never_falls_below_sigma_stop_for_any_accepted_parameters(seed, data):
+    """Over the accepted parameter space (thresholds from the smallest sigma_stop up,
+    gains, damping, speed caps) and the bundled arms, closed loop with a one-cycle
+    measurement delay toward a random pose goal or a constant twist: sigma_min never
+    falls below sigma_stop, and no velocity or acceleration limit is exceeded."""
+    rng = np.random.default_rng(seed)
+    name = data.draw(st.sampled_from(["panda", "ur5", "planar2"]))
+    task = "position" if name == "planar2" else data.draw(st.sampled_from(["pose", "position"]))
+    s_stop = 10 ** data.draw(st.floats(np.log10(MIN_SIGMA_STOP), -1.0))
+    s_resume = s_stop * data.draw(st.floats(1.05, 2.0))
+    s_warn = s_resume * data.draw(st.floats(1.0, 3.0))
+    params = ControllerParams(
+        task=task, sigma_stop=s_stop, sigma_resume=s_resume, sigma_warn=s_warn,
+        sigma_damp=s_warn * data.draw(st.floats(0.5, 2.0)),
+        lambda_max=s_stop * data.draw(st.floats(0.5, 3.0)),
+        barrier_gain=10 ** data.draw(st.floats(-0.5, 2.0)),
+        speed_scale_floor=data.draw(st.floats(0.01, 1.0)),
+        max_linear_speed=data.draw(st.floats(0.05, 1.0)),
+        max_angular_speed=data.draw(st.floats(0.2, 3.0)))
+    robot = bundled_arm(name)
+    ctl = Controller(robot, params)
+    lo = np.where(robot.continuous, -np.pi, robot.lower)
+    hi = np.where(robot.continuous, np.pi, robot.upper)
+    q = rng.uniform(lo + 0.3 * (hi - lo), hi - 0.3 * (hi - lo))
+    assume(robot.singular_values(q, task)[-1] > 3.0 * s_stop)
+    if data.draw(st.booleans()):
+        target = rng.normal(size=6)
+        target[:3] *= 0.5 / np.linalg.norm(target[:3])
+        target[3:] *= 1.0 / np.linalg.norm(target[3:])
+    else:
+        target = robot.fk(rng.uniform(lo, hi))
+    vmax = ctl.joint_limits.max_joint_velocity
+    amax = ctl.joint_limits.max_joint_acceleration
+    measured = q.copy()
+    dq_prev = np.zeros(robot.dof)
+    for _ in range(3000):
+        res = ctl.step(measured, target, DT)
+        assert res.sigma_min >= s_stop, (res.state, res.reason)
+        assert np.all(np.abs(res.dq_command) <= vmax * (1 + 1e-9))
+        assert np.all(np.abs(res.dq_command - dq_prev) <= amax * DT * (1 + 1e-9))
+        dq_prev = res.dq_command
+        measured = q.copy()
+        q = q + res.dq_command * DT
+
+
+def test_small_thresholds_keep_the_guarantee_on_a_fast_ur5_move():
+    """Thresholds ten times below the defaults, a long UR5 move: sigma_min stays above
+    sigma_stop in every cycle, and the goal is reached."""
+    params = ControllerParams(sigma_warn=0.004, sigma_stop=0.002, sigma_resume=0.003,
+                              sigma_damp=0.004, lambda_max=0.003)
+    robot = bundled_arm("ur5")
+    ctl = Controller(robot, params)
+    q = np.array([0.0, -np.pi / 2, np.pi / 2, -np.pi / 2, -np.pi / 2, 0.0])
+    T = robot.fk(np.array([0.237568, -0.667818, 2.858858, 5.65259, 5.611673, -5.32734]))
+    measured = q.copy()
+    for _ in range(5000):
+        res = ctl.step(measured, T, DT)
+        assert res.sigma_min >= params.sigma_stop, (res.state, res.reason)
+        measured = q.copy()
+        q = q + res.dq_command * DT
+        if res.goal_reached:
+            break
+    assert res.goal_reached

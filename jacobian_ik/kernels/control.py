@@ -36,7 +36,8 @@ the states are documented in docs/controller.md; the equations:
   a bound, the speed from which braking at a_max stops within the margin.
 * brake (every stop): ``dq ← dq_prev · max(0, 1 − dt/t_stop)``, ``t_stop = maxᵢ
   |dq_prevᵢ|/a_maxᵢ``: straight-line deceleration at the acceleration limit.
-* look-ahead: σ at ``q + dq (2.5 dt + age + t_brake/2)`` (and halfway); below
+* look-ahead: σ at ``q + dq (2.5 dt + age + t_brake/2)`` (and halfway), and its
+  first-order value ``σ + ∇σ·dq (2.5 dt + age + t_brake/2)``; below
   ``(1 + LOOKAHEAD_MARGIN) σ_stop`` the arm brakes now.
 * progress: a pose goal whose task error has not improved by PROGRESS_FRACTION for
   stall_timeout is blocked; the Controller then looks for a joint-space path
@@ -101,7 +102,12 @@ from jacobian_ik.kernels.derivatives import (
 from jacobian_ik.kernels.kinematics import damping_nakamura, dls_step
 from jacobian_ik.kernels.layout import block, block_offset
 from jacobian_ik.kernels.limits import brake_velocity, clamp_to_bounds, joint_velocity_bounds
-from jacobian_ik.kernels.lookahead import LOOKAHEAD_MARGIN, rest_sigma, sigma_at
+from jacobian_ik.kernels.lookahead import (
+    LOOKAHEAD_MARGIN,
+    linear_rest_sigma,
+    rest_sigma,
+    sigma_at,
+)
 from jacobian_ik.kernels.qp import box_qp
 from jacobian_ik.kernels.task import check_inputs, task_twist
 
@@ -486,7 +492,7 @@ def inverse_phase(buf, n, rows, scale, h_sigma, joint_move, dq):
 
 
 @njit(cache=True)
-def lookahead_phase(buf, n, rows, q, dq, h, age, sigma_min):
+def lookahead_phase(buf, n, rows, q, dq, h, age, sigma_min, h_sigma):
     """Phase 8: if braking after this cycle would end below the guard
     ``(1 + LOOKAHEAD_MARGIN)·sigma_stop``, brake now (blended with the command so the
     arm rests at the guard where that is possible).  Returns True if it braked
@@ -508,8 +514,12 @@ def lookahead_phase(buf, n, rows, q, dq, h, age, sigma_min):
     cap_lo = _jv(buf, n, L.J_CAP_LO)
     cap_hi = _jv(buf, n, L.J_CAP_HI)
     s_guard = cfg[L.C_SIGMA_STOP] * (1.0 + LOOKAHEAD_MARGIN)
+    grad = _jv(buf, n, L.J_GRAD)
     s_a = rest_sigma(placements, axes, types, q, dq, amax, h, age, rows, frames, J,
                      scratch, q_probe, sigma_min, s_guard, cfg[L.C_LIPSCHITZ])
+    s_lin = linear_rest_sigma(h_sigma, grad, dq, amax, h, age)
+    if s_lin < s_a:
+        s_a = s_lin
     if not (s_a < s_guard and s_a < sigma_min):
         return False
     out[L.O_VAL1] = s_a
@@ -522,6 +532,9 @@ def lookahead_phase(buf, n, rows, q, dq, h, age, sigma_min):
     clamp_to_bounds(dq, cap_lo, cap_hi)
     s_b = rest_sigma(placements, axes, types, q, dq, amax, h, age, rows, frames, J,
                      scratch, q_probe, sigma_min, s_guard, cfg[L.C_LIPSCHITZ])
+    s_lin = linear_rest_sigma(h_sigma, grad, dq, amax, h, age)
+    if s_lin < s_b:
+        s_b = s_lin
     if s_b > s_guard:
         t = (s_b - s_guard) / (s_b - s_a)
         for i in range(n):
@@ -779,7 +792,7 @@ def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
     if check_ahead:
         age = measurement_age if measurement_age < cfg[L.C_STALE_TIMEOUT] \
             else cfg[L.C_STALE_TIMEOUT]
-        if lookahead_phase(buf, n, rows, q, dq, h, age, sigma_min):
+        if lookahead_phase(buf, n, rows, q, dq, h, age, sigma_min, h_sigma):
             limited |= L_SINGULARITY
             if state != S_JOINT_MOVE:
                 state = S_APPROACHING

@@ -69,19 +69,16 @@ def rest_sigma(placements, axes, types, q, dq, amax, dt, age, rows, frames, J, s
     ``t_brake = maxᵢ |dqᵢ|/aᵢ`` (the discrete braking adds half a cycle, the command
     taking effect one more, and the measurement was taken ``age`` [s] ago).
 
-    σ_min is Lipschitz in q: ``|σ(q + Δq) − σ(q)| ≤ lipschitz·‖Δq‖₁``.  A point whose
-    bound from a known σ (``sigma_min`` at q, or the end's) stays ≥ ``sigma_stop`` is
-    not evaluated; returns ``sigma_min`` when the whole path is provably above it.
+    σ_min is Lipschitz in q: ``|σ(q + Δq) − σ(q)| ≤ lipschitz·‖Δq‖₁``.  Returns
+    ``sigma_min`` when the whole path is provably above ``sigma_stop`` from q alone,
+    the end's σ when both halves are (from q and from the end), else the smaller of
+    the end's and the middle's.
     """
     n = q.shape[0]
-    t_brake = 0.0
     step = 0.0
     for i in range(n):
-        t = abs(dq[i]) / amax[i]
-        if t > t_brake:
-            t_brake = t
         step += abs(dq[i])
-    horizon = LOOKAHEAD_CYCLES * dt + age + 0.5 * t_brake
+    horizon = rest_horizon(dq, amax, dt, age)
     reach = lipschitz * step * horizon       # bound on |σ change| over the whole path
     if sigma_min - reach >= sigma_stop:
         return sigma_min
@@ -89,8 +86,8 @@ def rest_sigma(placements, axes, types, q, dq, amax, dt, age, rows, frames, J, s
         q_probe[i] = q[i] + dq[i] * horizon
     s_end, _, _ = sigma_at(placements, axes, types, q_probe, rows, frames, J, scratch[1],
                             True)
-    if sigma_min - 0.5 * reach >= sigma_stop or s_end - 0.5 * reach >= sigma_stop:
-        return s_end
+    if sigma_min - 0.5 * reach >= sigma_stop and s_end - 0.5 * reach >= sigma_stop:
+        return s_end                         # both halves provably above
     for i in range(n):
         q_probe[i] = q[i] + dq[i] * (0.5 * horizon)
     s_mid, _, _ = sigma_at(placements, axes, types, q_probe, rows, frames, J, scratch[2],
@@ -98,6 +95,30 @@ def rest_sigma(placements, axes, types, q, dq, amax, dt, age, rows, frames, J, s
     return s_mid if s_mid < s_end else s_end
 
 
+
+
+@njit(cache=True)
+def rest_horizon(dq, amax, dt, age):
+    """[s] how long the arm moves along dq if it brakes after this cycle:
+    ``LOOKAHEAD_CYCLES dt + age + t_brake/2``, ``t_brake = maxᵢ |dqᵢ|/aᵢ``."""
+    t_brake = 0.0
+    for i in range(dq.shape[0]):
+        t = abs(dq[i]) / amax[i]
+        if t > t_brake:
+            t_brake = t
+    return LOOKAHEAD_CYCLES * dt + age + 0.5 * t_brake
+
+
+@njit(cache=True)
+def linear_rest_sigma(sigma, grad, dq, amax, dt, age):
+    """First-order σ_min at the rest point: ``σ + (∇σ·dq)·rest_horizon``.  Near a
+    singularity σ_min is V-shaped (|distance| to the singular set), so this bound is
+    below the true value, and it sees a crossing that samples on both sides of the
+    singular set would miss."""
+    rate = 0.0
+    for i in range(dq.shape[0]):
+        rate += grad[i] * dq[i]
+    return sigma + rate * rest_horizon(dq, amax, dt, age)
 
 
 @njit(cache=True)
