@@ -98,6 +98,9 @@ setup(
             "mypy>=2.4,<2.5",
             "types-PyYAML",
         ],
+        # `make bench` only: the closed-loop peer benchmark (bench/bench_peer.py)
+        # runs pink, a QP differential IK, with the daqp solver.
+        "bench": ["example-robot-data", "pin-pink", "daqp"],
     },
     zip_safe=False,
     entry_points={

@@ -145,7 +145,7 @@ class Controller:
         self._last_state = SafetyState.IDLE
         self._last_valid = False
         self._last_reason = "no cycle yet"
-        self._mem[L.M_ANCHOR] = 1.0
+        self._mem[L.M_ANCHOR] = K.ANCHOR_FIRST
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -169,6 +169,7 @@ class Controller:
             c[slot] = getattr(p, name)
         c[L.C_POSE_TASK] = 1.0 if p.task == "pose" else 0.0
         c[L.C_DT_MAX] = MAX_DT_PERIODS / p.control_rate
+        c[L.C_PERIOD] = 1.0 / p.control_rate
         self._views["j_vmax"][:] = limits.max_joint_velocity
         self._views["j_amax"][:] = limits.max_joint_acceleration
         self._limits = limits
@@ -216,7 +217,7 @@ class Controller:
         """Leave PAUSED; motion restarts from the measured position."""
         if self._paused:
             self._paused = False
-            self._mem[L.M_ANCHOR] = 1.0
+            self._anchor_on_next_measurement()
 
     @property
     def paused(self) -> bool:
@@ -229,9 +230,19 @@ class Controller:
         Safe means: the last cycle's inputs were valid and fresh, and σ_min at the
         last measured position exceeds sigma_resume.  The next cycle restarts from
         the measured position, at zero speed, and watches the goal's progress anew.
+        Also restarts the frozen-measurement timer: a stop for a frozen measurement
+        ends, and comes back after frozen_timeout of commanded motion if the
+        measurement still does not change.
         """
         mem = self._mem
+        frozen = mem[L.M_FROZEN_T] > 0.0
+        mem[L.M_FROZEN_T] = 0.0        # a frozen measurement is timed afresh
+        mem[L.M_FROZEN_TRAVEL] = 0.0
+        mem[L.M_FROZEN_PEAK] = 0.0
+        mem[L.M_FROZEN] = 0.0
         if mem[L.M_LATCH] == 0.0 and mem[L.M_UNREACHABLE] == 0.0:
+            if frozen:
+                return True, "frozen-measurement timer restarted; no safe stop is latched"
             return True, "no safe stop is latched"
         if not self._last_valid:
             return False, (f"cannot reset: the last input was {self._last_state.name} "
@@ -245,20 +256,36 @@ class Controller:
         mem[L.M_UNREACHABLE] = 0.0
         mem[L.M_JOINT_MOVE] = 0.0
         mem[L.M_HAVE_PREV_TARGET] = 0.0
-        mem[L.M_ANCHOR] = 1.0
+        self._anchor_on_next_measurement()
         return True, f"safe stop cleared (sigma_min {sigma_min:.4g})"
 
+    def _anchor_on_next_measurement(self) -> None:
+        """Motion restarts from the measured position: the position command is
+        re-anchored in the next motion cycle with a fresh measurement (if the command
+        is at rest by then; see ``kernels.control._anchor``)."""
+        if self._mem[L.M_ANCHOR] != K.ANCHOR_FIRST:
+            self._mem[L.M_ANCHOR] = K.ANCHOR_FRESH
+
     # ------------------------------------------------------------------ the cycle
-    def step(self, q_measured, target, dt, *, measurement_age=0.0, target_age=0.0) -> StepResult:
+    def step(self, q_measured, target, dt, *, measurement_age=0.0, target_age=0.0,
+             rejected=None) -> StepResult:
         """One control cycle.
 
         q_measured       Shape (n,): measured joint positions [rad | m].
         target           None (hold), a (4, 4) ``T_base_target`` (pose mode), or a (6,)
                          twist (v [m/s], ω [rad/s], base frame, linear first; servo mode).
+                         A twist older than stale_timeout brakes (STALE_INPUT), then
+                         holds (IDLE, "twist target expired").
         dt               [s] since the previous cycle (clamped to 5 control periods
                          for the limits).
         measurement_age  [s] how old q_measured is; target_age [s] how old the target is.
-        Malformed or non-finite input gives state INVALID_INPUT and zero motion.
+        rejected         None, or a short text saying why the caller rejected this
+                         cycle's input (what and why, e.g. "target_pose frame_id 'world'
+                         is not the base frame"): the cycle is INVALID_INPUT with that
+                         reason; a finite q_measured is still kept as the last valid one.
+        Malformed, non-finite or rejected input gives state INVALID_INPUT: the input
+        is not used, the last command brakes within the acceleration limits and the
+        position command continues from the last one (never a step).
         """
         mode = C.MODE_BAD
         bad = ""
@@ -295,6 +322,9 @@ class Controller:
                 measurement_age = 0.0
             if not isinstance(target_age, float):
                 target_age = 0.0
+        if rejected is not None and mode != C.MODE_BAD:
+            mode = C.MODE_BAD_TARGET
+            bad = str(rejected) or "input rejected"
         code = K.control_step(self._rows, self._buf, mode, dt, measurement_age, target_age,
                               self._paused)
         out = self._out

@@ -181,6 +181,11 @@ class ControllerParams:
         0.1, "s", 0.001, 10.0,
         "a measurement or twist target older than this stops the arm (STALE_INPUT)",
         tunable=True)
+    frozen_timeout: float = _number(
+        0.04, "s", 0.001, 10.0,
+        "a measurement that stays bit-identical this long (beyond its age) "
+        "while the command moves the arm is frozen: the arm stops "
+        "(STALE_INPUT) until it changes", tunable=True)
     goal_position_tolerance: float = _number(
         0.001, "m", 0.0, 1.0,
         "goal_reached needs the position error within this", tunable=True)

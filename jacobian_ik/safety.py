@@ -23,11 +23,14 @@ turns its reason codes into messages.  One state is reported every cycle:
                              The arm decelerates at its acceleration limits from the
                              measured position, then holds.
 ``INVALID_INPUT``            non-finite or malformed input (measurement, target, dt,
-                             ages; a target pose that is not a rigid transform): the
-                             input is rejected, the command is zero velocity at the last
-                             valid measured position.
+                             ages; a target pose that is not a rigid transform), or
+                             input the caller rejected (``step(..., rejected=...)``):
+                             the input is not used; decelerate and hold.
 ``STALE_INPUT``              the measurement (or, in servo mode, the twist target) is
-                             older than stale_timeout: decelerate and hold.
+                             older than stale_timeout, or the measurement is frozen
+                             (bit-identical for frozen_timeout beyond its age while
+                             the command moves): decelerate and hold.  An expired twist target
+                             turns into IDLE once the arm has stopped.
 ``JOINT_LIMIT``              a measured joint is outside its URDF limits: decelerate and
                              hold; a command moving every such joint back inside is
                              allowed at reduced speed.  Also: the joint limit margins
@@ -36,8 +39,10 @@ turns its reason codes into messages.  One state is reported every cycle:
 ``PAUSED``                   ``pause()`` was called: decelerate and hold until ``resume()``.
 ``IDLE``                     no target: decelerate and hold.
 
-All stops brake along the current direction at the acceleration limits (never a
-jump) and re-anchor the position command on the measured position.
+All stops brake along the current direction at the acceleration limits from the
+last command (never a jump), and the position command integrates the braking
+command (it is never re-anchored during a stop).  ``SafetyState.is_fault`` marks the
+states that report a fault (``FAULT_STATES``).
 """
 
 from __future__ import annotations
@@ -65,6 +70,18 @@ class SafetyState(enum.IntEnum):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_fault(self) -> bool:
+        """True for the states that report a fault (``FAULT_STATES``): the arm stops
+        because something is wrong, not because it was asked to."""
+        return self in FAULT_STATES
+
+
+#: States that report a fault: a singularity stop, rejected or stale input, a joint
+#: outside its limits.  TRACKING, APPROACHING_SINGULARITY, PAUSED and IDLE are not.
+FAULT_STATES = frozenset({SafetyState.SAFE_STOP, SafetyState.INVALID_INPUT,
+                          SafetyState.STALE_INPUT, SafetyState.JOINT_LIMIT})
 
 
 #: Names of the ``limited`` bits, in the order they are listed.
@@ -112,6 +129,10 @@ _REASONS = {
                  "finite age",
     K.R_STALE_MEAS: "joint measurement is {v1:.3f} s old > stale_timeout {p.stale_timeout:g} s",
     K.R_STALE_TARGET: "twist target is {v1:.3f} s old > stale_timeout {p.stale_timeout:g} s",
+    K.R_FROZEN: "joint measurement frozen for {ms:.0f} ms while commanding {v2:.2g} rad/s "
+                "(frozen_timeout {p.frozen_timeout:g} s)",
+    K.R_TARGET_EXPIRED: "twist target expired ({v1:.3f} s old > stale_timeout "
+                        "{p.stale_timeout:g} s): holding",
     K.R_JOINT_OUT: "joint '{joint}' at {v2:.4f} is outside its limits",
     K.R_JOINT_LEAVING: "joint '{joint}' at {v2:.4f} is outside its limits; moving back at "
                        "reduced speed",
@@ -143,8 +164,8 @@ def reason_text(code: int, val1: float, val2: float, params, joint_names, speed_
     if "{" not in template:
         return template
     joint = joint_names[int(val1)] if code in _JOINT_REASONS else ""
-    return template.format(v1=val1, v2=val2, p=params, joint=joint, scale=speed_scale,
-                           guard=LOOKAHEAD_MARGIN, tolerance=POSE_TOLERANCE,
-                           hysteresis=WARN_HYSTERESIS,
+    return template.format(v1=val1, v2=val2, ms=1e3 * val1, p=params, joint=joint,
+                           scale=speed_scale, guard=LOOKAHEAD_MARGIN,
+                           tolerance=POSE_TOLERANCE, hysteresis=WARN_HYSTERESIS,
                            floor=params.sigma_stop * (1.0 + BARRIER_MARGIN),
                            bad=bad_input or "malformed input")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import threading
+import time
 from contextlib import contextmanager
 
 import numpy as np
@@ -143,3 +145,104 @@ def controller_params_for(robot_name: str, overrides=None):
         values.update({k: v for k, v in section.items() if k in PARAMETER_SPECS})
     values.update(overrides or {})
     return ControllerParams.from_dict(values)
+
+
+class TrajectoryRecorder:
+    """Records every one-point ``JointTrajectory`` command the controller publishes,
+    with the publisher's sequence number: [(receipt time [s], sequence number or None,
+    concat(positions, velocities))].  A gap in the sequence numbers is a message this
+    process did not get (the controller's publisher keeps only the latest)."""
+
+    def __init__(self, client, topic: str):
+        from trajectory_msgs.msg import JointTrajectory
+
+        self.records: list = []
+        self._lock = threading.Lock()
+        client.node.create_subscription(JointTrajectory, topic, self._on_message, 1000)
+
+    def _on_message(self, msg, info) -> None:
+        if not msg.points:
+            return
+        point = msg.points[0]
+        values = np.concatenate([np.array(point.positions), np.array(point.velocities)])
+        with self._lock:
+            self.records.append((time.monotonic(), info.get("publication_sequence_number"),
+                                 values))
+
+    def clear(self) -> None:
+        with self._lock:
+            self.records.clear()
+
+    def recorded(self) -> list:
+        with self._lock:
+            return list(self.records)
+
+
+def command_profile(commands, n: int, period: float):
+    """Per published trajectory command (positions, velocities) after the first: the
+    time step h [s] the controller integrated with, inferred from
+    ``q_k − q_{k−1} = dq_k·h`` (the position command integrates the velocity), the
+    velocity change |dq_k − dq_{k−1}| / h [rad/s²] and the position step |q_k − q_{k−1}|.
+
+    ``commands``: ``TrajectoryRecorder.recorded()``; a pair across a gap in the
+    sequence numbers (a message this process missed) is left out.  h is inferred
+    from the fastest joint; while the command is at rest (|dq| < 1e-6) it is
+    unknown and taken as the largest step the controller uses, MAX_DT_PERIODS
+    periods.  Returns (list of dicts (t, h, at_rest, consistent, rest_before,
+    acceleration, step) with per-joint arrays, number of gaps); ``consistent`` is
+    False where the position step is not dq·h (a re-anchor on the measurement).
+    """
+    from jacobian_ik.controller import MAX_DT_PERIODS
+
+    h_max = MAX_DT_PERIODS * period
+    out = []
+    gaps = 0
+    for (_, seq0, prev), (t, seq1, cur) in itertools.pairwise(commands):
+        if seq0 is not None and seq1 is not None and seq1 != seq0 + 1:
+            gaps += 1
+            continue
+        q0, dq0 = prev[:n], prev[n:]
+        q1, dq1 = cur[:n], cur[n:]
+        step = np.abs(q1 - q0)
+        j = int(np.argmax(np.abs(dq1)))
+        at_rest = abs(dq1[j]) < 1e-6
+        if at_rest:
+            h = h_max
+            consistent = bool(np.all(step <= np.abs(dq1) * h_max + 1e-12))
+        else:
+            h = float((q1[j] - q0[j]) / dq1[j])
+            consistent = (0.0 < h <= h_max * (1.0 + 1e-6)
+                          and bool(np.allclose(q1 - q0, dq1 * h, rtol=0.0, atol=1e-9)))
+        out.append({"t": t, "h": h, "at_rest": at_rest, "consistent": consistent,
+                    "rest_before": not np.any(np.abs(dq0) >= 1e-6),
+                    "acceleration": np.abs(dq1 - dq0) / h, "step": step})
+    return out, gaps
+
+
+def stop_violations(profile, v_max, a_max, slack: float = 1e-6):
+    """Commands of ``command_profile`` that break a stop guarantee: a velocity change
+    beyond a_max·h, a position step beyond v_max·h, or a position step not explained
+    by the velocity (a re-anchor) unless the command was at rest before (a motion
+    start may anchor on the measurement, by at most v_max·h).  Returns (t, what)."""
+    out = []
+    for p in profile:
+        h = p["h"]
+        if np.any(p["acceleration"] > np.asarray(a_max) * (1.0 + slack) + 1e-9 / h):
+            out.append((p["t"], f"acceleration {p['acceleration'].max():.4g} (h {h:.4g})"))
+        if np.any(p["step"] > np.asarray(v_max) * h * (1.0 + slack) + 1e-12):
+            out.append((p["t"], f"position step {p['step'].max():.4g} (h {h:.4g})"))
+        if not p["consistent"] and not p["rest_before"]:
+            out.append((p["t"], f"position step {p['step'].max():.4g} is not dq·h"))
+    return out
+
+
+def stop_figures(profile, a_max, v_max):
+    """(peak |Δdq|/h [rad/s²], its ratio to a_max, peak position step [rad], its ratio
+    to v_max·h) over ``profile``."""
+    if not profile:
+        return 0.0, 0.0, 0.0, 0.0
+    acc = max(float(p["acceleration"].max()) for p in profile)
+    acc_ratio = max(float((p["acceleration"] / a_max).max()) for p in profile)
+    step = max(float(p["step"].max()) for p in profile)
+    step_ratio = max(float((p["step"] / (np.asarray(v_max) * p["h"])).max()) for p in profile)
+    return acc, acc_ratio, step, step_ratio

@@ -184,37 +184,83 @@ def _bad_inputs():
 
 @HYPOTHESIS
 @given(bad=_bad_inputs())
-def test_any_non_finite_input_is_invalid_with_zero_motion(bad):
+def test_any_non_finite_input_is_invalid_and_brakes_without_a_step(bad):
     """A non-finite value anywhere (or a non-positive dt, a negative age) gives
-    INVALID_INPUT, zero velocity, and the last valid measured position as command."""
+    INVALID_INPUT; the last command brakes within the acceleration limits (a bad dt
+    counts as one period) and the position command continues from the last one: no
+    velocity or position step, and repeated bad input brings the arm to rest."""
     robot = bundled_arm("panda")
     ctl = warm_controller("panda")
+    amax = ctl.joint_limits.max_joint_acceleration
     q = np.array([0.1, -0.3, 0.2, -2.0, 0.1, 1.9, 0.3])
     twist = np.array([0.05, 0.0, 0.0, 0.0, 0.0, 0.0])
     for _ in range(50):
         res = ctl.step(q, twist, DT)
-        q_last_valid = q
         q = q + res.dq_command * DT
     assert np.any(res.dq_command != 0.0)
     where, index, value = bad
-    args = {"q": q.copy(), "target": twist.copy(), "dt": DT, "measurement_age": 0.0,
-            "target_age": 0.0}
-    if where == "q":
-        args["q"][index] = value
-    elif where == "pose":
-        args["target"] = robot.fk(q)
-        args["target"].flat[index] = value
-    elif where == "twist":
-        args["target"][index] = value
-    else:
-        args[where] = value
-    res = ctl.step(args["q"], args["target"], args["dt"],
-                   measurement_age=args["measurement_age"], target_age=args["target_age"])
+    for _ in range(200):
+        args = {"q": q.copy(), "target": twist.copy(), "dt": DT, "measurement_age": 0.0,
+                "target_age": 0.0}
+        if where == "q":
+            args["q"][index] = value
+        elif where == "pose":
+            args["target"] = robot.fk(q)
+            args["target"].flat[index] = value
+        elif where == "twist":
+            args["target"][index] = value
+        else:
+            args[where] = value
+        last = res
+        res = ctl.step(args["q"], args["target"], args["dt"],
+                       measurement_age=args["measurement_age"], target_age=args["target_age"])
+        assert res.state is SafetyState.INVALID_INPUT
+        assert ctl.state is SafetyState.INVALID_INPUT
+        assert np.all(np.abs(res.dq_command - last.dq_command) <= amax * DT * (1 + 1e-9))
+        assert np.all(np.abs(res.dq_command) <= np.abs(last.dq_command))
+        np.testing.assert_allclose(res.q_command, last.q_command + res.dq_command * DT,
+                                   rtol=0, atol=1e-12)
+        q = q + res.dq_command * DT
+    assert np.all(res.dq_command == 0.0)
+
+
+def test_rejected_input_is_invalid_with_the_callers_reason_and_a_braked_stop():
+    """step(..., rejected=text): INVALID_INPUT whose reason is that text; the command
+    brakes within the acceleration limits, the position command never steps; the next
+    accepted cycle moves on from the braked command."""
+    ctl = warm_controller("panda")
+    amax = ctl.joint_limits.max_joint_acceleration
+    vmax = ctl.joint_limits.max_joint_velocity
+    q, twist, last = _moving_panda(ctl)
+    for _ in range(10):
+        res = ctl.step(q, twist, DT, rejected="target_twist frame_id 'world' is not the base")
+        assert res.state is SafetyState.INVALID_INPUT
+        assert res.reason == "target_twist frame_id 'world' is not the base"
+        assert np.all(np.abs(res.dq_command - last.dq_command) <= amax * DT * (1 + 1e-9))
+        assert np.all(np.abs(res.q_command - last.q_command) <= vmax * DT)
+        last = res
+        q = q + res.dq_command * DT
+    assert np.any(res.dq_command != 0.0)    # still braking: one period at a time
+    res = ctl.step(q, twist, DT)
+    assert res.state is SafetyState.TRACKING
+    assert np.all(np.abs(res.dq_command - last.dq_command) <= amax * DT * (1 + 1e-9))
+    assert np.all(np.abs(res.q_command - last.q_command) <= vmax * DT)
+
+
+def test_non_finite_first_measurement_commands_no_motion_at_the_default_position():
+    """The one stop without a command to continue: a non-finite measurement before any
+    valid one gives zero velocity and, as position command, the last valid measured
+    position (robot.q_mid before the first); the first valid measurement anchors it."""
+    robot = bundled_arm("panda")
+    ctl = warm_controller("panda")
+    q = np.full(7, math.nan)
+    res = ctl.step(q, None, DT)
     assert res.state is SafetyState.INVALID_INPUT
     assert np.all(res.dq_command == 0.0)
-    # a finite measurement is kept even when another input is bad
-    np.testing.assert_array_equal(res.q_command, q_last_valid if where == "q" else q)
-    assert ctl.state is SafetyState.INVALID_INPUT
+    np.testing.assert_array_equal(res.q_command, robot.q_mid)
+    q = np.array([0.1, -0.3, 0.2, -2.0, 0.1, 1.9, 0.3])
+    res = ctl.step(q, None, DT)
+    np.testing.assert_array_equal(res.q_command, q)
 
 
 @pytest.mark.parametrize("q,target,fragment", [
@@ -312,14 +358,27 @@ def test_stale_measurement_stops_smoothly():
     assert ctl.reset() == (True, "no safe stop is latched")
 
 
-def test_stale_twist_halts_but_an_old_pose_target_does_not():
-    """A twist older than stale_timeout halts (STALE_INPUT); a pose target does not expire."""
+def test_stale_twist_halts_then_expires_but_an_old_pose_target_does_not():
+    """A twist older than stale_timeout brakes (STALE_INPUT) within the acceleration
+    limits; once the arm has stopped the kernel reports the expiry (IDLE, "twist
+    target expired").  A pose target does not expire."""
     ctl = warm_controller("panda")
+    amax = ctl.joint_limits.max_joint_acceleration
     q, twist, res = _moving_panda(ctl)
-    step = lambda q: ctl.step(q, twist, DT, target_age=0.2)  # noqa: E731
-    q, held = _assert_decelerates_and_holds(ctl, step, SafetyState.STALE_INPUT, q,
-                                            res.dq_command)
-    assert held.reason.startswith("twist target is 0.200 s old")
+    for _ in range(400):
+        last = res
+        res = ctl.step(q, twist, DT, target_age=0.2)
+        assert np.all(np.abs(res.dq_command - last.dq_command) <= amax * DT * (1 + 1e-9))
+        if np.any(last.dq_command != 0.0):
+            assert res.state is SafetyState.STALE_INPUT
+            assert res.reason.startswith("twist target is 0.200 s old")
+        else:
+            assert res.state is SafetyState.IDLE
+            assert res.reason == ("twist target expired (0.200 s old > stale_timeout 0.1 s): "
+                                  "holding")
+            assert not res.state.is_fault
+        q = q + res.dq_command * DT
+    assert res.state is SafetyState.IDLE
     T = bundled_arm("panda").fk(q)
     T[0, 3] += 0.05
     res = ctl.step(q, T, DT, target_age=10.0)
@@ -345,16 +404,19 @@ def test_pause_holds_and_resume_restarts_from_the_measured_position():
 
 
 def test_position_command_is_reanchored_when_the_arm_does_not_follow():
-    """If the measured position stays put, the integrated position command runs ahead
-    only up to max_command_drift and is then re-anchored: never a jump."""
+    """If the measured position stays put (the measurement is alive: it flickers by a
+    nanoradian), the integrated position command runs ahead only up to
+    max_command_drift and is then re-anchored: never a jump."""
     ctl = warm_controller("panda")
     q = np.array([0.1, -0.3, 0.2, -2.0, 0.1, 1.9, 0.3])
     twist = np.array([0.2, 0.0, 0.0, 0.0, 0.0, 0.0])
     vmax = ctl.joint_limits.max_joint_velocity
     lead_max = 0.0
     anchored = 0
-    for _ in range(1000):
+    for k in range(1000):
+        q = q + (1e-9 if k % 2 else -1e-9)
         res = ctl.step(q, twist, DT)
+        assert res.state is SafetyState.TRACKING, res.reason
         lead = np.abs(res.q_command - q).max()
         assert lead <= ctl.params.max_command_drift + vmax.max() * DT
         anchored += lead <= vmax.max() * DT

@@ -12,13 +12,11 @@ from hypothesis import strategies as st
 pytest.importorskip("rclpy")
 
 from geometry_msgs.msg import PoseStamped, TwistStamped
-from sensor_msgs.msg import JointState
 
 from jacobian_ik import bundled
 from jacobian_ik.node.client import matrix_to_quaternion, pose_message
 from jacobian_ik.node.conversions import (
     QUATERNION_NORM_TOLERANCE,
-    JointStateReader,
     chain_reach,
     quaternion_to_matrix,
     read_pose,
@@ -26,17 +24,7 @@ from jacobian_ik.node.conversions import (
 )
 from jacobian_ik.robot import Robot
 
-JOINTS = ("j1", "j2", "j3")
 BASE = "base"
-
-
-def joint_state(names, positions, velocity=(), effort=()):
-    msg = JointState()
-    msg.name = list(names)
-    msg.position = [float(v) for v in positions]
-    msg.velocity = [float(v) for v in velocity]
-    msg.effort = [float(v) for v in effort]
-    return msg
 
 
 def pose(x=0.1, y=0.2, z=0.3, q=(0.0, 0.0, 0.0, 1.0), frame=BASE):
@@ -54,78 +42,6 @@ def twist(values=(0.1, 0.0, 0.0, 0.0, 0.0, 0.2), frame=BASE):
     t = msg.twist
     t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z = values
     return msg
-
-
-# ---------------------------------------------------------------- joint states
-def test_joint_states_are_matched_by_name_in_any_order_and_extra_joints_ignored():
-    """Positions land in chain order whatever the message order; other joints are ignored."""
-    reader = JointStateReader(JOINTS)
-    q = np.full(3, -1.0)
-    check = reader.read(joint_state(["gripper", "j3", "j1", "j2"], [9.0, 3.0, 1.0, 2.0]), q)
-    assert check.ok
-    np.testing.assert_array_equal(q, [1.0, 2.0, 3.0])
-
-
-def test_joint_state_reader_follows_a_change_of_name_order():
-    """The cached index map is rebuilt when a publisher changes its name order."""
-    reader = JointStateReader(JOINTS)
-    q = np.zeros(3)
-    assert reader.read(joint_state(JOINTS, [1.0, 2.0, 3.0]), q).ok
-    assert reader.read(joint_state(["j2", "j3", "j1"], [20.0, 30.0, 10.0]), q).ok
-    np.testing.assert_array_equal(q, [10.0, 20.0, 30.0])
-
-
-@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
-def test_non_finite_chain_position_is_rejected_and_output_untouched(bad):
-    """A NaN/inf position of a chain joint rejects the message, naming the joint."""
-    reader = JointStateReader(JOINTS)
-    q = np.array([7.0, 8.0, 9.0])
-    check = reader.read(joint_state(JOINTS, [0.0, bad, 0.0]), q)
-    assert not check.ok and not check.ignored
-    assert "j2" in check.reason
-    np.testing.assert_array_equal(q, [7.0, 8.0, 9.0])
-
-
-def test_non_finite_position_of_an_ignored_joint_is_harmless():
-    """Joints outside the chain are not read, so their values cannot reject the message."""
-    reader = JointStateReader(JOINTS)
-    q = np.zeros(3)
-    assert reader.read(joint_state(JOINTS + ("finger",), [1.0, 2.0, 3.0, math.nan]), q).ok
-
-
-@pytest.mark.parametrize("positions, velocity, effort, word", [
-    ([1.0, 2.0], (), (), "positions"),
-    ([1.0, 2.0, 3.0, 4.0], (), (), "positions"),
-    ([1.0, 2.0, 3.0], (0.0,), (), "velocity"),
-    ([1.0, 2.0, 3.0], (), (0.0, 0.0), "effort"),
-])
-def test_mismatched_array_lengths_are_rejected(positions, velocity, effort, word):
-    """position must match name; velocity/effort must be empty or match name."""
-    reader = JointStateReader(JOINTS)
-    check = reader.read(joint_state(JOINTS, positions, velocity, effort), np.zeros(3))
-    assert not check.ok and word in check.reason
-
-
-def test_missing_chain_joint_is_rejected_with_its_name():
-    """A message naming some but not all chain joints is rejected, listing the missing ones."""
-    reader = JointStateReader(JOINTS)
-    check = reader.read(joint_state(["j1", "j3"], [1.0, 3.0]), np.zeros(3))
-    assert not check.ok and not check.ignored
-    assert "j2" in check.reason and "j1" not in check.reason.split(":")[-1]
-
-
-def test_message_about_other_joints_only_is_ignored_not_an_error():
-    """A message naming none of the chain's joints (e.g. a gripper's) is marked ignored."""
-    reader = JointStateReader(JOINTS)
-    check = reader.read(joint_state(["finger_1", "finger_2"], [0.0, 0.0]), np.zeros(3))
-    assert not check.ok and check.ignored
-
-
-def test_duplicate_joint_name_is_rejected():
-    reader = JointStateReader(JOINTS)
-    check = reader.read(joint_state(["j1", "j2", "j3", "j1"], [1.0, 2.0, 3.0, 4.0]),
-                        np.zeros(3))
-    assert not check.ok and "twice" in check.reason
 
 
 # ---------------------------------------------------------------- poses

@@ -207,8 +207,9 @@ def test_speed_scale_depends_on_sigma_not_direction_away_from_the_barrier():
     twist = np.array([0.002, 0.0004, 0, 0, 0, 0])   # too slow for the barrier to bind
     scales = []
     for sign in (1.0, -1.0):
-        ctl = warm_controller("planar2", task="position")
-        for _ in range(500):      # the arm is held still: the command settles
+        # the arm is held still (no frozen-measurement stop): the command settles
+        ctl = warm_controller("planar2", task="position", frozen_timeout=10.0)
+        for _ in range(500):
             res = ctl.step(q, sign * twist, DT)
         assert res.state is SafetyState.APPROACHING_SINGULARITY
         scales.append(res.speed_scale)
@@ -220,7 +221,7 @@ def test_the_barrier_slows_only_the_motion_toward_the_singularity():
     """Near the barrier's floor, a fast command toward the singularity is cut by the
     barrier (limited 'singularity', less of it delivered); the same command away is
     not cut; switching between them stays within the acceleration limits."""
-    ctl = warm_controller("planar2", task="position")
+    ctl = warm_controller("planar2", task="position", frozen_timeout=10.0)  # held still
     q = np.array([0.3, 0.17])
     twist = np.array([0.05, 0.01, 0, 0, 0, 0])
     amax = ctl.joint_limits.max_joint_acceleration
@@ -240,7 +241,7 @@ def test_the_barrier_slows_only_the_motion_toward_the_singularity():
 
 def test_speed_scale_rises_no_faster_than_speed_scale_rate():
     """After a stop, the singularity speed scale ramps up at most speed_scale_rate per s."""
-    ctl = warm_controller("panda")
+    ctl = warm_controller("panda", frozen_timeout=10.0)   # the arm is held still
     q = np.array([0.1, -0.3, 0.2, -2.0, 0.1, 1.9, 0.3])
     twist = np.array([0.01, 0, 0, 0, 0, 0.0])
     previous = 0.0

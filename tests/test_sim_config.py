@@ -43,6 +43,8 @@ def test_config_is_frozen():
     (dict(latency=math.nan), "latency"),
     (dict(drop_probability=1.5), "drop_probability = 1.5 is out of range; valid: [0, 1]"),
     (dict(freeze_after=math.inf), "freeze_after must be a finite number"),
+    (dict(freeze_mode="late"), "freeze_mode 'late' is unknown; choices are: silent, repeat, "
+                               "stuck"),
     (dict(jump_offset=math.nan), "jump_offset"),
     (dict(seed=-1), "seed must be an integer >= 0"),
     (dict(seed=1.5), "seed must be an integer"),

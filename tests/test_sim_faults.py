@@ -104,6 +104,28 @@ def test_freeze_stops_all_output_after_freeze_after():
     assert arm.faults.frozen
 
 
+@pytest.mark.parametrize("mode", ["repeat", "stuck"])
+def test_a_frozen_publisher_keeps_sending_the_last_positions(mode):
+    """freeze_mode repeat: every tick from freeze_after on publishes the last sample
+    itself (its time, hence its stamp); stuck: the last positions and velocities with
+    the tick's time.  The simulation goes on underneath."""
+    arm = sim(freeze_after=0.5, freeze_mode=mode)
+    arm.command_velocity(np.full(7, 0.1))
+    out = run(arm, 1.0)
+    before = [s for t, s in out if t < 0.5 - 1e-9]
+    after = [(t, s) for t, s in out if t >= 0.5 - 1e-9]
+    last = before[-1]
+    assert len(after) > 200
+    for t, s in after:
+        np.testing.assert_array_equal(s.position, last.position)
+        np.testing.assert_array_equal(s.velocity, last.velocity)
+        if mode == "repeat":
+            assert s is last
+        else:
+            assert s.time == pytest.approx(t)
+    assert not np.array_equal(arm.state.position, last.position)
+
+
 def test_jump_moves_the_simulated_configuration_once_and_it_stays():
     """At jump_after every joint moves by jump_offset (clipped to the limits), once; under a zero
     velocity command the arm stays at the jumped configuration."""

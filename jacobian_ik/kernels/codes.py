@@ -49,7 +49,9 @@ R_BLOCKED_SIGMA = 23    # val1 = sigma_min, val2 = seconds without progress
 R_BLOCKED_JOINT = 24    # val1 = joint index, val2 = seconds without progress
 R_UNREACHABLE = 25      # val1 = sigma_min
 R_JOINT_MOVE = 26       # val1 = largest joint distance to q_goal [rad | m]
-NREASONS = 27
+R_FROZEN = 27           # val1 = frozen time [s], val2 = largest commanded speed
+R_TARGET_EXPIRED = 28   # val1 = twist target age [s]; the brake has finished
+NREASONS = 29
 
 # ---------------------------------------------------------------- limited bits
 L_CARTESIAN = 1

@@ -3,7 +3,8 @@
 ``control_step`` runs the cycle of ``jacobian_ik.controller.Controller`` as a
 sequence of phases, each a function of its own:
 
-1. ``input_phase``      input checks; an invalid input stops the arm (brake).
+1. ``input_phase``      input checks; an invalid input brakes the last command
+                        (``reject_phase``); the frozen-measurement watch.
 2. ``kinematics_phase`` FK, Jacobian, σ_min/σ_max, damping and ∂σ_min/∂q at the
                         measured position.
 3. ``case_phase``       which case the cycle is in (stale, paused, joint outside its
@@ -34,16 +35,26 @@ the states are documented in docs/controller.md; the equations:
 * box: ``max(−v_max, cap_lo, dq_prev − a_max dt) ≤ dq ≤ min(v_max, cap_hi, dq_prev +
   a_max dt)``, widened to contain the brake; ``cap`` from the position limits: toward
   a bound, the speed from which braking at a_max stops within the margin.
-* brake (every stop): ``dq ← dq_prev · max(0, 1 − dt/t_stop)``, ``t_stop = maxᵢ
-  |dq_prevᵢ|/a_maxᵢ``: straight-line deceleration at the acceleration limit.
 * look-ahead: σ at ``q + dq (2.5 dt + age + t_brake/2)`` (and halfway), and its
   first-order value ``σ + ∇σ·dq (2.5 dt + age + t_brake/2)``; below
   ``(1 + LOOKAHEAD_MARGIN) σ_stop`` the arm brakes now.
 * progress: a pose goal whose task error has not improved by PROGRESS_FRACTION for
   stall_timeout is blocked; the Controller then looks for a joint-space path
   (JOINT_MOVE) or declares it unreachable (SAFE_STOP).
-* position command: ``q_cmd ← q_cmd + dq dt``, re-anchored on the measured q when
-  motion starts or stops and when ``maxᵢ |q_cmdᵢ − qᵢ| > max_command_drift``.
+* brake (every stop, including a rejected or non-finite input): from the last
+  command, ``dq ← dq_prev · max(0, 1 − dt/t_stop)``, ``t_stop = maxᵢ |dq_prevᵢ|/a_maxᵢ``:
+  straight-line deceleration at the acceleration limit.
+* frozen measurement: while the last command moves (``dq_prev ≠ 0``), the time t_f
+  (Σ h) and the travel ``Σ maxᵢ|dq_prevᵢ| h`` over which q stayed bit-identical add up;
+  ``t_f − measurement_age ≥ frozen_timeout`` and travel ``≥ FROZEN_MIN_TRAVEL`` is
+  STALE_INPUT until q changes (a stream that stops ages instead: the stale check).
+* position command: ``q_cmd ← q_cmd + dq dt``, never re-anchored during a stop.  It
+  is re-anchored on the measured q (``q_cmd := q``) only in a motion cycle whose
+  measurement is at most one control period old: when motion starts from a command
+  that has rested ``ANCHOR_SETTLE`` (or after ``resume``/``reset``), and when
+  ``maxᵢ |q_cmdᵢ − qᵢ| > max_command_drift``.  The one exception: before the first
+  valid measurement there is no command to continue, and the first valid measurement
+  anchors q_cmd whatever its age.
 """
 
 import math
@@ -71,6 +82,7 @@ from jacobian_ik.kernels.codes import (
     R_BLOCKED_JOINT,
     R_BLOCKED_SIGMA,
     R_BRAKING,
+    R_FROZEN,
     R_GOAL,
     R_IDLE,
     R_JOINT_LEAVING,
@@ -82,6 +94,7 @@ from jacobian_ik.kernels.codes import (
     R_STALE_MEAS,
     R_STALE_TARGET,
     R_STOP_SIGMA,
+    R_TARGET_EXPIRED,
     R_TRACKING,
     R_UNREACHABLE,
     S_APPROACHING,
@@ -138,6 +151,21 @@ JOINT_MOVE_TOLERANCE = 1e-4
 #: Damping [σ unit] of the null-space projector I − Jᵀ(JJᵀ + ε²I)⁻¹J: far below
 #: sigma_stop, so the projector is exact wherever the arm may be.
 NULLSPACE_DAMPING = 1e-5
+#: Commanded travel [rad | m] (Σ maxᵢ|dq_prevᵢ|·dt) an unchanged measurement must
+#: have missed, besides frozen_timeout, to count as frozen: well above the resolution
+#: of a joint encoder, so a slowly commanded arm is not flagged between two counts.
+FROZEN_MIN_TRAVEL = 1e-3
+#: A motion starting from rest re-anchors the position command on the measurement
+#: only after the command has rested this long [s]: an arm that follows position
+#: commands has caught up with the command by then (no step back onto a lagging
+#: measurement after a short stop).
+ANCHOR_SETTLE = 0.1
+#: Values of the anchor memory: q_cmd continues from the last command; re-anchor in
+#: the next motion cycle with a fresh measurement; no command yet (anchor on the next
+#: valid measurement).
+ANCHOR_NONE = 0.0
+ANCHOR_FRESH = 1.0
+ANCHOR_FIRST = 2.0
 #: Active-set iterations of the QP per cycle (each iterate is admissible).
 QP_ITERATIONS = 40
 
@@ -156,26 +184,149 @@ def input_phase(q, target, mode, dt, measurement_age, target_age, out):
         return R_BAD_INPUT
     values = out[L.O_VAL1:L.O_VAL2 + 1]
     reason = check_inputs(q, target, mode, dt, measurement_age, target_age, values)
-    if mode == MODE_BAD_TARGET and reason < 0:
+    if mode == MODE_BAD_TARGET and reason < 0:     # the caller's verdict
         reason = R_BAD_INPUT
     return reason
 
 
 @njit(cache=True)
-def stop_invalid(mode, reason, q, q_valid, dq, dq_prev, q_out, q_cmd, mem):
-    """An invalid input: zero velocity at the last valid measured position."""
-    n = q.shape[0]
-    if mode != MODE_BAD and reason != R_BAD_Q:
-        for i in range(n):      # the measurement itself is fine: keep it
+def reject_phase(buf, n, reason, q_ok, dt):
+    """Phase 1 (invalid input): the input is not used (except a finite measurement,
+    kept as the last valid one when ``q_ok``); the last command brakes at the
+    acceleration limits (``brake_velocity``, then the position-limit bounds at the
+    last valid position) and the position command keeps integrating it: no velocity
+    or position step.  Without any command yet (``ANCHOR_FIRST``) the position
+    command is the last valid measured position and the velocity zero.  A
+    non-positive or non-finite dt counts as one nominal period."""
+    cfg = block(buf, n, L.B_CFG)
+    mem = block(buf, n, L.B_MEM)
+    out = block(buf, n, L.B_OUT)
+    amax = _jv(buf, n, L.J_AMAX)
+    dq_prev = _jv(buf, n, L.J_DQ_PREV)
+    q_cmd = _jv(buf, n, L.J_Q_CMD)
+    q_valid = _jv(buf, n, L.J_Q_VALID)
+    q = _jv(buf, n, L.J_Q_IN)
+    dq = _jv(buf, n, L.J_DQ_OUT)
+    q_out = _jv(buf, n, L.J_Q_OUT)
+    if q_ok:
+        for i in range(n):          # the measurement itself is fine: keep it
             q_valid[i] = q[i]
+    h = cfg[L.C_PERIOD]
+    if math.isfinite(dt) and dt > 0.0:
+        h = dt if dt < cfg[L.C_DT_MAX] else cfg[L.C_DT_MAX]
+    if mem[L.M_ANCHOR] == ANCHOR_FIRST:
+        for i in range(n):
+            dq[i] = 0.0
+            q_cmd[i] = q_valid[i]
+        if q_ok:
+            mem[L.M_ANCHOR] = ANCHOR_NONE
+    else:
+        cap_lo = _jv(buf, n, L.J_CAP_LO)
+        cap_hi = _jv(buf, n, L.J_CAP_HI)
+        brake_velocity(dq_prev, amax, h, dq)
+        joint_velocity_bounds(dq_prev, q_valid, q_cmd, _jv(buf, n, L.J_LOWER),
+                              _jv(buf, n, L.J_UPPER), amax, _jv(buf, n, L.J_CONT),
+                              cfg[L.C_JOINT_LIMIT_MARGIN], h, cap_lo, cap_hi)
+        clamp_to_bounds(dq, cap_lo, cap_hi)
     for i in range(n):
-        dq[i] = 0.0
-        dq_prev[i] = 0.0
-        q_out[i] = q_valid[i]
-        q_cmd[i] = q_valid[i]
-    mem[L.M_ANCHOR] = 1.0
+        q_out[i] = q_cmd[i] + dq[i] * h
+        q_cmd[i] = q_out[i]
+        dq_prev[i] = dq[i]
+    update_rest(dq, h, mem)
     mem[L.M_MOVING] = 0.0
     mem[L.M_SCALE] = 0.0
+    out[L.O_STATE] = S_INVALID
+    out[L.O_REASON] = reason
+
+
+@njit(cache=True)
+def update_frozen(q, q_last, dq_prev, dt, age, mem, timeout):
+    """Frozen-measurement watch; True when q counts as frozen.
+
+    While q is bit-identical to the last valid measurement ``q_last`` and the last
+    command moves (``dq_prev ≠ 0``), the time, the commanded travel
+    ``Σ maxᵢ|dq_prevᵢ|·dt`` and the largest commanded speed add up (mem
+    ``frozen_t``, ``frozen_travel``, ``frozen_peak``); any change of q clears them.
+    Frozen: time minus the measurement's ``age`` ≥ ``timeout``, and travel ≥
+    ``FROZEN_MIN_TRAVEL``; it stays frozen (``frozen``) until q changes.  Subtracting
+    the age leaves a stream that stopped (its age grows with the time) to the stale
+    check: frozen means measurements keep arriving and do not change.  ``dt`` is the
+    cycle's clamped step h: a late cycle of the controller itself, during which an
+    arm following position commands rightly stood still, counts as one step.
+    """
+    changed = False
+    peak = 0.0
+    for i in range(q.shape[0]):
+        if q[i] != q_last[i]:
+            changed = True
+        a = abs(dq_prev[i])
+        if a > peak:
+            peak = a
+    if changed:
+        mem[L.M_FROZEN_T] = 0.0
+        mem[L.M_FROZEN_TRAVEL] = 0.0
+        mem[L.M_FROZEN_PEAK] = 0.0
+        mem[L.M_FROZEN] = 0.0
+        return False
+    if peak > 0.0:
+        mem[L.M_FROZEN_T] += dt
+        mem[L.M_FROZEN_TRAVEL] += peak * dt
+        if peak > mem[L.M_FROZEN_PEAK]:
+            mem[L.M_FROZEN_PEAK] = peak
+    if mem[L.M_FROZEN_T] - age >= timeout and mem[L.M_FROZEN_TRAVEL] >= FROZEN_MIN_TRAVEL:
+        mem[L.M_FROZEN] = 1.0
+    return mem[L.M_FROZEN] != 0.0
+
+
+@njit(cache=True)
+def update_rest(dq, h, mem):
+    """mem ``rest``: time [s] the command has been at rest (every dqᵢ = 0), else 0."""
+    for i in range(dq.shape[0]):
+        if dq[i] != 0.0:
+            mem[L.M_REST] = 0.0
+            return
+    mem[L.M_REST] += h
+
+
+@njit(cache=True)
+def anchor_decision(q, q_cmd, dq_prev, cont, mem, moving, fresh, drift):
+    """Whether q_cmd is re-anchored on the measured q this cycle (updates the anchor
+    memory).
+
+    ``ANCHOR_FIRST`` (no command yet): now, whatever the cycle.  A stop never
+    re-anchors: the braking command is integrated on.  A motion cycle starting from a
+    command at rest asks for an anchor (``ANCHOR_FRESH``, as ``resume``/``reset`` do);
+    it is taken in the first motion cycle whose measurement is ``fresh`` (at most one
+    control period old) if the command has been at rest for ``ANCHOR_SETTLE`` (an arm
+    following position commands has caught up with it), and dropped otherwise (the
+    command continues, never a step back onto a lagging measurement).  A fresh motion
+    cycle also re-anchors when ``maxᵢ |q_cmdᵢ − qᵢ| > drift`` (the arm does not follow).
+    """
+    if mem[L.M_ANCHOR] == ANCHOR_FIRST:
+        mem[L.M_ANCHOR] = ANCHOR_NONE
+        return True
+    if not moving:
+        return False
+    at_rest = True
+    for i in range(q.shape[0]):
+        if dq_prev[i] != 0.0:
+            at_rest = False
+            break
+    if mem[L.M_MOVING] == 0.0 and at_rest:
+        mem[L.M_ANCHOR] = ANCHOR_FRESH
+    if not fresh:
+        return False
+    if mem[L.M_ANCHOR] == ANCHOR_FRESH:
+        mem[L.M_ANCHOR] = ANCHOR_NONE
+        if at_rest and mem[L.M_REST] >= ANCHOR_SETTLE:
+            return True
+    for i in range(q.shape[0]):
+        d = q_cmd[i] - q[i]
+        if cont[i] != 0.0:
+            d -= 2.0 * math.pi * math.floor(d / (2.0 * math.pi) + 0.5)
+        if abs(d) > drift:
+            return True
+    return False
 
 
 @njit(cache=True)
@@ -302,7 +453,7 @@ def bounds_phase(buf, n, h, q):
     lo = _jv(buf, n, L.J_LO)
     hi = _jv(buf, n, L.J_HI)
     brake = _jv(buf, n, L.J_DQ_BRAKE)
-    joint_velocity_bounds(dq_prev, q, q_cmd if mem[L.M_ANCHOR] == 0.0 else q,
+    joint_velocity_bounds(dq_prev, q, q_cmd if mem[L.M_ANCHOR] != ANCHOR_FIRST else q,
                           _jv(buf, n, L.J_LOWER), _jv(buf, n, L.J_UPPER), amax,
                           _jv(buf, n, L.J_CONT), cfg[L.C_JOINT_LIMIT_MARGIN], h, cap_lo, cap_hi)
     brake_velocity(dq_prev, amax, h, brake)
@@ -543,34 +694,24 @@ def lookahead_phase(buf, n, rows, q, dq, h, age, sigma_min, h_sigma):
 
 
 @njit(cache=True)
-def integrate_phase(buf, n, q, dq, h, moving):
-    """Phase 9: ``q_out = q_cmd + dq·h``, q_cmd re-anchored on the measured q when
-    motion starts or stops, when asked, or when it drifted from q by more than
-    max_command_drift; dq becomes dq_prev."""
+def integrate_phase(buf, n, q, dq, h, moving, fresh):
+    """Phase 9: ``q_out = q_cmd + dq·h``; q_cmd re-anchored on the measured q only as
+    ``anchor_decision`` says (never during a stop); dq becomes dq_prev."""
     cfg = block(buf, n, L.B_CFG)
     mem = block(buf, n, L.B_MEM)
     q_cmd = _jv(buf, n, L.J_Q_CMD)
     q_out = _jv(buf, n, L.J_Q_OUT)
     dq_prev = _jv(buf, n, L.J_DQ_PREV)
-    cont = _jv(buf, n, L.J_CONT)
-    anchor = mem[L.M_ANCHOR] != 0.0 or (mem[L.M_MOVING] != 0.0) != moving
-    if not anchor:
-        for i in range(n):
-            d = q_cmd[i] - q[i]
-            if cont[i] != 0.0:
-                d -= 2.0 * math.pi * math.floor(d / (2.0 * math.pi) + 0.5)
-            if abs(d) > cfg[L.C_MAX_COMMAND_DRIFT]:
-                anchor = True
-                break
-    if anchor:
+    if anchor_decision(q, q_cmd, dq_prev, _jv(buf, n, L.J_CONT), mem, moving, fresh,
+                       cfg[L.C_MAX_COMMAND_DRIFT]):
         for i in range(n):
             q_cmd[i] = q[i]
-    mem[L.M_ANCHOR] = 0.0
     mem[L.M_MOVING] = 1.0 if moving else 0.0
     for i in range(n):
         q_out[i] = q_cmd[i] + dq[i] * h
         q_cmd[i] = q_out[i]
         dq_prev[i] = dq[i]
+    update_rest(dq, h, mem)
 
 
 @njit(cache=True)
@@ -620,14 +761,13 @@ def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
     # ------------------------------------------------------------ 1. input checks
     reason = input_phase(q, target, mode, dt, measurement_age, target_age, out)
     if reason >= 0:
-        stop_invalid(mode, reason, q, q_valid, dq, dq_prev, _jv(buf, n, L.J_Q_OUT),
-                     _jv(buf, n, L.J_Q_CMD), mem)
-        out[L.O_STATE] = S_INVALID
-        out[L.O_REASON] = reason
+        reject_phase(buf, n, reason, mode != MODE_BAD and reason != R_BAD_Q, dt)
         return S_INVALID
     h = dt if dt < cfg[L.C_DT_MAX] else cfg[L.C_DT_MAX]   # dt for limits and integration
     if mem[L.M_DWELL] > 0.0:
         mem[L.M_DWELL] = mem[L.M_DWELL] - h if mem[L.M_DWELL] > h else 0.0
+    frozen = update_frozen(q, q_valid, dq_prev, h, measurement_age, mem,
+                           cfg[L.C_FROZEN_TIMEOUT])
     for i in range(n):
         q_valid[i] = q[i]
 
@@ -644,12 +784,22 @@ def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
         state = S_STALE
         reason = R_STALE_MEAS
         out[L.O_VAL1] = measurement_age
+    elif frozen:
+        state = S_STALE
+        reason = R_FROZEN
+        out[L.O_VAL1] = mem[L.M_FROZEN_T]
+        out[L.O_VAL2] = mem[L.M_FROZEN_PEAK]
     elif paused:
         state = S_PAUSED
         reason = R_PAUSED
     elif mode == MODE_TWIST and target_age > cfg[L.C_STALE_TIMEOUT]:
-        state = S_STALE
-        reason = R_STALE_TARGET
+        # the twist stream ended: brake (STALE_INPUT), then hold (IDLE)
+        state = S_IDLE
+        reason = R_TARGET_EXPIRED
+        for i in range(n):
+            if dq_prev[i] != 0.0:
+                state = S_STALE
+                reason = R_STALE_TARGET
         out[L.O_VAL1] = target_age
     else:
         have_task = mode != MODE_HOLD
@@ -812,7 +962,7 @@ def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
     else:
         mem[L.M_SCALE] = 0.0
         limited = 0
-    integrate_phase(buf, n, q, dq, h, moving)
+    integrate_phase(buf, n, q, dq, h, moving, measurement_age <= cfg[L.C_PERIOD])
     out[L.O_LIMITED] = limited
     out[L.O_STATE] = state
     out[L.O_REASON] = reason

@@ -38,6 +38,7 @@ CFG_SLOTS = (
     ("speed_scale_rate", "[1/s]"),
     ("joint_limit_margin", "[rad | m]"),
     ("stale_timeout", "[s]"),
+    ("frozen_timeout", "[s]"),
     ("goal_position_tolerance", "[m]"),
     ("goal_orientation_tolerance", "[rad]"),
     ("max_command_drift", "[rad | m]"),
@@ -48,6 +49,7 @@ CFG_SLOTS = (
     ("stall_timeout", "[s] no progress this long: blocked"),
     ("pose_task", "1: pose task (6 rows), 0: position task (derived)"),
     ("dt_max", "[s] largest dt used for limits (derived)"),
+    ("period", "[s] nominal control period 1/control_rate (derived)"),
     ("lipschitz", "bound L on |Δσ_min| / ‖Δq‖₁ (derived, see lookahead.sigma_lipschitz)"),
 )
 
@@ -90,7 +92,7 @@ JOINT_SLOTS = (
 MEM_SLOTS = (
     ("scale", "singularity speed scale of the last cycle"),
     ("latch", "1: singularity safe stop latched (σ_min fell below sigma_stop)"),
-    ("anchor", "1: re-anchor q_cmd on the measured position this cycle"),
+    ("anchor", "ANCHOR_*: when q_cmd is next re-anchored on the measured position"),
     ("warm", "1: σ subspaces hold the last cycle's"),
     ("approach", "1: APPROACHING_SINGULARITY (hysteresis flag)"),
     ("moving", "1: the last cycle was a motion (not a stop)"),
@@ -101,6 +103,11 @@ MEM_SLOTS = (
     ("unreachable", "1: this pose goal was found unreachable: hold (SAFE_STOP)"),
     ("have_prev_target", "1: target_prev holds the last pose target"),
     ("blocked_kind", "what blocks progress: 0 none, 1 singularity, 2 joint limits"),
+    ("frozen_t", "[s] commanded-motion time over which q stayed bit-identical"),
+    ("frozen_travel", "[rad | m] commanded travel Σ maxᵢ|dq_prevᵢ| dt over that time"),
+    ("frozen_peak", "[rad/s | m/s] largest commanded joint speed over that time"),
+    ("rest", "[s] how long the command has been at rest (dq = 0)"),
+    ("frozen", "1: the measurement was found frozen (until it changes)"),
 )
 
 #: Results of one cycle.

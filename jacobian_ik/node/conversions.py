@@ -3,7 +3,8 @@
 Every reader writes into an array the caller preallocated and returns an
 ``InputCheck``: ``ok`` and, when not ok, a one-line ``reason`` for the status
 topic.  Nothing here raises on bad message content; a bad message is a state
-(INVALID_INPUT), never an exception in a callback.
+(INVALID_INPUT), never an exception in a callback.  Joint states are merged by
+``jacobian_ik.node.joint_states``.
 
 Conventions: poses and twists are in the chain's base frame; a message header
 ``frame_id`` must be the base link or empty (empty means the base frame).
@@ -28,8 +29,8 @@ class InputCheck:
     """Outcome of reading one message: ``ok`` or not, and why not.
 
     ``ignored`` marks a message that is not about this arm at all (a
-    /joint_states message naming none of the chain's joints): it is neither
-    used nor an error.
+    /joint_states message naming none of the chain's joints, see
+    ``node.joint_states``): it is neither used nor an error.
     """
 
     ok: bool
@@ -50,81 +51,6 @@ def check_frame(frame_id: str, base_link: str, what: str) -> InputCheck:
         return ACCEPTED
     return InputCheck(False, f"{what} frame_id '{frame_id}' is not the base frame "
                              f"'{base_link}' (or empty); message rejected")
-
-
-class JointStateReader:
-    """Picks the chain's joint positions out of ``sensor_msgs/JointState`` messages.
-
-    Joints are matched by name, in any order; joints not in the chain are
-    ignored.  The index map is cached for the last seen name list, so a
-    publisher that always sends the same names costs one comparison per
-    message.
-    """
-
-    def __init__(self, joint_names):
-        self.joint_names = tuple(joint_names)
-        self._slot = {name: i for i, name in enumerate(self.joint_names)}
-        self._last_names: list[str] | None = None
-        self._last_index: np.ndarray | None = None
-        self._last_check: InputCheck = ACCEPTED
-
-    def _index_for(self, names) -> tuple[np.ndarray | None, InputCheck]:
-        """Message index of each chain joint, or None and the reason."""
-        if self._last_names is not None and names == self._last_names:
-            return self._last_index, self._last_check
-        index = np.full(len(self.joint_names), -1, dtype=np.int64)
-        check = ACCEPTED
-        seen = set()
-        for k, name in enumerate(names):
-            if name in seen:
-                check = InputCheck(False, f"joint_states names joint '{name}' twice")
-                break
-            seen.add(name)
-            slot = self._slot.get(name)
-            if slot is not None:
-                index[slot] = k
-        if check.ok:
-            missing = [n for n, i in zip(self.joint_names, index) if i < 0]
-            if len(missing) == len(self.joint_names):
-                check = InputCheck(False, "joint_states names none of the chain's joints "
-                                          f"({', '.join(self.joint_names)})", ignored=True)
-            elif missing:
-                check = InputCheck(False, f"joint_states lacks chain joints: {', '.join(missing)}")
-        self._last_names = list(names)
-        self._last_index = index if check.ok else None
-        self._last_check = check
-        return self._last_index, check
-
-    def read(self, msg, q_out: np.ndarray) -> InputCheck:
-        """Write the chain's positions [rad | m] of ``msg`` into ``q_out`` (n,).
-
-        ``q_out`` is written only when the message is accepted.  Rejected:
-        a position (or non-empty velocity / effort) array whose length differs
-        from the name list, a duplicated or missing chain joint, a non-finite
-        chain joint position.
-        """
-        names = msg.name
-        n_names = len(names)
-        if len(msg.position) != n_names:
-            return InputCheck(False, f"joint_states has {n_names} names but "
-                                     f"{len(msg.position)} positions")
-        for field in ("velocity", "effort"):
-            length = len(getattr(msg, field))
-            if length not in (0, n_names):
-                return InputCheck(False, f"joint_states has {n_names} names but "
-                                         f"{length} {field} values (must be 0 or {n_names})")
-        index, check = self._index_for(names)
-        if index is None or not check.ok:
-            return check
-        position = msg.position
-        for slot in range(index.shape[0]):
-            value = position[index[slot]]
-            if not math.isfinite(value):
-                return InputCheck(False, f"joint_states position of '{self.joint_names[slot]}' "
-                                         f"is {value}")
-        for slot in range(index.shape[0]):
-            q_out[slot] = position[index[slot]]
-        return ACCEPTED
 
 
 def chain_reach(robot) -> float:

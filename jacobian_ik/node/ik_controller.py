@@ -2,7 +2,7 @@
 
 A thin adapter over ``jacobian_ik.controller.Controller`` (see docs/node.md):
 
-Inputs   ``/joint_states`` (``sensor_msgs/JointState``, matched by joint name),
+Inputs   ``/joint_states`` (``sensor_msgs/JointState``, merged by joint name),
          ``~/target_pose`` (``geometry_msgs/PoseStamped``, base frame: goal mode),
          ``~/target_twist`` (``geometry_msgs/TwistStamped``, base frame: servo mode,
          times out after ``stale_timeout`` counted from its receipt).
@@ -30,8 +30,9 @@ from std_srvs.srv import SetBool, Trigger
 
 from jacobian_ik.controller import Controller, SafetyState
 from jacobian_ik.errors import JacobianIkError
-from jacobian_ik.node.conversions import JointStateReader, chain_reach, read_pose, read_twist
+from jacobian_ik.node.conversions import chain_reach, read_pose, read_twist
 from jacobian_ik.node.interface import CONTROLLER_NODE, READY_TEXT
+from jacobian_ik.node.joint_states import JointStateMerger
 from jacobian_ik.node.outputs import CommandOutput
 from jacobian_ik.node.parameters import (
     ParameterGate,
@@ -48,7 +49,6 @@ JOINT_STATES_TOPIC = "/joint_states"
 TARGET_POSE_TOPIC = "~/target_pose"
 TARGET_TWIST_TOPIC = "~/target_twist"
 
-
 #: Diagnostics period [s].
 DIAGNOSTICS_PERIOD = 1.0
 #: While the state stays the same, a changed reason is republished at most this often [s].
@@ -57,10 +57,6 @@ REASON_REPUBLISH_PERIOD = 0.2
 STATE_LOG_BUDGET = 10
 #: Rejected messages are logged at most once per this period [s] (per kind).
 REJECT_LOG_PERIOD = 1.0
-
-#: Handed to the controller to make a cycle INVALID_INPUT (zero motion at the
-#: last valid measurement) when the node itself rejected an input.
-_REJECTED_TARGET = np.full(6, np.nan)
 
 
 class IkControllerNode(Node):
@@ -86,10 +82,7 @@ class IkControllerNode(Node):
         self.period = 1.0 / params.control_rate
 
         # Inputs, written by the callbacks, read by the cycle.
-        self._reader = JointStateReader(self.robot.joint_names)
-        self._q_buffer = np.zeros(n)            # scratch for the reader
-        self._q = np.zeros(n)                   # last valid measurement [rad | m]
-        self._q_received = None                 # [s, monotonic] its receipt time
+        self._joints = JointStateMerger(self.robot.joint_names)  # merged measurement
         self._joint_fault = ""                  # rejected /joint_states, until a cycle reports it
         self._ignored_joint_states = 0
         self._max_target_distance = 2.0 * chain_reach(self.robot)
@@ -140,7 +133,7 @@ class IkControllerNode(Node):
         self._timer = self.create_timer(self.period, self._on_cycle, clock=steady)
         self._diagnostics_timer = self.create_timer(DIAGNOSTICS_PERIOD, self._on_diagnostics,
                                                     clock=steady)
-        self._publish_state(SafetyState.IDLE.name, "ready: waiting for /joint_states",
+        self._publish_state(SafetyState.IDLE, "ready: waiting for /joint_states",
                             time.monotonic())
         self.get_logger().info(
             f"{READY_TEXT}: kernels compiled in {warm_up_time:.2f} s; control loop at "
@@ -156,11 +149,10 @@ class IkControllerNode(Node):
 
     # ------------------------------------------------------------ inputs
     def _on_joint_state(self, msg: JointState) -> None:
-        check = self._reader.read(msg, self._q_buffer)
+        check = self._joints.update(msg, time.monotonic())
         if check.ok:
-            self._q[:] = self._q_buffer
-            self._q_received = time.monotonic()
-        elif check.ignored:
+            return
+        if check.ignored:
             if self._ignored_joint_states == 0:
                 self.get_logger().info(f"ignoring /joint_states messages that name none of "
                                        f"the chain's joints (first: {list(msg.name)[:4]})")
@@ -241,35 +233,31 @@ class IkControllerNode(Node):
         last = self._last_cycle_start
         dt = self.period if last is None else start - last
         self._last_cycle_start = start
-        if self._q_received is None:
-            # Nothing measured yet: a velocity output holds still, the others wait.
+        joints = self._joints
+        if not joints.complete:
+            # Not every joint measured yet: a velocity output holds still, the others wait.
             if self._output.mode == "velocity":
                 self._output.publish(self._zeros, self._zeros)
-            self._publish_state(SafetyState.IDLE.name, "ready: waiting for /joint_states",
-                                start)
+            self._publish_state(SafetyState.IDLE, "ready: waiting for /joint_states"
+                                + _missing_text(joints), start)
             self.stats.record(start, time.monotonic() - start)
             return
 
-        override = ""
+        rejected = self._joint_fault or self._target_fault or None
+        self._joint_fault = ""
         target_age = 0.0
-        if self._joint_fault:
-            override, target = self._joint_fault, _REJECTED_TARGET
-            self._joint_fault = ""
-        elif self._target_fault:
-            override, target = self._target_fault, _REJECTED_TARGET
-        elif self._target_mode == "pose":
+        if self._target_mode == "pose":
             target = self._pose
         elif self._target_mode == "twist":
             target = self._twist
             target_age = start - self._twist_received
         else:
             target = None
-        result = self.controller.step(self._q, target, dt,
-                                      measurement_age=start - self._q_received,
-                                      target_age=target_age)
+        result = self.controller.step(joints.positions, target, dt,
+                                      measurement_age=joints.age(
+                                          start, self.controller.params.stale_timeout),
+                                      target_age=target_age, rejected=rejected)
         stepped = time.monotonic()
-        if override and result.state == SafetyState.INVALID_INPUT:
-            result.reason = override
         self._output.publish(result.dq_command, result.q_command)
         compute = time.monotonic() - start
         self.stats.record(start, compute, stepped - start)
@@ -277,15 +265,11 @@ class IkControllerNode(Node):
         self._cycle += 1
         if self._cycle % self.settings.metrics_decimation == 0:
             self._metrics.publish(result, compute, stepped - start)
-        if (self._target_mode == "twist" and result.state == SafetyState.STALE_INPUT
-                and target_age > self.controller.params.stale_timeout
-                and not result.dq_command.any()):
-            # The twist stream ended and the arm has stopped: back to IDLE.
-            self._target_mode = None
-        self._publish_state(result.state.name, result.reason, start)
+        self._publish_state(result.state, result.reason, start)
 
-    def _publish_state(self, name: str, reason: str, now: float) -> None:
+    def _publish_state(self, state: SafetyState, reason: str, now: float) -> None:
         publisher = self._state
+        name = state.name
         if name == publisher.state_name:
             if reason == publisher.reason or now - self._reason_published_at \
                     < REASON_REPUBLISH_PERIOD:
@@ -296,9 +280,10 @@ class IkControllerNode(Node):
         previous = publisher.state_name
         publisher.update(name, reason)
         self._reason_published_at = now
-        self._log_state_change(previous, name, reason, now)
+        self._log_state_change(previous, state, reason, now)
 
-    def _log_state_change(self, previous: str, name: str, reason: str, now: float) -> None:
+    def _log_state_change(self, previous: str, state: SafetyState, reason: str,
+                          now: float) -> None:
         if now - self._log_window_start >= 1.0:
             if self._log_suppressed:
                 self.get_logger().info(f"({self._log_suppressed} more state changes not logged)")
@@ -309,8 +294,8 @@ class IkControllerNode(Node):
             self._log_suppressed += 1
             return
         self._log_count += 1
-        text = f"state {previous or '-'} -> {name}: {reason}"
-        if name in ("SAFE_STOP", "STALE_INPUT", "INVALID_INPUT", "JOINT_LIMIT"):
+        text = f"state {previous or '-'} -> {state.name}: {reason}"
+        if state.is_fault:
             self.get_logger().warning(text)
         else:
             self.get_logger().info(text)
@@ -321,6 +306,7 @@ class IkControllerNode(Node):
             self.settings.output, self.controller.params.control_rate,
             counters=(("rejected_messages", self.rejected_messages),
                       ("ignored_joint_states", self._ignored_joint_states),
+                      ("repeated_joint_states", self._joints.repeated),
                       ("internal_errors", self.internal_errors)))
 
     # ------------------------------------------------------------ shutdown
@@ -331,6 +317,14 @@ class IkControllerNode(Node):
             self._output.publish(self._zeros, self._zeros)
         elif self.last_result is not None:
             self._output.publish(self._zeros, self.last_result.q_command)
+
+
+def _missing_text(joints: JointStateMerger) -> str:
+    """": no value yet for joints a, b" when some but not all joints were received."""
+    missing = joints.missing()
+    if len(missing) == len(joints.joint_names):
+        return ""
+    return f": no value yet for joints {', '.join(missing)}"
 
 
 def _on_stop(node: IkControllerNode) -> None:

@@ -61,7 +61,9 @@ PARAMETER_DESCRIPTIONS = {
     "noise_std": "fault: std of Gaussian noise on published positions [rad]",
     "latency": "fault: age of the published state [s]",
     "drop_probability": "fault: probability that a /joint_states message is not sent [0..1]",
-    "freeze_after": "fault: stop publishing /joint_states after this time [s]; <= 0 = never",
+    "freeze_after": "fault: the published /joint_states freeze at this time [s]; <= 0 = never",
+    "freeze_mode": "fault: once frozen, publish nothing (silent), the last message again "
+                   "with its stamp (repeat), or its positions with fresh stamps (stuck)",
     "jump_after": "fault: move every joint by jump_offset at this time [s]; <= 0 = never",
     "jump_offset": "fault: size of the jump [rad | m] (clipped to the limits)",
     "seed": "seed of the fault random numbers (noise, drops)",
@@ -106,6 +108,7 @@ class SimArmNode(Node):
         self.dropped_commands = 0
         self._warned: dict[tuple[str, str], tuple[float, int]] = {}  # → (time, repeats)
         self._msg = JointState()
+        self._sample = None             # the sample self._msg holds
         self._msg.name = list(self.sim.joint_names)
         self._publisher = self.create_publisher(JointState, JOINT_STATES_TOPIC, QOS_DEPTH)
         self.create_subscription(Float64MultiArray, VELOCITY_COMMAND_TOPIC,
@@ -153,6 +156,10 @@ class SimArmNode(Node):
         sample = self.sim.tick(now)
         if sample is None:
             return
+        if sample is self._sample:      # the same sample again: the same message
+            self._publisher.publish(self._msg)
+            return
+        self._sample = sample
         age_ns = int(round((now - sample.time) * 1e9))
         stamp_ns = self.get_clock().now().nanoseconds - age_ns
         msg = self._msg

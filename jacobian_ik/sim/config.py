@@ -18,6 +18,12 @@ from jacobian_ik.errors import ConfigurationError
 #: Simulation backends, by ``backend`` name.
 BACKENDS = ("kinematic", "mujoco")
 
+#: What /joint_states does after ``freeze_after``, by ``freeze_mode`` name: nothing
+#: is published (``silent``), the last message is published again with its stamp (a
+#: hung bridge, ``repeat``), or its positions with fresh stamps (a stuck encoder,
+#: ``stuck``).
+FREEZE_MODES = ("silent", "repeat", "stuck")
+
 #: Joint actuators of the MuJoCo backend, by ``mujoco_actuator`` name.
 MUJOCO_ACTUATORS = ("velocity", "position")
 
@@ -47,7 +53,8 @@ class SimConfig:
     noise_std: float = 0.0               # [rad] std of Gaussian noise on published positions
     latency: float = 0.0                 # [s] age of the published state
     drop_probability: float = 0.0        # [-] probability that one /joint_states is not sent
-    freeze_after: float = 0.0            # [s] stop publishing after this time; <= 0: never
+    freeze_after: float = 0.0            # [s] the published state freezes at this time; <= 0: never
+    freeze_mode: str = "silent"          # FREEZE_MODES: what is published once frozen
     jump_after: float = 0.0              # [s] configuration jump at this time; <= 0: never
     jump_offset: float = 0.0             # [rad | m] size of the jump, added to every joint
     seed: int = 0                        # seed of the fault RNG (noise, drops)
@@ -67,6 +74,7 @@ class SimConfig:
         self._check_robot_source()
         _choice("backend", self.backend, BACKENDS)
         _choice("mujoco_actuator", self.mujoco_actuator, MUJOCO_ACTUATORS)
+        _choice("freeze_mode", self.freeze_mode, FREEZE_MODES)
         for value in self.initial_positions:
             if not math.isfinite(value):
                 raise ConfigurationError(

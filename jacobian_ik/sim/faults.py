@@ -9,7 +9,11 @@ send.  Faults (all off by default; times are counted from the first tick):
   ``latency`` ago; its stamp stays the time it was measured, so a receiver
   can see the delay by comparing stamps with its clock;
 * ``drop_probability``: each message is left out with this probability;
-* ``freeze_after`` [s] (> 0): from then on nothing is published;
+* ``freeze_after`` [s] (> 0): from then on the published state is frozen;
+  ``freeze_mode`` says how: ``silent`` publishes nothing, ``repeat`` the last
+  published sample again (same measurement time, so the same stamp: a hung
+  bridge), ``stuck`` its positions and velocities with the current time (fresh
+  stamps: a stuck encoder);
 * ``jump_after`` [s] (> 0) and ``jump_offset`` [rad]: once, at that time, the
   simulated configuration is moved by ``jump_offset`` on every joint
   (``jump_due`` tells the caller when; the caller moves the backend).
@@ -48,11 +52,14 @@ class FaultInjector:
 
     def __init__(self, *, noise_std: float = 0.0, latency: float = 0.0,
                  drop_probability: float = 0.0, freeze_after: float = 0.0,
-                 jump_after: float = 0.0, jump_offset: float = 0.0, seed: int = 0):
+                 freeze_mode: str = "silent", jump_after: float = 0.0,
+                 jump_offset: float = 0.0, seed: int = 0):
         self.noise_std = float(noise_std)            # [rad]
         self.latency = float(latency)                # [s]
         self.drop_probability = float(drop_probability)
         self.freeze_after = float(freeze_after)      # [s]; <= 0: never
+        self.freeze_mode = freeze_mode               # silent | repeat | stuck
+        self._last: JointSample | None = None        # last published sample
         self.jump_after = float(jump_after)          # [s]; <= 0: never
         self.jump_offset = float(jump_offset)        # [rad | m]
         drop_seed, noise_seed = np.random.SeedSequence(seed).spawn(2)
@@ -67,7 +74,8 @@ class FaultInjector:
     def from_config(cls, config: SimConfig) -> FaultInjector:
         return cls(noise_std=config.noise_std, latency=config.latency,
                    drop_probability=config.drop_probability,
-                   freeze_after=config.freeze_after, jump_after=config.jump_after,
+                   freeze_after=config.freeze_after, freeze_mode=config.freeze_mode,
+                   jump_after=config.jump_after,
                    jump_offset=config.jump_offset, seed=config.seed)
 
     def jump_due(self, elapsed: float) -> bool:
@@ -86,7 +94,12 @@ class FaultInjector:
         if self.freeze_after > 0.0 and elapsed >= self.freeze_after:
             self.frozen = True
             self._pending.clear()
-            return None
+            last = self._last
+            if last is None or self.freeze_mode == "silent":
+                return None
+            if self.freeze_mode == "repeat":
+                return last
+            return JointSample(sample.time, last.position, last.velocity)
         delayed = self._delay(sample)
         if delayed is None:
             return None
@@ -96,6 +109,7 @@ class FaultInjector:
         if self.noise_std > 0.0:
             noise = self._noise_rng.normal(0.0, self.noise_std, size=delayed.position.shape)
             delayed = JointSample(delayed.time, delayed.position + noise, delayed.velocity)
+        self._last = delayed
         return delayed
 
     def _delay(self, sample: JointSample) -> JointSample | None:
