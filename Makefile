@@ -6,25 +6,28 @@ VENV   := .venv
 VPY    := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
-EXTRAS := ros,sim,audit,test,lint
+EXTRAS := ros,sim,audit,telemetry,test,lint
 PYTEST_ARGS ?=
 
 # ROS 2 processes started by make targets discover peers on loopback only.
 # Tests also pick a ROS_DOMAIN_ID of their own (tests/conftest.py).
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 
-.PHONY: venv test test-fast lint demo bench clean distclean
+.PHONY: venv test test-fast lint demo bench clean distclean prometheus
 
 venv: $(STAMP)
 
-# Re-installs whenever setup.py or setup.cfg changes.
+# Re-installs whenever setup.py or setup.cfg changes.  The install step ends
+# with `jacobian-ik precompile`: numba's cache then holds every kernel and the
+# controller starts in about a second.
 $(STAMP): setup.py setup.cfg
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -e '.[$(EXTRAS)]'
+	$(VENV)/bin/jacobian-ik precompile
 	touch $@
 
 # The whole suite (what CI runs).
-test: $(STAMP)
+test: $(STAMP) prometheus
 	$(VPY) -m pytest -q $(PYTEST_ARGS)
 
 # The edit-run loop: no ROS processes or nodes, no slow tests (markers in pytest.ini).
@@ -35,6 +38,19 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(VPY) -m ruff check .
 	$(VPY) -m mypy
+
+# The Prometheus server and promtool (Debian package `prometheus`) for the
+# rules and dashboard tests: installed when missing and possible (root with
+# apt-get, as in CI); elsewhere those tests skip and say why.  Idempotent.
+prometheus:
+	@if command -v prometheus >/dev/null && command -v promtool >/dev/null; then \
+	  :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus) \
+	    || echo "make prometheus: could not install the prometheus package; its tests will skip"; \
+	else \
+	  echo "make prometheus: prometheus/promtool missing and not root with apt-get; their tests will skip"; \
+	fi
 
 demo: $(STAMP)
 	$(VPY) -m jacobian_ik.demo

@@ -79,6 +79,8 @@ setup(
         "ros": ROS_REQUIRES,
         "sim": ["mujoco"],
         "audit": ["matplotlib", "rosbags", "scipy"],
+        # The Prometheus exporter (jacobian_ik.telemetry, telemetry_exporter node).
+        "telemetry": ["prometheus-client", "rosbags"],
         "test": [
             "pytest",
             "pytest-timeout",
@@ -109,6 +111,7 @@ setup(
             "sim_arm = jacobian_ik.node.sim_arm:main",
             "jacobian-ik-bringup = jacobian_ik.node.bringup:main",
             "jacobian-ik = jacobian_ik.audit.cli:main",
+            "telemetry_exporter = jacobian_ik.node.telemetry_exporter:main",
         ],
     },
 )

@@ -14,6 +14,11 @@ and prints, per goal: outcome, time to reach it (goal tolerances 1 mm and
 10 mrad) or to stop, position / orientation error 0.3 s after that, lowest
 σ_min and the states visited.  Exits 0 when every goal behaved as
 expected.  Options: ``--sim mujoco``, ``--output position|trajectory``.
+
+Telemetry: the Prometheus exporter runs too (``--metrics-port``, default 9650,
+loopback); the demo prints its URL and a few live values before and after the
+goals, and lists the flight-recorder file the beyond-reach goal's safe stop
+wrote (with the ``jacobian-ik audit-path`` command that plots it).
 """
 
 from __future__ import annotations
@@ -22,19 +27,17 @@ import argparse
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from pathlib import Path
 
 import numpy as np
 
 from jacobian_ik import bundled
 from jacobian_ik.node.bringup import Bringup, BringupConfig, ros_environment
-from jacobian_ik.node.interface import OUTPUT_MODES
+from jacobian_ik.node.interface import EXPORTER_NODE, OUTPUT_MODES
 from jacobian_ik.robot import Robot
-
-if TYPE_CHECKING:
-    from jacobian_ik.node.client import ControllerClient
+from jacobian_ik.telemetry import names as metric_names
+from jacobian_ik.telemetry.recorder import default_folder
 
 ROBOT = "panda"
 #: A stopped arm: every joint slower than this [rad/s] ...
@@ -49,8 +52,7 @@ SETTLE_TIME = 0.3
 class Goal:
     label: str
     expected: str            # "reached" | "SAFE_STOP"
-    # (T_base_tip at the start, T_base_tip at home) -> T_base_target
-    make_target: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    make_target: object      # (T_base_tip at the start, T_base_tip at home) -> T_base_target
 
 
 @dataclass
@@ -62,7 +64,7 @@ class Outcome:
     orientation_error: float
     duration: float
     sigma_min: float
-    states: list[str]
+    states: list
 
     @property
     def ok(self) -> bool:
@@ -74,19 +76,19 @@ def _rot_z(angle: float) -> np.ndarray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
-def _shifted(T: np.ndarray, offset: Sequence[float]) -> np.ndarray:
+def _shifted(T, offset) -> np.ndarray:
     T = T.copy()
     T[:3, 3] += offset
     return T
 
 
-def _turned(T: np.ndarray, offset: Sequence[float], angle: float) -> np.ndarray:
+def _turned(T, offset, angle) -> np.ndarray:
     T = _shifted(T, offset)
     T[:3, :3] = T[:3, :3] @ _rot_z(angle)
     return T
 
 
-def _beyond_reach(T: np.ndarray, distance: float) -> np.ndarray:
+def _beyond_reach(T, distance: float) -> np.ndarray:
     """The current orientation, at ``distance`` [m] from the base along the tip's
     horizontal direction, at the tip's height."""
     T = T.copy()
@@ -105,12 +107,7 @@ GOALS = (
 )
 
 
-def _measured(client: ControllerClient) -> np.ndarray:
-    """The client's latest joint positions; a connected client always has them."""
-    return cast(np.ndarray, client.q)
-
-
-def _at_rest(client: ControllerClient) -> bool:
+def _at_rest(client) -> bool:
     records, _, _ = client.recorded()
     if len(records) < 2:
         return False
@@ -122,9 +119,8 @@ def _at_rest(client: ControllerClient) -> bool:
     return bool(np.all(span <= REST_SPEED * REST_TIME))
 
 
-def run_goal(client: ControllerClient, robot: Robot, goal: Goal, home: np.ndarray,
-             timeout: float) -> Outcome:
-    T_start = robot.fk(_measured(client))
+def run_goal(client, robot, goal: Goal, home, timeout: float) -> Outcome:
+    T_start = robot.fk(client.q)
     target = goal.make_target(T_start, home)
     client.clear_records()
     t0 = time.monotonic()
@@ -151,7 +147,7 @@ def run_goal(client: ControllerClient, robot: Robot, goal: Goal, home: np.ndarra
         time.sleep(SETTLE_TIME)   # the arm keeps converging inside the tolerance
     _, _, metrics = client.recorded()
     sigma = [row[0] for t, row in metrics if t >= t0]
-    states: list[str] = []
+    states = []
     for sample in client.states_since(t0):
         if not states or states[-1] != sample.name:
             states.append(sample.name)
@@ -161,7 +157,7 @@ def run_goal(client: ControllerClient, robot: Robot, goal: Goal, home: np.ndarra
                    min(sigma) if sigma else math.nan, states)
 
 
-def print_table(outcomes: Sequence[Outcome]) -> None:
+def print_table(outcomes) -> None:
     header = ("goal", "expected", "outcome", "pos err [mm]", "rot err [mrad]", "time [s]",
               "min sigma", "states visited")
     rows = [(o.label, o.expected, o.outcome + ("" if o.ok else "  <-- unexpected"),
@@ -173,18 +169,67 @@ def print_table(outcomes: Sequence[Outcome]) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+#: Live values the demo prints: (label, metric, labels).
+LIVE_VALUES = (
+    ("sigma_min", metric_names.SIGMA_MIN.name, {}),
+    ("loop rate [Hz]", metric_names.LOOP_RATE.name, {}),
+    ("control cycles", metric_names.CYCLES.name, {}),
+    ("goals reached", metric_names.GOALS.name, {}),
+    ("flight-recorder files", metric_names.RECORDER_FILES.name, {}),
+)
+
+
+def print_live_values(url: str, when: str) -> None:
+    from jacobian_ik.telemetry.scrape import sample_values, scrape, value
+
+    try:
+        samples = sample_values(scrape(url))
+    except OSError as exc:
+        print(f"  telemetry ({when}): cannot scrape {url}: {exc}")
+        return
+    parts = []
+    for label, name, labels in LIVE_VALUES:
+        found = value(samples, name, **labels)
+        if found is not None:
+            parts.append(f"{label} {found:.4g}")
+    stops = [value(samples, metric_names.TRANSITIONS.name, state="SAFE_STOP", reason_class=c)
+             for c in metric_names.TRANSITION_CLASSES["SAFE_STOP"]]
+    if all(v is not None for v in stops):
+        parts.append(f"safe stops {sum(stops):.4g}")
+    print(f"  telemetry ({when}): " + (", ".join(parts) if parts else "no data yet"))
+
+
+def new_files(folder: Path, before: set) -> list:
+    return sorted(p for p in folder.glob("flight_*") if p.name not in before
+                  and not p.name.endswith(".partial"))
+
+
+def wait_for_new_file(folder: Path, before: set, timeout: float) -> list:
+    """The flight-recorder files written since ``before``, once one of a safe stop
+    is among them (or after ``timeout`` [s]: whatever is there)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        files = new_files(folder, before)
+        if any("safe_stop" in p.name for p in files):
+            return files
+        time.sleep(0.2)
+    return new_files(folder, before)
+
+
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m jacobian_ik.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sim", choices=("kinematic", "mujoco"), default="kinematic")
     parser.add_argument("--output", choices=OUTPUT_MODES, default="velocity")
     parser.add_argument("--goal-timeout", type=float, default=10.0,
                         help="seconds allowed per goal (default %(default)s)")
+    parser.add_argument("--metrics-port", type=int, default=metric_names.DEFAULT_METRICS_PORT,
+                        help="port of the Prometheus exporter (default %(default)s)")
     parser.add_argument("--verbose", action="store_true", help="show the nodes' output")
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv=None) -> int:
     args = parse_args(argv)
     # Imported here so that --help works without a ROS environment.
     from jacobian_ik.node.client import ControllerClient
@@ -194,10 +239,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"jacobian_ik demo: {ROBOT}, sim {args.sim}, output {args.output}, "
           f"ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}", flush=True)
     robot = Robot.from_urdf(bundled.urdf_path(ROBOT), *bundled.robot_links(ROBOT))
-    log: list[str] = []
+    log = []
     sink = (lambda line: print(line, flush=True)) if args.verbose else log.append
-    runner = Bringup(BringupConfig(robot=ROBOT, sim=args.sim, output=args.output),
+    recorder_folder = Path(default_folder())
+    runner = Bringup(BringupConfig(robot=ROBOT, sim=args.sim, output=args.output,
+                                   metrics_port=args.metrics_port,
+                                   controller_parameters={
+                                       "flight_recorder_folder": str(recorder_folder)}),
                      env=env, sink=sink)
+    url = f"http://{metric_names.DEFAULT_METRICS_ADDRESS}:{args.metrics_port}/metrics"
+    existing = {p.name for p in recorder_folder.glob("flight_*")} \
+        if recorder_folder.is_dir() else set()
     client = None
     outcomes = []
     failed = None
@@ -216,15 +268,38 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("no joint states or metrics from the nodes; their output:", file=sys.stderr)
             print("\n".join(log[-30:]), file=sys.stderr)
             return 1
-        print(f"nodes up in {time.monotonic() - started:.1f} s; sending "
-              f"{len(GOALS)} goals\n", flush=True)
-        home = robot.fk(_measured(client))
+        print(f"nodes up in {time.monotonic() - started:.1f} s", flush=True)
+        exporter_lost = runner.optional_exited().get(EXPORTER_NODE[0])
+        if exporter_lost is None:
+            print(f"Prometheus metrics: {url}", flush=True)
+            time.sleep(1.5)      # the exporter's first diagnostics (loop rate, info)
+            print_live_values(url, "before the goals")
+        else:
+            lines = runner.lines.get(EXPORTER_NODE[0], [])
+            print(f"the telemetry exporter did not start (code {exporter_lost}): "
+                  f"{lines[-1] if lines else ''}", flush=True)
+        print(f"sending {len(GOALS)} goals\n", flush=True)
+        home = robot.fk(client.q)
         for goal in GOALS:
             outcome = run_goal(client, robot, goal, home, args.goal_timeout)
             outcomes.append(outcome)
             print(f"  {goal.label}: {outcome.outcome} in {outcome.duration:.2f} s", flush=True)
         print()
         print_table(outcomes)
+        print()
+        files = wait_for_new_file(recorder_folder, existing, 30.0)
+        if not runner.optional_exited():
+            time.sleep(1.5)
+            print_live_values(url, "after the goals")
+        if files:
+            print("flight-recorder files written during the demo:")
+            for path in files:
+                print(f"  {path}")
+            stops = [p for p in files if "safe_stop" in p.name] or files
+            print(f"plot the safe stop:  jacobian-ik audit-path {ROBOT} {stops[0]} "
+                  f"--plot safe_stop.png")
+        else:
+            print(f"no flight-recorder file appeared in {recorder_folder}")
         failed = runner.failed()
     finally:
         if client is not None:

@@ -13,6 +13,8 @@ The arguments, their defaults and the simulator faults are the table
     params_file       extra parameter file applied after config/<robot>.yaml
     noise_std, latency, drop_probability, freeze_after, jump_after,
     jump_offset, seed simulator faults (see sim_arm's parameters)
+    metrics_port      Prometheus exporter port (empty: no exporter)
+    metrics_address   address the exporter binds (default 127.0.0.1)
 
 Both nodes read share/jacobian_ik/config/<robot>.yaml (base_link, tip_link,
 controller and simulator parameters), then params_file, then the URDF as the
@@ -31,6 +33,7 @@ from launch_ros.parameter_descriptions import ParameterValue
 from jacobian_ik.node.interface import (
     ARGUMENTS,
     CONTROLLER_NODE,
+    EXPORTER_NODE,
     FAULT_PARAMETERS,
     PACKAGE,
     SIM_NODE,
@@ -45,7 +48,7 @@ def _node(node, parameters):
 
 
 def _nodes(context, *args, **kwargs):
-    """The two nodes, built once the launch arguments are known."""
+    """The nodes, built once the launch arguments are known."""
     share = get_package_share_directory(PACKAGE)
     robot = LaunchConfiguration('robot').perform(context)
     sim = LaunchConfiguration('sim').perform(context)
@@ -63,14 +66,22 @@ def _nodes(context, *args, **kwargs):
 
     controller = _node(CONTROLLER_NODE,
                        files + [{'robot_description': robot_description, 'output': output}])
+    nodes = [controller]
+    metrics_port = LaunchConfiguration('metrics_port').perform(context)
+    if metrics_port:
+        nodes.append(_node(EXPORTER_NODE, [{
+            'metrics_port': int(metrics_port),
+            'metrics_address': LaunchConfiguration('metrics_address').perform(context),
+            'controller': '/' + CONTROLLER_NODE[0],
+        }]))
     if sim == 'none':
-        return [controller]
+        return nodes
 
     sim_parameters = {'robot_description': robot_description, 'backend': sim}
     for name, kind in FAULT_PARAMETERS.items():
         sim_parameters[name] = kind(LaunchConfiguration(name).perform(context))
     simulator = _node(SIM_NODE, files + [sim_parameters])
-    return [simulator, controller]
+    return [simulator] + nodes
 
 
 def _declare(argument):

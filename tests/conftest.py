@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,9 @@ import pytest
 from jacobian_ik.bundled import example_robot_data_dir
 
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+# ROS_HOME (logs, the controller's flight-recorder files) in a folder of this
+# run, not in the user's ~/.ros.
+os.environ.setdefault("ROS_HOME", tempfile.mkdtemp(prefix="jacobian_ik_test_ros_home_"))
 
 #: Domain ids handed to tests: [DOMAIN_ID_FIRST, DOMAIN_ID_LAST].
 DOMAIN_ID_FIRST = 100

@@ -27,6 +27,7 @@ from jacobian_ik.node.bringup import (
 )
 from jacobian_ik.node.interface import (
     CONTROLLER_NODE,
+    EXPORTER_NODE,
     FAULT_PARAMETERS,
     LAUNCH_ARGUMENTS,
     NODES,
@@ -107,7 +108,7 @@ def test_launch_file_declares_nothing_of_its_own_but_reads_the_shared_table():
 def test_runner_nodes_are_the_console_scripts_the_launch_file_starts():
     """Each node's module is the console script of the node's name (setup.py)."""
     setup = (LAUNCH_FILE.parent.parent / "setup.py").read_text()
-    for name, module in NODES:
+    for name, module in NODES + (EXPORTER_NODE,):
         assert f"{name} = {module}:main" in setup
 
 

@@ -21,14 +21,15 @@ from jacobian_ik.controller import Controller  # noqa: E402
 from jacobian_ik.errors import ConfigurationError  # noqa: E402
 from jacobian_ik.node.parameters import (  # noqa: E402
     NODE_PARAMETERS,
+    PROCESS_PARAMETERS,
     ParameterGate,
+    ProcessSettings,
     declare_controller_parameters,
     declare_node_parameters,
+    declare_process_parameters,
 )
 from jacobian_ik.params import PARAMETER_SPECS, ControllerParams  # noqa: E402
 from jacobian_ik.robot import Robot  # noqa: E402
-
-pytestmark = pytest.mark.ros
 
 LINKS = bundled.robot_links("panda")
 ROBOT_OVERRIDES = {"urdf_path": str(bundled.urdf_path("panda")), "base_link": LINKS[0],
@@ -112,12 +113,57 @@ def test_node_parameters_are_read_only_and_checked(context):
     ({}, ["robot_description", "urdf_path"]),
     ({**ROBOT_OVERRIDES, "output": "torque"}, ["output", "velocity", "position", "trajectory"]),
     ({**ROBOT_OVERRIDES, "tip_link": ""}, ["tip_link"]),
-    ({**ROBOT_OVERRIDES, "metrics_decimation": 0}, ["metrics_decimation"]),
+    ({**ROBOT_OVERRIDES, "metrics_rate": -1.0}, ["metrics_rate"]),
 ])
 def test_bad_node_parameters_raise_configuration_error(context, overrides, words):
     node = make_node(context, **overrides)
     with pytest.raises(ConfigurationError) as info:
         declare_node_parameters(node)
+    for word in words:
+        assert word in str(info.value)
+    node.destroy_node()
+
+
+@pytest.mark.parametrize("control_rate, metrics_rate, every", [
+    (1000.0, 100.0, 10), (500.0, 100.0, 5), (1000.0, 300.0, 3), (500.0, 0.0, 1),
+    (500.0, 500.0, 1), (500.0, 2000.0, 1)])
+def test_metrics_rate_becomes_a_whole_number_of_cycles(context, control_rate, metrics_rate,
+                                                       every):
+    """metrics_rate [Hz] → publish every round(control_rate / metrics_rate) cycles;
+    0 or a rate at or above the control rate = every cycle."""
+    node = make_node(context, **ROBOT_OVERRIDES, metrics_rate=metrics_rate)
+    assert declare_node_parameters(node).metrics_decimation(control_rate) == every
+    node.destroy_node()
+
+
+def test_process_parameters_default_to_events_executor_and_no_realtime_options(context):
+    node = make_node(context)
+    assert declare_process_parameters(node) == ProcessSettings(
+        executor="events", cpu_affinity=(), realtime_priority=0, lock_memory=False)
+    for name in PROCESS_PARAMETERS:
+        assert node.describe_parameter(name).read_only, name
+    node.destroy_node()
+
+
+def test_process_parameters_take_overrides(context):
+    node = make_node(context, executor="single", cpu_affinity=[1, 0], realtime_priority=80,
+                     lock_memory=True)
+    assert declare_process_parameters(node) == ProcessSettings(
+        executor="single", cpu_affinity=(1, 0), realtime_priority=80, lock_memory=True)
+    node.destroy_node()
+
+
+@pytest.mark.parametrize("overrides, words", [
+    ({"executor": "multi"}, ["executor", "events", "single"]),
+    ({"cpu_affinity": [-1]}, ["cpu_affinity", ">= 0"]),
+    ({"cpu_affinity": [0.5]}, ["cpu_affinity", "integers"]),
+    ({"realtime_priority": 100}, ["realtime_priority", "1..99"]),
+    ({"realtime_priority": -5}, ["realtime_priority", "0 (off)"]),
+])
+def test_bad_process_parameters_raise_configuration_error(context, overrides, words):
+    node = make_node(context, **overrides)
+    with pytest.raises(ConfigurationError) as info:
+        declare_process_parameters(node)
     for word in words:
         assert word in str(info.value)
     node.destroy_node()

@@ -41,6 +41,9 @@ CASES = {
                      ["/nonexistent/robot.urdf"]),
     "per_joint_length": ("/**:\n  ros__parameters:\n    max_joint_velocity: [1.0, 1.0]\n", [],
                          ["max_joint_velocity", "7"]),
+    "unknown_executor": (None, ["-p", "executor:=multi"], ["executor", "events", "single"]),
+    "realtime_priority_out_of_range": (None, ["-p", "realtime_priority:=120"],
+                                       ["realtime_priority", "99"]),
     "malformed_yaml": ("/**:\n  ros__parameters:\n    position_gain: [1.0,\n", [],
                        ["parameter"]),
 }

@@ -1,4 +1,5 @@
-"""The ``jacobian-ik`` command: ``audit`` (joint space) and ``audit-path`` (a recording).
+"""The ``jacobian-ik`` command: ``audit`` (joint space), ``audit-path`` (a recording)
+and ``precompile`` (fill numba's cache at install time, see jacobian_ik.precompile).
 
 Exit status: 0 when every gate passes and nothing regressed against the
 baseline, 1 when a gate fails or a metric regressed (the reasons on stderr,
@@ -109,9 +110,19 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Exact singular values along a recorded path and the "
                           "first sample below each threshold.")
     _common(path)
-    path.add_argument("path", help="CSV with a header of joint names, or a rosbag2 folder/file")
+    path.add_argument("path", help="CSV with a header of joint names, or a rosbag2 folder/file "
+                                   "(a flight-recorder file adds sigma_min and the state "
+                                   "timeline around its event)")
     path.add_argument("--topic", default=DEFAULT_TOPIC,
-                      help=f"JointState topic of a rosbag2 (default {DEFAULT_TOPIC})")
+                      help=f"JointState topic of a rosbag2 (default {DEFAULT_TOPIC}; "
+                           "the recorded joint states in a flight-recorder file)")
+    pre = sub.add_parser("precompile", help="compile every kernel into numba's cache (the "
+                         "install step)", description="Compile every numba kernel into "
+                         "numba's cache, so that the controller starts in about a second.")
+    from jacobian_ik.precompile import PARTS
+    pre.add_argument("--only", action="append", choices=tuple(PARTS), metavar="PART",
+                     help=f"compile only these kernels ({', '.join(PARTS)}; repeatable; "
+                          "default all; the node needs 'controller')")
     return parser
 
 
@@ -191,18 +202,40 @@ def _audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _audit_path(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from jacobian_ik.audit.flight import (
+        FLIGHT_JOINT_TOPIC,
+        flight_block,
+        is_flight_record,
+        load_flight_record,
+        render_flight,
+    )
     from jacobian_ik.audit.path import run_path_audit
-    from jacobian_ik.audit.plot import plot_path
+    from jacobian_ik.audit.plot import plot_flight, plot_path
     from jacobian_ik.audit.table import render_path
-    from jacobian_ik.audit.trajectory import load_trajectory
+    from jacobian_ik.audit.trajectory import is_bag, load_trajectory
 
     gates, base = _prepare(args, "path")
     target = _load_target(args)
-    trajectory = load_trajectory(args.path, target.robot.joint_names, args.topic)
+    record, topic = None, args.topic
+    if is_bag(args.path) and Path(args.path).exists() and is_flight_record(args.path):
+        record = load_flight_record(args.path)
+        if topic == DEFAULT_TOPIC:
+            topic = FLIGHT_JOINT_TOPIC
+    trajectory = load_trajectory(args.path, target.robot.joint_names, topic)
     report, exact_result = run_path_audit(target, trajectory)
+    report["flight_recorder"] = None if record is None else flight_block(record)
+    render: Callable[[dict], str] = render_path
     if args.plot is not None:
-        plot_path(report, trajectory, exact_result, args.plot)
-    return _finish(args, report, gates, base, render_path, out, err)
+        if record is None:
+            plot_path(report, trajectory, exact_result, args.plot)
+        else:
+            plot_flight(report, trajectory, exact_result, record, args.plot)
+    if record is not None:
+        def render_with_flight(r: dict) -> str:
+            return render_path(r) + render_flight(r["flight_recorder"])
+
+        render = render_with_flight
+    return _finish(args, report, gates, base, render, out, err)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
@@ -214,6 +247,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error already printed
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if args.command == "precompile":
+        from jacobian_ik.precompile import PARTS, precompile
+
+        return precompile(out, tuple(args.only or PARTS))
     command = _audit if args.command == "audit" else _audit_path
     try:
         return command(args, out, err)

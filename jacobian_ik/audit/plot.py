@@ -5,7 +5,9 @@ marked, and the sampled tip positions (of the samples the sweep keeps: all,
 or the first ``sweep.KEPT_SAMPLES``) in two projections (top view x–y, side
 view x–z of the base frame) coloured by σ_min, the worst configurations
 crossed out.  ``plot_path``: σ_min along a recorded path with the thresholds
-and first crossings, above the joint positions.
+and first crossings, above the joint positions.  ``plot_flight``: a
+flight-recorder file: σ_min (exact and as the controller saw it) and the
+controller's state timeline around the event, above the joint positions.
 """
 
 from __future__ import annotations
@@ -130,6 +132,42 @@ def plot_path(report: dict, trajectory: Trajectory, exact_result: ExactResult,
     for j, name in enumerate(robot["joint_names"]):
         axq.plot(x, trajectory.q[:, j], lw=1.0, label=name)
     axq.set_xlabel(xlabel)
+    axq.set_ylabel("joint position [rad | m]")
+    axq.legend(loc="upper right", fontsize=7, ncol=min(4, len(robot["joint_names"])))
+    return _save(fig, out)
+
+
+def plot_flight(report: dict, trajectory: Trajectory, exact_result: ExactResult, record: Any,
+                out: str | Path) -> Path:
+    """Write the flight-record picture (see the module docstring) as PNG to ``out``.
+
+    ``record`` is a ``jacobian_ik.audit.flight.FlightRecord``; times are relative
+    to its first event.
+    """
+    fig = _figure(11.0, 8.0)
+    ax, axs, axq = fig.subplots(3, 1, sharex=True, height_ratios=[1.3, 0.8, 1])
+    t0 = record.event_time
+    x = trajectory.time - t0
+    robot = report["robot"]
+    fig.suptitle(f"flight record {Path(report['input']['path']).name}: "
+                 f"{robot['base_link']} -> {robot['tip_link']}")
+    ax.plot(x, exact_result.sv[:, -1], color="#4c72b0", lw=1.2, label="σ_min (exact SVD)")
+    ax.plot(record.time - t0, record.sigma_min, color="black", lw=0.8, ls=":",
+            label="σ_min (controller)")
+    _threshold_lines(ax, report, vertical=False)
+    ax.set_ylim(bottom=0.0)
+    ax.set_ylabel("σ_min [m/rad | 1]")
+    ax.legend(loc="upper right", fontsize=8)
+    axs.step(record.time - t0, record.state, where="post", color="#55a868", lw=1.5)
+    axs.set_yticks(range(len(record.state_names)), record.state_names, fontsize=7)
+    axs.set_ylim(-0.5, len(record.state_names) - 0.5)
+    axs.set_ylabel("state")
+    for axis in (ax, axs, axq):
+        for t, _ in record.events:
+            axis.axvline(t - t0, color=STOP_COLOUR, lw=1.0, ls="--")
+    for j, name in enumerate(robot["joint_names"]):
+        axq.plot(x, trajectory.q[:, j], lw=1.0, label=name)
+    axq.set_xlabel("time from the event [s]")
     axq.set_ylabel("joint position [rad | m]")
     axq.legend(loc="upper right", fontsize=7, ncol=min(4, len(robot["joint_names"])))
     return _save(fig, out)

@@ -11,6 +11,11 @@ SIGTERM, and exits non-zero when one of them dies.
 ROS isolation: ``ROS_AUTOMATIC_DISCOVERY_RANGE`` defaults to LOCALHOST and,
 when ``ROS_DOMAIN_ID`` is unset, a domain id is picked and printed.
 
+With ``--metrics-port PORT`` it also starts the ``telemetry_exporter`` node
+(Prometheus metrics on http://127.0.0.1:PORT/metrics, or ``--metrics-address``).
+The exporter is optional: if it exits (a port in use, killed), the runner says
+so once and the controller keeps running.
+
 ``Bringup`` is the same runner as a library (used by ``jacobian_ik.demo`` and
 the tests).
 """
@@ -36,14 +41,17 @@ from jacobian_ik.errors import ConfigurationError, JacobianIkError
 from jacobian_ik.node.interface import (
     ARGUMENTS,
     CONTROLLER_NODE,
+    EXPORTER_NODE,
     FAULT_PARAMETERS,
     LAUNCH_ARGUMENTS,
     NODES,
+    OPTIONAL_NODES,
     OUTPUT_MODES,
     READY_TEXT,
     SIM_CHOICES,
     SIM_NODE,
 )
+from jacobian_ik.telemetry.names import DEFAULT_METRICS_ADDRESS
 
 #: Domain ids the runner picks from when ROS_DOMAIN_ID is unset.
 AUTO_DOMAIN_IDS = range(1, 100)
@@ -65,6 +73,9 @@ class BringupConfig:
     faults: dict = field(default_factory=dict)
     controller_parameters: dict = field(default_factory=dict)
     sim_parameters: dict = field(default_factory=dict)
+    metrics_port: int | None = None
+    metrics_address: str = DEFAULT_METRICS_ADDRESS
+    exporter_parameters: dict = field(default_factory=dict)
 
     def check(self) -> None:
         """Raise ConfigurationError for an unknown robot, backend, output or fault."""
@@ -88,6 +99,10 @@ class BringupConfig:
             if not Path(path).is_file():
                 raise ConfigurationError(f"parameter file '{path}' does not exist",
                                          parameter="params_file", value=path)
+        if self.metrics_port is not None and not 0 < int(self.metrics_port) < 65536:
+            raise ConfigurationError(f"metrics port {self.metrics_port} is not in 1..65535",
+                                     parameter="metrics_port", value=self.metrics_port,
+                                     valid_range=(1, 65535))
 
 
 def ros_environment(base: dict | None = None, *, announce=print) -> dict:
@@ -128,8 +143,16 @@ def generated_parameters(config: BringupConfig) -> dict:
     for name, value in config.faults.items():
         sim[name] = FAULT_PARAMETERS[name](value)
     sim.update(config.sim_parameters)
-    return {f"/**/{CONTROLLER_NODE[0]}": {"ros__parameters": controller},
-            f"/**/{SIM_NODE[0]}": {"ros__parameters": sim}}
+    out: dict[str, dict[str, dict]] = {
+        f"/**/{CONTROLLER_NODE[0]}": {"ros__parameters": controller},
+           f"/**/{SIM_NODE[0]}": {"ros__parameters": sim}}
+    if config.metrics_port is not None:
+        exporter = {"metrics_port": int(config.metrics_port),
+                    "metrics_address": config.metrics_address,
+                    "controller": "/" + CONTROLLER_NODE[0]}
+        exporter.update(config.exporter_parameters)
+        out[f"/**/{EXPORTER_NODE[0]}"] = {"ros__parameters": exporter}
+    return out
 
 
 def parameter_files(config: BringupConfig, generated: Path) -> list[str]:
@@ -180,7 +203,11 @@ class Bringup:
     def commands(self, generated: Path) -> dict[str, list[str]]:
         files = parameter_files(self.config, generated)
         nodes = [CONTROLLER_NODE] if self.config.sim == "none" else list(NODES)
-        return {name: node_command(module, files, self.python) for name, module in nodes}
+        commands = {name: node_command(module, files, self.python) for name, module in nodes}
+        if self.config.metrics_port is not None:
+            commands[EXPORTER_NODE[0]] = node_command(EXPORTER_NODE[1], [str(generated)],
+                                                      self.python)
+        return commands
 
     def start(self) -> Bringup:
         tmpdir = self._tmpdir = tempfile.TemporaryDirectory(prefix="jacobian_ik_bringup_")
@@ -208,12 +235,20 @@ class Bringup:
             self._sink(f"[{name}] {line}")
 
     def failed(self) -> tuple[str, int] | None:
-        """(name, exit code) of a process that has exited, or None."""
+        """(name, exit code) of a required process that has exited, or None
+        (the optional exporter is reported by ``optional_exited``)."""
         for name, process in self.processes.items():
+            if name in OPTIONAL_NODES:
+                continue
             code = process.poll()
             if code is not None:
                 return name, code
         return None
+
+    def optional_exited(self) -> dict[str, int]:
+        """{name: exit code} of optional processes (the exporter) that have exited."""
+        return {name: p.returncode for name, p in self.processes.items()
+                if name in OPTIONAL_NODES and p.poll() is not None}
 
     def wait_ready(self, timeout: float) -> bool:
         """Wait for the controller's ready line; False on timeout or if a process died."""
@@ -308,6 +343,13 @@ def argument_parser() -> argparse.ArgumentParser:
                         help="override a controller parameter (repeatable)")
     parser.add_argument("--sim-param", action="append", default=[], type=_key_value,
                         metavar="NAME:=VALUE", help="override a simulator parameter (repeatable)")
+    parser.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
+                        help="also start the Prometheus exporter (telemetry_exporter) on "
+                             "this port")
+    parser.add_argument("--metrics-address", default=LAUNCH_ARGUMENTS["metrics_address"],
+                        metavar="ADDRESS",
+                        help="address the exporter binds (default %(default)s: this host "
+                             "only)")
     parser.add_argument("--startup-timeout", type=float, default=60.0,
                         help="seconds to wait for the controller to be ready (default 60)")
     return parser
@@ -319,7 +361,8 @@ def config_from_args(args) -> BringupConfig:
     return BringupConfig(robot=args.robot, sim=args.sim, output=args.output,
                          params_files=list(args.params_file), urdf=args.urdf, faults=faults,
                          controller_parameters=dict(args.controller_param),
-                         sim_parameters=dict(args.sim_param))
+                         sim_parameters=dict(args.sim_param), metrics_port=args.metrics_port,
+                         metrics_address=args.metrics_address)
 
 
 def main(argv=None) -> int:
@@ -344,7 +387,13 @@ def main(argv=None) -> int:
     code = 0
     started = time.monotonic()
     ready = False
+    reported = set()
     while not stop_requested.wait(0.1):
+        for name, exit_code in runner.optional_exited().items():
+            if name not in reported:
+                reported.add(name)
+                print(f"jacobian-ik-bringup: {name} exited with code {exit_code}; the "
+                      "controller keeps running without it", file=sys.stderr, flush=True)
         dead = runner.failed()
         if dead is not None:
             name, exit_code = dead

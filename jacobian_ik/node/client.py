@@ -29,6 +29,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from jacobian_ik.node.outputs import DEFAULT_TOPICS
 from jacobian_ik.node.status import METRIC_NAMES, STATE_SUBSCRIBER_QOS, parse_state_text
+from jacobian_ik.node.telemetry_hooks import DUMP_SERVICE
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,7 @@ class ControllerClient:
         self.joint_state_publisher = n.create_publisher(JointState, "/joint_states", 10)
         self._reset = n.create_client(Trigger, f"{self.controller}/reset")
         self._pause = n.create_client(SetBool, f"{self.controller}/pause")
+        self._dump = n.create_client(Trigger, f"{self.controller}/{DUMP_SERVICE[2:]}")
         self._set_parameters = n.create_client(SetParameters,
                                                f"{self.controller}/set_parameters")
         self._get_parameters = n.create_client(GetParameters,
@@ -293,6 +295,10 @@ class ControllerClient:
 
     def reset(self, timeout: float = 10.0):
         return self._call(self._reset, Trigger.Request(), timeout)
+
+    def dump(self, timeout: float = 10.0):
+        """Ask the flight recorder for a file; the reply's message is its path."""
+        return self._call(self._dump, Trigger.Request(), timeout)
 
     def pause(self, paused: bool, timeout: float = 10.0):
         return self._call(self._pause, SetBool.Request(data=paused), timeout)

@@ -9,7 +9,10 @@ Inputs   ``/joint_states`` (``sensor_msgs/JointState``, merged by joint name),
 Outputs  joint velocities, joint positions or a one-point joint trajectory for
          ros2_control (parameter ``output``), ``~/state``, ``~/jacobian_metrics``,
          ``/diagnostics``.
-Services ``~/reset`` (``std_srvs/Trigger``), ``~/pause`` (``std_srvs/SetBool``).
+Services ``~/reset`` (``std_srvs/Trigger``), ``~/pause`` (``std_srvs/SetBool``),
+         ``~/dump`` (``std_srvs/Trigger``: write the flight recorder now).
+Telemetry (jacobian_ik.node.telemetry_hooks): per-cycle aggregates appended to
+``~/jacobian_metrics``, info pairs in ``/diagnostics``, the flight recorder.
 
 Time: receipt times, ages and the loop timer use the steady (monotonic) clock,
 so neither header stamps nor a simulated ``/clock`` can keep a command alive.
@@ -41,8 +44,10 @@ from jacobian_ik.node.parameters import (
 )
 from jacobian_ik.node.process import run_node
 from jacobian_ik.node.status import DiagnosticsPublisher, MetricsPublisher, StatePublisher
+from jacobian_ik.node.telemetry_hooks import ControllerTelemetry
 from jacobian_ik.node.timing import CycleStats
 from jacobian_ik.robot import Robot
+from jacobian_ik.telemetry.aggregate import AGGREGATES_LABEL
 
 NODE_NAME = CONTROLLER_NODE[0]
 JOINT_STATES_TOPIC = "/joint_states"
@@ -100,7 +105,12 @@ class IkControllerNode(Node):
                                      self.robot.joint_names, self.period)
         self._zeros = np.zeros(n)
         self._state = StatePublisher(self)
-        self._metrics = MetricsPublisher(self)
+        self.telemetry = ControllerTelemetry(self, self.robot, params,
+                                             self.settings.urdf_source)
+        self._metrics = MetricsPublisher(self, extra_label=AGGREGATES_LABEL,
+                                         extra_size=len(self.telemetry.aggregates.values))
+        self._metrics_every = self.settings.metrics_decimation(params.control_rate)
+        self._metrics_countdown = 1             # cycles until the next metrics message
         self._diagnostics = DiagnosticsPublisher(
             self, f"{NODE_NAME}: {self.get_fully_qualified_name()}",
             f"{self.robot.base_link} -> {self.robot.tip_link}")
@@ -143,6 +153,7 @@ class IkControllerNode(Node):
         """Hand validated parameters to the controller (it refuses read-only changes)."""
         changed = self.controller.params.changed_fields(new_params)
         self.controller.update_params(new_params)
+        self.telemetry.params_changed(new_params)
         if changed:
             self.get_logger().info("parameters changed: " + ", ".join(
                 f"{name}={getattr(new_params, name)}" for name in changed))
@@ -160,6 +171,7 @@ class IkControllerNode(Node):
         else:
             self._joint_fault = check.reason
             self.rejected_messages += 1
+            self.telemetry.rejected("joint_states")
             self.get_logger().warning(f"rejected: {check.reason}",
                                       throttle_duration_sec=REJECT_LOG_PERIOD)
 
@@ -171,7 +183,7 @@ class IkControllerNode(Node):
             self._target_mode = "pose"
             self._target_fault = ""
         else:
-            self._reject_target(check.reason)
+            self._reject_target(check.reason, "target_pose")
 
     def _on_target_twist(self, msg: TwistStamped) -> None:
         check = read_twist(msg, self.robot.base_link, self._twist_buffer)
@@ -181,13 +193,14 @@ class IkControllerNode(Node):
             self._target_mode = "twist"
             self._target_fault = ""
         else:
-            self._reject_target(check.reason)
+            self._reject_target(check.reason, "target_twist")
 
-    def _reject_target(self, reason: str) -> None:
+    def _reject_target(self, reason: str, kind: str) -> None:
         """A bad target replaces the current one: hold, INVALID_INPUT until a valid one."""
         self._target_mode = None
         self._target_fault = reason
         self.rejected_messages += 1
+        self.telemetry.rejected(kind)
         self.get_logger().warning(f"rejected: {reason}", throttle_duration_sec=REJECT_LOG_PERIOD)
 
     # ------------------------------------------------------------ services
@@ -253,18 +266,25 @@ class IkControllerNode(Node):
             target_age = start - self._twist_received
         else:
             target = None
+        measurement_age = joints.age(start, self.controller.params.stale_timeout)
         result = self.controller.step(joints.positions, target, dt,
-                                      measurement_age=joints.age(
-                                          start, self.controller.params.stale_timeout),
+                                      measurement_age=measurement_age,
                                       target_age=target_age, rejected=rejected)
         stepped = time.monotonic()
         self._output.publish(result.dq_command, result.q_command)
         compute = time.monotonic() - start
         self.stats.record(start, compute, stepped - start)
         self.last_result = result
+        self.telemetry.cycle(start, joints.positions, result, target, self._target_mode,
+                             compute, rejected is not None,
+                             measurement_age > self.controller.params.stale_timeout,
+                             self.stats.overruns)
         self._cycle += 1
-        if self._cycle % self.settings.metrics_decimation == 0:
-            self._metrics.publish(result, compute, stepped - start)
+        self._metrics_countdown -= 1
+        if self._metrics_countdown == 0:
+            self._metrics_countdown = self._metrics_every
+            self._metrics.publish(result, compute, stepped - start,
+                                  self.telemetry.aggregates.values)
         self._publish_state(result.state, result.reason, start)
 
     def _publish_state(self, state: SafetyState, reason: str, now: float) -> None:
@@ -307,7 +327,8 @@ class IkControllerNode(Node):
             counters=(("rejected_messages", self.rejected_messages),
                       ("ignored_joint_states", self._ignored_joint_states),
                       ("repeated_joint_states", self._joints.repeated),
-                      ("internal_errors", self.internal_errors)))
+                      ("internal_errors", self.internal_errors))
+            + self.telemetry.diagnostics_pairs())
 
     # ------------------------------------------------------------ shutdown
     def publish_stop(self) -> None:
@@ -333,6 +354,7 @@ def _on_stop(node: IkControllerNode) -> None:
         node.publish_stop()
     except Exception as exc:  # the context may already be gone; nothing left to do
         node.get_logger().warning(f"could not publish the final stop command: {exc}")
+    node.telemetry.close()
     node.get_logger().info(
         f"stopped after {node.stats.cycles} cycles ({node.stats.overruns} overruns)")
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from jacobian_ik import bundled
 from jacobian_ik.sim.config import BACKENDS
+from jacobian_ik.telemetry.names import DEFAULT_METRICS_ADDRESS
 
 #: The ROS package (share directory, executables).
 PACKAGE = bundled.PACKAGE_NAME
@@ -22,6 +23,10 @@ PACKAGE = bundled.PACKAGE_NAME
 CONTROLLER_NODE = ("ik_controller", "jacobian_ik.node.ik_controller")
 SIM_NODE = ("sim_arm", "jacobian_ik.node.sim_arm")
 NODES = (SIM_NODE, CONTROLLER_NODE)
+#: The Prometheus exporter, started when a metrics port is given; optional: its
+#: exit does not stop the others.
+EXPORTER_NODE = ("telemetry_exporter", "jacobian_ik.node.telemetry_exporter")
+OPTIONAL_NODES = (EXPORTER_NODE[0],)
 
 #: Logged by the controller node once its kernels are compiled and its loop
 #: runs; the bring-up runner waits for it.
@@ -75,6 +80,9 @@ ARGUMENTS: tuple[LaunchArgument, ...] = (
     _fault("jump_after", "0.0", float, "jump the joints at this time [s] (<= 0: never)"),
     _fault("jump_offset", "0.0", float, "size of the joint jump [rad]"),
     _fault("seed", "0", int, "seed of the fault random numbers"),
+    LaunchArgument("metrics_port", "", "Prometheus exporter port (empty: no exporter)"),
+    LaunchArgument("metrics_address", DEFAULT_METRICS_ADDRESS,
+                   "address the exporter binds (127.0.0.1: this host only)"),
 )
 
 #: Launch argument name → default (text).

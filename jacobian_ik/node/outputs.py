@@ -11,18 +11,32 @@
                 (``/joint_trajectory_controller/joint_trajectory``).
 
 Arrays are in the chain's joint order.  One message object is built at start-up
-and refilled in place every cycle.
+and refilled in place every cycle: its float64 arrays are ``array.array('d')``
+objects (what rclpy keeps for a ``float64[]`` field), each with a NumPy view
+over the same memory, so a cycle copies the command in with one ``np.copyto``
+and no per-element Python conversion or allocation.
 """
 
 from __future__ import annotations
 
-from std_msgs.msg import Float64MultiArray, MultiArrayDimension
+from array import array
+
+import numpy as np
+from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 # Output modes and their default topics are declared in jacobian_ik.node.interface.
 from jacobian_ik.node.interface import DEFAULT_TOPICS, OUTPUT_MODES
 
 __all__ = ["DEFAULT_TOPICS", "OUTPUT_MODES", "CommandOutput", "output_topic_parameter"]
+
+
+def float64_field(msg, field: str, n: int) -> np.ndarray:
+    """Set ``float64[]`` field ``field`` of ``msg`` to n zeros; return a NumPy view
+    of the array the message holds (write it every cycle; never reassign the field)."""
+    setattr(msg, field, array("d", bytes(8 * n)))
+    # The setter may store a copy: view the array the message kept.
+    return np.frombuffer(getattr(msg, field), dtype=np.float64)
 
 
 def output_topic_parameter(mode: str) -> str:
@@ -47,47 +61,34 @@ class CommandOutput:
             msg = JointTrajectory()
             msg.joint_names = list(joint_names)
             point = JointTrajectoryPoint()
-            point.positions = [0.0] * n
-            point.velocities = [0.0] * n
+            self._positions = float64_field(point, "positions", n)
+            self._velocities = float64_field(point, "velocities", n)
             seconds = int(period)
             point.time_from_start.sec = seconds
             point.time_from_start.nanosec = int(round((period - seconds) * 1e9))
             msg.points = [point]
             # A zero header stamp means "start now" to a joint trajectory
             # controller, whatever the clocks of the two nodes say.
-            self._positions = point.positions
-            self._velocities = point.velocities
             self._msg = msg
             self._publisher = node.create_publisher(JointTrajectory, topic, qos_depth)
         else:
+            # No layout: a forward command controller reads data only, and an
+            # empty layout is less to convert per message.
             msg = Float64MultiArray()
-            dim = MultiArrayDimension()
-            dim.label = "joints"
-            dim.size = n
-            dim.stride = n
-            msg.layout.dim = [dim]
-            msg.data = [0.0] * n
-            self._data = msg.data
+            self._data = float64_field(msg, "data", n)
             self._msg = msg
             self._publisher = node.create_publisher(Float64MultiArray, topic, qos_depth)
 
     def publish(self, dq_command, q_command) -> None:
         """Publish velocities dq_command [rad/s] and/or positions q_command [rad], shape (n,)."""
-        n = self._n
-        if self.mode == "velocity":
-            data = self._data
-            for i in range(n):
-                data[i] = float(dq_command[i])
-        elif self.mode == "position":
-            data = self._data
-            for i in range(n):
-                data[i] = float(q_command[i])
+        mode = self.mode
+        if mode == "velocity":
+            np.copyto(self._data, dq_command)
+        elif mode == "position":
+            np.copyto(self._data, q_command)
         else:
-            positions = self._positions
-            velocities = self._velocities
-            for i in range(n):
-                positions[i] = float(q_command[i])
-                velocities[i] = float(dq_command[i])
+            np.copyto(self._positions, q_command)
+            np.copyto(self._velocities, dq_command)
         self._publisher.publish(self._msg)
 
     def destroy(self, node) -> None:

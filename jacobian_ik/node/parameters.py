@@ -3,8 +3,10 @@
 Every field of ``ControllerParams`` is a ROS parameter of the same name,
 declared from ``jacobian_ik.params.PARAMETER_SPECS`` (description with unit,
 range where bounded, read-only unless the field is tunable).  The node adds the
-structural parameters in ``NODE_PARAMETERS`` (robot, chain, output), all
-read-only.
+structural parameters in ``NODE_PARAMETERS`` (robot, chain, output, metrics
+rate), all read-only.  ``PROCESS_PARAMETERS`` (executor, CPU affinity,
+real-time priority, memory locking) belong to the process that runs a node;
+``jacobian_ik.node.process.run_node`` declares them on every node it runs.
 
 Start-up: ``declare_all`` declares everything and returns the validated
 ``ControllerParams`` and ``NodeSettings``; any bad value raises
@@ -39,11 +41,16 @@ from jacobian_ik.params import PARAMETER_SPECS, ControllerParams
 
 @dataclass(frozen=True)
 class NodeParameter:
-    """A structural (read-only) parameter of the node, not of the controller core."""
+    """A structural (read-only) parameter of the node, not of the controller core.
+
+    ``ros_type`` is needed only when the default does not tell the type (an
+    empty list).
+    """
 
     default: object
     description: str
     choices: tuple[str, ...] = ()
+    ros_type: Parameter.Type | None = None
 
 
 NODE_PARAMETERS: dict[str, NodeParameter] = {
@@ -60,9 +67,33 @@ NODE_PARAMETERS: dict[str, NodeParameter] = {
                             OUTPUT_MODES),
     **{output_topic_parameter(mode): NodeParameter(topic, f"topic of the '{mode}' output")
        for mode, topic in DEFAULT_TOPICS.items()},
-    "metrics_decimation": NodeParameter(
-        1, "publish ~/jacobian_metrics every this many control cycles (1 = every cycle)"),
+    "metrics_rate": NodeParameter(
+        100.0, "rate of ~/jacobian_metrics [Hz], a whole fraction of control_rate (rounded); "
+               "0 or >= control_rate = every control cycle"),
 }
+
+#: Executors a node can spin on (see jacobian_ik.node.executors).
+EXECUTOR_CHOICES = ("events", "single")
+
+#: Options of the process that runs a node, declared by ``run_node`` on both nodes.
+PROCESS_PARAMETERS: dict[str, NodeParameter] = {
+    "executor": NodeParameter(
+        "events", "rclpy executor: 'events' (rclpy.experimental.EventsExecutor; falls back "
+                  "to 'single' where unavailable) or 'single' (SingleThreadedExecutor)",
+        EXECUTOR_CHOICES),
+    "cpu_affinity": NodeParameter(
+        [], "CPU cores the process may run on, e.g. [1]; empty = any core",
+        ros_type=Parameter.Type.INTEGER_ARRAY),
+    "realtime_priority": NodeParameter(
+        0, "SCHED_FIFO priority of the process, 1..99 (needs CAP_SYS_NICE or an rtprio "
+           "limit); 0 = normal scheduling"),
+    "lock_memory": NodeParameter(
+        False, "lock the process's memory in RAM (mlockall), so no page fault reaches the "
+               "disk; needs CAP_IPC_LOCK or an unlimited memlock limit"),
+}
+
+#: Highest SCHED_FIFO priority Linux accepts.
+REALTIME_PRIORITY_MAX = 99
 
 
 @dataclass(frozen=True)
@@ -75,7 +106,13 @@ class NodeSettings:
     tip_link: str
     output: str
     output_topic: str
-    metrics_decimation: int
+    metrics_rate: float     # [Hz]; 0 = every control cycle
+
+    def metrics_decimation(self, control_rate: float) -> int:
+        """Publish ``~/jacobian_metrics`` every this many control cycles (>= 1)."""
+        if self.metrics_rate <= 0.0 or self.metrics_rate >= control_rate:
+            return 1
+        return max(1, round(control_rate / self.metrics_rate))
 
     @property
     def urdf_source(self) -> str:
@@ -97,6 +134,8 @@ _KIND_TYPES = {
 
 
 def _ros_type(default) -> Parameter.Type:
+    if isinstance(default, NodeParameter):
+        return default.ros_type or _ros_type(default.default)
     if isinstance(default, bool):
         return Parameter.Type.BOOL
     if isinstance(default, int):
@@ -116,6 +155,7 @@ _TYPE_WORDS = {
     Parameter.Type.DOUBLE: "a floating-point number (write 5.0, not 5)",
     Parameter.Type.STRING: "a string",
     Parameter.Type.DOUBLE_ARRAY: "a list of floating-point numbers (write [1.0, 2.0])",
+    Parameter.Type.INTEGER_ARRAY: "a list of integers (write [0, 1])",
 }
 
 
@@ -164,7 +204,7 @@ def controller_descriptor(name: str, spec, ros_type: Parameter.Type) -> Paramete
 def node_descriptor(name: str, spec: NodeParameter) -> ParameterDescriptor:
     descriptor = ParameterDescriptor()
     descriptor.name = name
-    descriptor.type = _ros_type(spec.default).value
+    descriptor.type = _ros_type(spec).value
     descriptor.description = spec.description
     if spec.choices:
         descriptor.additional_constraints = "one of: " + ", ".join(spec.choices)
@@ -175,7 +215,7 @@ def node_descriptor(name: str, spec: NodeParameter) -> ParameterDescriptor:
 def _declare(node, name: str, default, descriptor: ParameterDescriptor, ros_type):
     """Declare one parameter; a type or range error becomes ConfigurationError."""
     try:
-        if ros_type == Parameter.Type.DOUBLE_ARRAY and len(default) == 0:
+        if ros_type in _ARRAY_TYPES and len(default) == 0:
             # An empty list has no inferable type: declare by type; unset = empty.
             node.declare_parameter(name, ros_type, descriptor)
         else:
@@ -184,15 +224,17 @@ def _declare(node, name: str, default, descriptor: ParameterDescriptor, ros_type
     except InvalidParameterTypeException as exc:
         raise ConfigurationError(
             f"parameter '{name}' must be {_TYPE_WORDS.get(ros_type, ros_type.name)}: "
-            f"{exc}", parameter=name) from None
+            f"{exc}") from None
     except InvalidParameterValueException as exc:
         ranges = list(descriptor.floating_point_range) + list(descriptor.integer_range)
         if ranges:
             raise ConfigurationError(
                 f"parameter '{name}' is outside its valid range [{ranges[0].from_value}, "
-                f"{ranges[0].to_value}] ({exc})", parameter=name,
-                valid_range=(ranges[0].from_value, ranges[0].to_value)) from None
-        raise ConfigurationError(f"parameter '{name}': {exc}", parameter=name) from None
+                f"{ranges[0].to_value}] ({exc})") from None
+        raise ConfigurationError(f"parameter '{name}': {exc}") from None
+
+
+_ARRAY_TYPES = (Parameter.Type.DOUBLE_ARRAY, Parameter.Type.INTEGER_ARRAY)
 
 
 def _value(node, name: str, ros_type):
@@ -202,6 +244,8 @@ def _value(node, name: str, ros_type):
         return ()
     if ros_type == Parameter.Type.DOUBLE_ARRAY:
         return tuple(float(v) for v in value)
+    if ros_type == Parameter.Type.INTEGER_ARRAY:
+        return tuple(int(v) for v in value)
     return value
 
 
@@ -224,36 +268,73 @@ def declare_node_parameters(node) -> NodeSettings:
     """Declare ``NODE_PARAMETERS`` and return them checked.
 
     Raises ``ConfigurationError`` when no robot is given, a link is empty, the
-    output mode is unknown or metrics_decimation < 1.
+    output mode is unknown or metrics_rate < 0.
     """
-    values = {}
-    for name, spec in NODE_PARAMETERS.items():
-        ros_type = _ros_type(spec.default)
-        _declare(node, name, spec.default, node_descriptor(name, spec), ros_type)
-        values[name] = _value(node, name, ros_type)
+    values = _declare_all(node, NODE_PARAMETERS)
     if not values["robot_description"].strip() and not values["urdf_path"].strip():
         raise ConfigurationError(
-            "no robot: set parameter 'robot_description' (URDF XML) or 'urdf_path' (a file)",
-            parameter="robot_description")
+            "no robot: set parameter 'robot_description' (URDF XML) or 'urdf_path' (a file)")
     for link in ("base_link", "tip_link"):
         if not values[link].strip():
-            raise ConfigurationError(f"parameter '{link}' is empty; name a link of the URDF",
-                                     parameter=link, value=values[link])
+            raise ConfigurationError(f"parameter '{link}' is empty; name a link of the URDF")
     if values["output"] not in OUTPUT_MODES:
         raise ConfigurationError(
             f"parameter 'output' is '{values['output']}'; valid values: "
-            f"{', '.join(OUTPUT_MODES)}",
-            parameter="output", value=values["output"], choices=OUTPUT_MODES)
-    if values["metrics_decimation"] < 1:
+            f"{', '.join(OUTPUT_MODES)}")
+    if not values["metrics_rate"] >= 0.0:
         raise ConfigurationError(
-            f"parameter 'metrics_decimation' is {values['metrics_decimation']}; it must be >= 1",
-            parameter="metrics_decimation", value=values["metrics_decimation"],
-            valid_range=(1, None))
+            f"parameter 'metrics_rate' is {values['metrics_rate']}; it must be >= 0 [Hz] "
+            "(0 = every control cycle)")
     return NodeSettings(
         robot_description=values["robot_description"], urdf_path=values["urdf_path"],
         base_link=values["base_link"], tip_link=values["tip_link"], output=values["output"],
         output_topic=values[output_topic_parameter(values["output"])],
-        metrics_decimation=int(values["metrics_decimation"]))
+        metrics_rate=float(values["metrics_rate"]))
+
+
+def _declare_all(node, specs: dict[str, NodeParameter]) -> dict:
+    values = {}
+    for name, spec in specs.items():
+        ros_type = _ros_type(spec)
+        _declare(node, name, spec.default, node_descriptor(name, spec), ros_type)
+        values[name] = _value(node, name, ros_type)
+    return values
+
+
+@dataclass(frozen=True)
+class ProcessSettings:
+    """Values of ``PROCESS_PARAMETERS`` after validation."""
+
+    executor: str = "events"
+    cpu_affinity: tuple[int, ...] = ()         # core numbers; () = any core
+    realtime_priority: int = 0                 # SCHED_FIFO 1..99; 0 = off
+    lock_memory: bool = False
+
+
+def declare_process_parameters(node) -> ProcessSettings:
+    """Declare ``PROCESS_PARAMETERS`` on ``node`` and return them checked.
+
+    Raises ``ConfigurationError`` for an unknown executor, a negative core
+    number or a priority outside 0..99.  Whether the OS grants the options is
+    decided when they are applied (``jacobian_ik.node.realtime``).
+    """
+    values = _declare_all(node, PROCESS_PARAMETERS)
+    if values["executor"] not in EXECUTOR_CHOICES:
+        raise ConfigurationError(
+            f"parameter 'executor' is '{values['executor']}'; valid values: "
+            f"{', '.join(EXECUTOR_CHOICES)}")
+    cores = values["cpu_affinity"]
+    if any(core < 0 for core in cores):
+        raise ConfigurationError(
+            f"parameter 'cpu_affinity' is {list(cores)}; core numbers are >= 0")
+    priority = values["realtime_priority"]
+    if not 0 <= priority <= REALTIME_PRIORITY_MAX:
+        raise ConfigurationError(
+            f"parameter 'realtime_priority' is {priority}; valid values: 0 (off) or "
+            f"1..{REALTIME_PRIORITY_MAX} (SCHED_FIFO)")
+    return ProcessSettings(executor=values["executor"], cpu_affinity=tuple(cores),
+                           realtime_priority=int(priority),
+                           lock_memory=bool(values["lock_memory"]))
 
 
 def _as_field_value(parameter: Parameter):

@@ -6,6 +6,13 @@ inside the executor, which can interrupt rclpy half-way through taking a message
 and make a clean shutdown exit with an error.  With the flag, the executor
 finishes its current callback, ``on_stop`` still has a valid context (the
 controller publishes its final stop command there) and the process exits 0.
+
+After the node is built (the controller's kernels compiled), ``run_node``
+declares the process parameters (``PROCESS_PARAMETERS``: executor, CPU
+affinity, real-time priority, memory lock), applies the real-time options
+(each refusal is one warning line), keeps the garbage collector out of the
+callbacks (``realtime.keep_gc_out_of_cycles`` plus a 1 Hz collection timer)
+and spins the chosen executor.
 """
 
 from __future__ import annotations
@@ -15,11 +22,14 @@ import sys
 from collections.abc import Callable
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 from jacobian_ik.errors import JacobianIkError
+from jacobian_ik.node import realtime
+from jacobian_ik.node.executors import make_executor
+from jacobian_ik.node.parameters import declare_process_parameters
 
 
 class _StopRequest:
@@ -57,8 +67,19 @@ def run_node(node_name: str, make_node: Callable[[], Node],
         except JacobianIkError as exc:
             rclpy.logging.get_logger(node_name).error(f"cannot start: {exc}")
             return 1
-        executor = SingleThreadedExecutor()
+        try:
+            settings = declare_process_parameters(node)
+        except JacobianIkError as exc:
+            node.get_logger().error(f"cannot start: {exc}")
+            node.destroy_node()
+            return 1
+        logger = node.get_logger()
+        applied = realtime.apply_realtime(settings, logger.warning)
+        executor, executor_name = make_executor(settings.executor, logger=logger)
         executor.add_node(node)
+        realtime.keep_gc_out_of_cycles()
+        gc_timer = node.create_timer(realtime.GC_PERIOD, realtime.collect_garbage)
+        logger.info(f"spinning on the {executor_name} executor; real-time options: {applied}")
         try:
             # Timers wake the executor every period, so a stop request is seen
             # within one period (the timeout covers a node without timers).
@@ -68,6 +89,7 @@ def run_node(node_name: str, make_node: Callable[[], Node],
             pass
         if on_stop is not None:
             on_stop(node)
+        node.destroy_timer(gc_timer)
         executor.remove_node(node)
         node.destroy_node()
     finally:

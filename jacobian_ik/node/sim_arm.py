@@ -26,6 +26,7 @@ import math
 import sys
 import time
 
+import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
@@ -34,6 +35,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from jacobian_ik.errors import JacobianIkError
 from jacobian_ik.node.interface import SIM_NODE
+from jacobian_ik.node.outputs import float64_field
 from jacobian_ik.node.process import run_node
 from jacobian_ik.sim.arm import SimArm
 from jacobian_ik.sim.config import SimConfig
@@ -110,6 +112,9 @@ class SimArmNode(Node):
         self._msg = JointState()
         self._sample = None             # the sample self._msg holds
         self._msg.name = list(self.sim.joint_names)
+        n = len(self.sim.joint_names)
+        self._position = float64_field(self._msg, "position", n)
+        self._velocity = float64_field(self._msg, "velocity", n)
         self._publisher = self.create_publisher(JointState, JOINT_STATES_TOPIC, QOS_DEPTH)
         self.create_subscription(Float64MultiArray, VELOCITY_COMMAND_TOPIC,
                                  self._on_velocity, QOS_DEPTH)
@@ -164,8 +169,8 @@ class SimArmNode(Node):
         stamp_ns = self.get_clock().now().nanoseconds - age_ns
         msg = self._msg
         msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
-        msg.position = sample.position.tolist()
-        msg.velocity = sample.velocity.tolist()
+        np.copyto(self._position, sample.position)
+        np.copyto(self._velocity, sample.velocity)
         self._publisher.publish(msg)
 
 

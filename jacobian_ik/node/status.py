@@ -2,7 +2,7 @@
 
 ``~/state``             ``std_msgs/String`` "STATE: reason", published on every
                         change, transient-local so a late subscriber gets the latest.
-``~/jacobian_metrics``  ``std_msgs/Float64MultiArray``, one per cycle; the values
+``~/jacobian_metrics``  ``std_msgs/Float64MultiArray`` at the node's ``metrics_rate``; the values
                         are named by ``METRIC_NAMES`` and by ``layout.dim``
                         (one dimension per value, its label the value's name).
 ``/diagnostics``        ``diagnostic_msgs/DiagnosticArray``, about 1 Hz.
@@ -91,24 +91,32 @@ class StatePublisher:
 
 
 class MetricsPublisher:
-    """Publishes the per-cycle Jacobian metrics; one message reused."""
+    """Publishes the Jacobian metrics of a cycle; one message reused."""
 
-    def __init__(self, node, topic: str = "~/jacobian_metrics"):
+    def __init__(self, node, topic: str = "~/jacobian_metrics", extra_label: str = "",
+                 extra_size: int = 0):
+        """``extra_label`` / ``extra_size``: one more dimension holding ``extra_size``
+        values after ``METRIC_NAMES`` (the telemetry block,
+        jacobian_ik.telemetry.aggregate)."""
         self._publisher = node.create_publisher(Float64MultiArray, topic, 10)
         msg = Float64MultiArray()
         dims = []
-        for name in METRIC_NAMES:
+        sizes = [(name, 1) for name in METRIC_NAMES]
+        if extra_size:
+            sizes.append((extra_label, extra_size))
+        for name, size in sizes:
             dim = MultiArrayDimension()
             dim.label = name
-            dim.size = 1
-            dim.stride = 1
+            dim.size = size
+            dim.stride = size
             dims.append(dim)
         msg.layout.dim = dims
-        msg.data = [math.nan] * len(METRIC_NAMES)
+        msg.data = [math.nan] * len(METRIC_NAMES) + [0.0] * extra_size
         self._data = msg.data
         self._msg = msg
 
-    def publish(self, result, compute_time: float, step_time: float) -> None:
+    def publish(self, result, compute_time: float, step_time: float, extra=None) -> None:
+        """``extra``: ``array('d')`` of the ``extra_size`` values."""
         data = self._data
         data[0] = result.sigma_min
         data[1] = result.sigma_max
@@ -122,6 +130,8 @@ class MetricsPublisher:
         data[9] = float(int(result.state))
         data[10] = 1.0 if result.goal_reached else 0.0
         data[11] = step_time
+        if extra is not None:
+            data[len(METRIC_NAMES):] = extra
         self._publisher.publish(self._msg)
 
 
@@ -147,7 +157,7 @@ class DiagnosticsPublisher:
 
     def publish(self, state_name: str, reason: str, last_result, stats, output_mode: str,
                 rate_target: float, counters=None) -> None:
-        """``counters``: extra (name, integer) pairs, e.g. rejected messages."""
+        """``counters``: extra (name, value) pairs, e.g. rejected messages."""
         status = DiagnosticStatus()
         status.level = STATE_LEVELS.get(state_name, DiagnosticStatus.WARN)
         status.name = self.name
