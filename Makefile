@@ -6,14 +6,14 @@ VENV   := .venv
 VPY    := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
-EXTRAS := ros,sim,audit,telemetry,test
+EXTRAS := ros,sim,audit,telemetry,test,lint
 PYTEST_ARGS ?=
 
 # ROS 2 processes started by make targets discover peers on loopback only.
 # Tests also pick a ROS_DOMAIN_ID of their own (tests/conftest.py).
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 
-.PHONY: venv test demo bench clean distclean prometheus
+.PHONY: venv test test-fast lint demo bench clean distclean prometheus
 
 venv: $(STAMP)
 
@@ -26,8 +26,18 @@ $(STAMP): setup.py setup.cfg
 	$(VENV)/bin/jacobian-ik precompile
 	touch $@
 
+# The whole suite (what CI runs).
 test: $(STAMP) prometheus
 	$(VPY) -m pytest -q $(PYTEST_ARGS)
+
+# The edit-run loop: no ROS processes or nodes, no slow tests (markers in pytest.ini).
+test-fast: $(STAMP)
+	$(VPY) -m pytest -q -m "not ros and not slow" $(PYTEST_ARGS)
+
+# ruff (rules in pyproject.toml) and mypy (every module outside jacobian_ik/kernels/).
+lint: $(STAMP)
+	$(VPY) -m ruff check .
+	$(VPY) -m mypy
 
 # The Prometheus server and promtool (Debian package `prometheus`) for the
 # rules and dashboard tests: installed when missing and possible (root with

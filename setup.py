@@ -66,6 +66,8 @@ setup(
     packages=find_namespace_packages(
         include=[PACKAGE_NAME, PACKAGE_NAME + ".*"],
         exclude=["*.__pycache__"]),
+    # py.typed: the package's annotations are meant for type checkers (PEP 561).
+    package_data={PACKAGE_NAME: ["py.typed"]},
     data_files=data_files,
     install_requires=[
         "numpy",
@@ -90,6 +92,13 @@ setup(
             # isolation (offline), which needs these in the venv.
             "setuptools>=64",
             "wheel",
+        ],
+        # `make lint`: the versions whose rules pyproject.toml's configuration is
+        # written for.
+        "lint": [
+            "ruff>=0.17,<0.18",
+            "mypy>=2.4,<2.5",
+            "types-PyYAML",
         ],
         # `make bench` only: the closed-loop peer benchmark (bench/bench_peer.py)
         # runs pink, a QP differential IK, with the daqp solver.

@@ -11,9 +11,8 @@ process CPU time per configuration (all threads together) depends much less on
 other load than the wall-clock rate: on n free cores the rate would be about
 n / (CPU time per configuration).
 
-Run from the repository root: ``python bench/bench_audit.py [--samples N]``
-(or ``python -m bench.bench_audit``).  Prints a markdown table and writes
-bench/results/audit.json.
+Run from the repository root: ``python -m bench.bench_audit [--samples N]``.
+Prints a markdown table and writes bench/results/audit.json.
 """
 
 from __future__ import annotations
@@ -22,19 +21,18 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numba
+import numpy as np
 
-import numba  # noqa: E402
-import numpy as np  # noqa: E402
+from bench.common import write_results
+from jacobian_ik import bundled
+from jacobian_ik.audit.report import run_audit
+from jacobian_ik.audit.source import load_target
+from jacobian_ik.kernels import batch
 
-from bench.common import write_results  # noqa: E402
-from jacobian_ik import bundled  # noqa: E402
-from jacobian_ik.audit.report import run_audit  # noqa: E402
-from jacobian_ik.audit.source import load_target  # noqa: E402
-from jacobian_ik.kernels import batch  # noqa: E402
+#: numba's thread count (numba.config has no type information for it).
+NUMBA_THREADS: int = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
 
 #: The throughput the audit is meant to reach for the 7-DOF arm on all threads.
 TARGET_PER_SECOND = 500_000
@@ -69,7 +67,7 @@ def _exact_kernel(robot, q, rows):
 
 
 def measure(samples: int, repeats: int) -> list[dict]:
-    threads_all = numba.config.NUMBA_NUM_THREADS
+    threads_all = NUMBA_THREADS
     rows_out = []
     for name in ("panda", "ur5", "planar2"):
         target = load_target(name)
@@ -118,7 +116,7 @@ def main(argv=None) -> int:
               f"{r['per_second_median']:,.0f} | {r['per_second_best']:,.0f} | "
               f"{r['cpu_us_per_configuration']:.2f} |")
     panda = next(r for r in rows if r["robot"] == "panda" and r["what"].startswith("batch_m")
-                 and r["threads"] == numba.config.NUMBA_NUM_THREADS)
+                 and r["threads"] == NUMBA_THREADS)
     meets = panda["per_second_median"] >= TARGET_PER_SECOND
     projected = panda["threads"] * 1e6 / panda["cpu_us_per_configuration"]
     print(f"\n7-DOF batch_metrics on {panda['threads']} threads: "
@@ -129,7 +127,7 @@ def main(argv=None) -> int:
           f"CPUs: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f}")
     path = write_results("audit", {
         "robot_task": "pose", "cpus": os.cpu_count(),
-        "numba_threads": numba.config.NUMBA_NUM_THREADS,
+        "numba_threads": NUMBA_THREADS,
         "load_average_1min": os.getloadavg()[0], "repeats": args.repeats,
         "target_per_second": TARGET_PER_SECOND, "target_met": meets,
         "projected_per_second_on_free_cores": projected,

@@ -15,7 +15,7 @@ A run converges when ``goal_reached`` (1 mm, 0.01 rad) within 10 s.  Every cycle
 is checked: velocity (|dq| ≤ v_max), acceleration (|Δdq| ≤ a_max·dt), position
 limits and σ_min ≥ sigma_stop.
 
-Usage (repository root): ``python bench/bench_closed_loop.py [--quick]``.
+Usage (repository root): ``python -m bench.bench_closed_loop [--quick]``.
 Prints a markdown table and writes ``bench/results/closed_loop.json``.
 """
 
@@ -24,19 +24,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.common import write_results  # noqa: E402
-from jacobian_ik import bundled  # noqa: E402
-from jacobian_ik.controller import Controller  # noqa: E402
-from jacobian_ik.params import ControllerParams  # noqa: E402
-from jacobian_ik.robot import Robot  # noqa: E402
+from bench.common import REPOSITORY, write_results
+from jacobian_ik import bundled
+from jacobian_ik.controller import Controller
+from jacobian_ik.params import ControllerParams
+from jacobian_ik.robot import Robot
 
 RATE = 500.0
 DT = 1.0 / RATE
@@ -91,7 +86,7 @@ def run(robot: Robot, params: ControllerParams, target, seconds: float,
 
 def summarize(name: str, runs: list[dict]) -> dict:
     times = np.array([r["time"] for r in runs if r["converged"]])
-    finals = {}
+    finals: dict[str, int] = {}
     for r in runs:
         finals[r["final_state"]] = finals.get(r["final_state"], 0) + 1
     return {
@@ -129,7 +124,8 @@ def main(argv=None) -> int:
     nearby = np.clip(HOME + rng.uniform(-0.5, 0.5, (count, robot.dof)), robot.lower,
                      robot.upper)
     scenarios["nearby goals"] = [run(robot, params, robot.fk(g), GOAL_TIME, True) for g in nearby]
-    singular, demanding = [], []
+    singular: list[np.ndarray] = []
+    demanding: list[np.ndarray] = []
     while len(singular) + len(demanding) < count // 2:
         g = robot.random_configurations(1, rng)[0]
         s = robot.singular_values(g)[-1]
@@ -144,7 +140,8 @@ def main(argv=None) -> int:
     twists = rng.normal(size=(count // 4, 6))
     twists[:, :3] *= 0.15 / np.linalg.norm(twists[:, :3], axis=1, keepdims=True)
     twists[:, 3:] *= 0.3 / np.linalg.norm(twists[:, 3:], axis=1, keepdims=True)
-    scenarios["constant twists held 6 s"] = [run(robot, params, t, TWIST_TIME, False) for t in twists]
+    scenarios["constant twists held 6 s"] = [run(robot, params, t, TWIST_TIME, False)
+                                             for t in twists]
     elapsed = time.perf_counter() - start
 
     summary = [summarize(name, runs) for name, runs in scenarios.items()]
@@ -166,7 +163,7 @@ def main(argv=None) -> int:
     path = write_results("closed_loop", {
         "benchmark": "bench_closed_loop", "rate_hz": RATE, "seed": args.seed,
         "goal_time_s": GOAL_TIME, "params": params.to_dict(), "scenarios": summary})
-    print(f"\nwritten {path.relative_to(ROOT)}")
+    print(f"\nwritten {path.relative_to(REPOSITORY)}")
     return 0
 
 

@@ -15,7 +15,7 @@ velocity commands from the recorded run is reported to show they compute the
 same thing.  For reference, the bare pinocchio + NumPy DLS cycle (FK, Jacobian,
 SVD, twist, solve; no limits, no look-ahead) is timed too.
 
-Usage (repository root): ``python bench/bench_controller.py [--cycles N]``.
+Usage (repository root): ``python -m bench.bench_controller [--cycles N]``.
 Prints a markdown table and writes ``bench/results/controller.json``.
 """
 
@@ -25,22 +25,16 @@ import argparse
 import math
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
+import pinocchio as pin
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import pinocchio as pin  # noqa: E402
-
-from bench.common import percentiles, write_results  # noqa: E402
-from jacobian_ik import bundled  # noqa: E402
-from jacobian_ik.controller import Controller  # noqa: E402
-from jacobian_ik.kernels import control as K  # noqa: E402
-from jacobian_ik.params import ControllerParams  # noqa: E402
-from jacobian_ik.robot import Robot  # noqa: E402
+from bench.common import REPOSITORY, percentiles, write_results
+from jacobian_ik import bundled
+from jacobian_ik.controller import Controller
+from jacobian_ik.kernels import control as K
+from jacobian_ik.params import ControllerParams
+from jacobian_ik.robot import Robot
 
 RATE = 500.0
 DT = 1.0 / RATE
@@ -81,7 +75,7 @@ class NumpyCycle:
         self.lipschitz = K.sigma_lipschitz(robot.placements, robot.joint_types, self.rows)
         self.q_full = pin.neutral(self.model)
         self.dq_prev = np.zeros(robot.dof)
-        self.q_cmd = None
+        self.q_cmd: np.ndarray | None = None
         self.scale = 0.0
 
     def kinematics(self, q):
@@ -212,7 +206,7 @@ def measure(name: str, cycles: int, block: int = 500) -> dict:
     targets = [trajectory(robot, q0, k) for k in range(cycles)]
     qs = np.empty((cycles, robot.dof))
     dq_ref = np.empty((cycles, robot.dof))
-    states = {}
+    states: dict[str, int] = {}
     q = q0.copy()
     for k in range(cycles):
         qs[k] = q
@@ -280,7 +274,7 @@ def main(argv=None) -> int:
     path = write_results("controller", {
         "benchmark": "bench_controller", "rate_hz": RATE, "cycles": args.cycles,
         "numpy": np.__version__, "pinocchio": pin.__version__, "arms": results})
-    print(f"\nwritten {path.relative_to(ROOT)}")
+    print(f"\nwritten {path.relative_to(REPOSITORY)}")
     return 0
 
 

@@ -125,7 +125,7 @@ def main() -> None:
     reference(qs[0])
 
     clock = time.perf_counter_ns
-    timings = {"tau": [], "tau0": [], "svd": []}
+    timings: dict[str, list[float]] = {"tau": [], "tau0": [], "svd": []}
     for start, stop in _blocks(args.cycles):
         block = Js[start:stop]
         for key, tau in (("tau", TAU), ("tau0", 0.0)):

@@ -7,7 +7,7 @@ mid-range configuration, tol 1e-5 on each of x, y, z, roll, pitch, yaw, timeout
 full time).  Arms: the bundled ones and the reference arms of example-robot-data.
 Each success is re-checked against ``Robot.fk`` outside the solver.
 
-Usage (repository root): ``python bench/bench_ik.py [--quick] [--samples N]``.
+Usage (repository root): ``python -m bench.bench_ik [--quick] [--samples N]``.
 Prints a markdown table and writes ``bench/results/ik.json``.
 """
 
@@ -16,18 +16,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.common import write_results  # noqa: E402
-from jacobian_ik import bundled  # noqa: E402
-from jacobian_ik.ik import solve_ik  # noqa: E402
-from jacobian_ik.robot import Robot  # noqa: E402
+from bench.common import REPOSITORY, write_results
+from jacobian_ik import bundled
+from jacobian_ik.ik import solve_ik
+from jacobian_ik.robot import Robot
 
 TOL = 1e-5
 TIMEOUT = 0.005
@@ -51,7 +46,7 @@ ERD_ARMS = (
 
 def arms():
     """(label, Robot, TRAC-IK figures, KDL figures) of every benchmarked arm."""
-    out = []
+    out: list[tuple[str, Robot, tuple[float, float] | None, tuple[float, float] | None]] = []
     for name in bundled.BUNDLED_ROBOTS:
         robot = Robot.from_urdf(bundled.urdf_path(name), *bundled.robot_links(name))
         out.append((f"{name} (bundled)", robot, None, None))
@@ -139,7 +134,7 @@ def main(argv=None) -> int:
         print(row)
     path = write_results("ik", {"benchmark": "bench_ik", "samples": samples, "tol": TOL,
                                 "timeout_s": TIMEOUT, "seed": args.seed, "arms": results})
-    print(f"\nwritten {path.relative_to(ROOT)}")
+    print(f"\nwritten {path.relative_to(REPOSITORY)}")
     return 0
 
 

@@ -34,8 +34,16 @@ import sys
 import time
 
 from bench.common import write_results
-from bench.loop_runs import (GoalSender, bare_loop, consume, controller, loop_figures,
-                             measurement_env, simulator, start_pose)
+from bench.loop_runs import (
+    GoalSender,
+    bare_loop,
+    consume,
+    controller,
+    loop_figures,
+    measurement_env,
+    simulator,
+    start_pose,
+)
 
 EXECUTORS = ("events", "single")
 
@@ -75,7 +83,8 @@ def table(rows) -> str:
         ratio = r.get("cpu_vs_bare_events")
         out.append(
             f"| {r['rate_target_hz']:.0f} Hz | {r['loop']} | {r['executor']} "
-            f"| {r['rate_achieved_hz']:.1f} Hz ({100 * r['rate_achieved_hz'] / r['rate_target_hz']:.2f} %) "
+            f"| {r['rate_achieved_hz']:.1f} Hz "
+            f"({100 * r['rate_achieved_hz'] / r['rate_target_hz']:.2f} %) "
             f"| {g['p50']:.2f} / {g['p99']:.2f} / {g['max']:.1f} ms "
             f"| {r['late_share_percent']:.2f} % "
             f"| {r['cpu_percent_of_one_core']:.0f} % "

@@ -41,8 +41,7 @@ if str(ROOT) not in sys.path:
 
 from bench.common import write_results  # noqa: E402
 from bench.peer_goals import ARMS, SET_NAMES, goal, load_arm  # noqa: E402
-from bench.peer_loop import (DT, GOAL_TIME, PlantProbe, make_controller,  # noqa: E402
-                             probe, run_ours)
+from bench.peer_loop import DT, GOAL_TIME, PlantProbe, make_controller, probe, run_ours  # noqa: E402
 from jacobian_ik.params import ControllerParams  # noqa: E402
 
 GOALS_FULL = 300    # goals per set, default run
@@ -164,7 +163,8 @@ def print_table(summary: dict, params: ControllerParams) -> None:
         if s is None or not s["misses_by_reason"]:
             continue
         print(f"\nours, {name}: {s['runs'] - s['reached']} misses ({s['misses_still_moving']} "
-              f"still moving at {GOAL_TIME:g} s, {s['misses_still_progressing']} still progressing: "
+              f"still moving at {GOAL_TIME:g} s, {s['misses_still_progressing']} still "
+              f"progressing: "
               f"≥ 1 mm or 0.01 rad closer in the last second), by final state: "
               + ", ".join(f"{k} {v}" for k, v in sorted(s["misses_by_final_state"].items())))
         for reason, count in s["misses_by_reason"].items():
@@ -226,7 +226,7 @@ class Bench:
             arm = self.arms[arm_name] = load_arm(arm_name)
             self.limits[arm_name] = make_controller(arm.robot, self.params).joint_limits
             if "pink" in controllers:
-                from bench.peer_pink import PinkPeer   # pink is imported only when it runs
+                from bench.peer_pink import PinkPeer  # pink is imported only when it runs
                 self.peers[arm_name] = PinkPeer(arm.robot, arm.urdf_path, self.params,
                                                 self.limits[arm_name])
 

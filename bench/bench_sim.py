@@ -252,13 +252,13 @@ def main(argv=None) -> int:
               f"{'p99 dt ms':>10s} {'max dt ms':>10s} {'CPU load':>9s}")
         runs = [(arm, "mujoco") for arm in bundled.BUNDLED_ROBOTS] + [("panda", "kinematic")]
         for arm, backend in runs:
-            r = node_measurement(arm, backend, args.seconds)
-            if r is None:
+            m = node_measurement(arm, backend, args.seconds)
+            if m is None:
                 print(f"{arm:8s} {backend:9s} (ROS not available or node did not start)")
                 continue
-            print(f"{arm:8s} {backend:9s} {r['received_rate']:12.1f} {r['stamp_rate']:9.1f} "
-                  f"{r['p99_interval'] * 1e3:10.2f} {r['max_interval'] * 1e3:10.2f} "
-                  f"{r['cpu_load'] * 100:8.0f}%")
+            print(f"{arm:8s} {backend:9s} {m['received_rate']:12.1f} {m['stamp_rate']:9.1f} "
+                  f"{m['p99_interval'] * 1e3:10.2f} {m['max_interval'] * 1e3:10.2f} "
+                  f"{m['cpu_load'] * 100:8.0f}%")
     return 0
 
 

@@ -26,8 +26,15 @@ import time
 import numpy as np
 
 from bench.common import write_results
-from bench.loop_runs import (LATE_FACTOR, GoalSender, consume, controller, loop_figures,
-                             measurement_env, start_pose)
+from bench.loop_runs import (
+    LATE_FACTOR,
+    GoalSender,
+    consume,
+    controller,
+    loop_figures,
+    measurement_env,
+    start_pose,
+)
 
 RATE = 1000.0
 #: RSS growth is counted after this warm-up [s].

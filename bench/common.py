@@ -9,7 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+#: The repository root (the benchmarks run from there: ``python -m bench.<name>``).
+REPOSITORY = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPOSITORY / "bench" / "results"
 
 
 def percentiles(samples) -> dict[str, float]:

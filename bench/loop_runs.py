@@ -22,8 +22,15 @@ import numpy as np
 
 from bench.common import percentiles
 from jacobian_ik import bundled
-from jacobian_ik.node.bringup import (SIM_NODE, Bringup, BringupConfig, generated_parameters,
-                                      node_command, parameter_files, ros_environment)
+from jacobian_ik.node.bringup import (
+    SIM_NODE,
+    Bringup,
+    BringupConfig,
+    generated_parameters,
+    node_command,
+    parameter_files,
+    ros_environment,
+)
 from jacobian_ik.node.outputs import DEFAULT_TOPICS
 from jacobian_ik.robot import Robot
 
@@ -101,7 +108,8 @@ def controller(env: dict, parameters: dict, priority: int = 0):
 @contextmanager
 def bare_loop(env: dict, rate: float, executor: str, priority: int = 0):
     process = subprocess.Popen(
-        realtime_prefix(priority) + [sys.executable, "-m", "bench.bare_loop", "--rate", str(rate), "--executor", executor],
+        realtime_prefix(priority) + [sys.executable, "-m", "bench.bare_loop", "--rate", str(rate),
+                                     "--executor", executor],
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         yield process.pid
@@ -146,7 +154,8 @@ def consume(env: dict, pid: int, seconds: float, goals: GoalSender | None,
     {"times": receipt times [s], "window_s", "cpu_s", "rss": [(t, bytes)]}."""
     with tempfile.TemporaryDirectory(prefix="bench_consumer_") as folder:
         process = subprocess.Popen(
-            realtime_prefix(priority) + [sys.executable, "-m", "bench.consumer", "--topic", COMMAND_TOPIC,
+            realtime_prefix(priority) + [sys.executable, "-m", "bench.consumer",
+                                         "--topic", COMMAND_TOPIC,
              "--seconds", str(seconds), "--out", folder, "--pid", str(pid)],
             cwd=REPO, env=env)
         while process.poll() is None:

@@ -47,8 +47,8 @@ class PinkPeer:
     def __init__(self, robot, urdf_path: str, params, joint_limits):
         """``joint_limits``: our controller's resolved ``JointLimits`` (the same velocity
         limits for both; the acceleration limit is only measured for pink)."""
-        import pinocchio as pin
         import pink
+        import pinocchio as pin
         from pink.limits import ConfigurationLimit, VelocityLimit
         from pink.tasks import FrameTask, PostureTask
 

@@ -8,26 +8,25 @@ from jacobian_ik.numba_cache import choose_cache_dir
 
 choose_cache_dir()  # before the kernels import numba
 
-from jacobian_ik.errors import (ChainError, ConfigurationError, JacobianIkError,  # noqa: E402
-                                UrdfError)
-from jacobian_ik.robot import TASK_ROWS, Robot, Workspace  # noqa: E402
-from jacobian_ik.params import PARAMETER_SPECS, ControllerParams  # noqa: E402
-from jacobian_ik.safety import SafetyState  # noqa: E402
 from jacobian_ik.controller import Controller, StepResult  # noqa: E402
+from jacobian_ik.errors import ChainError, ConfigurationError, JacobianIkError, UrdfError  # noqa: E402
 from jacobian_ik.ik import IkResult, solve_ik  # noqa: E402
+from jacobian_ik.params import PARAMETER_SPECS, ControllerParams  # noqa: E402
+from jacobian_ik.robot import TASK_ROWS, Robot, Workspace  # noqa: E402
+from jacobian_ik.safety import SafetyState  # noqa: E402
 
 __all__ = [
+    "PARAMETER_SPECS",
+    "TASK_ROWS",
     "ChainError",
     "ConfigurationError",
     "Controller",
     "ControllerParams",
     "IkResult",
     "JacobianIkError",
-    "PARAMETER_SPECS",
     "Robot",
     "SafetyState",
     "StepResult",
-    "TASK_ROWS",
     "UrdfError",
     "Workspace",
     "solve_ik",

@@ -81,7 +81,8 @@ def _check_name(name: str) -> str:
     if name not in BUNDLED_ROBOTS:
         valid = ", ".join(sorted(BUNDLED_ROBOTS))
         raise ConfigurationError(
-            f"unknown robot {name!r}; valid names: {valid}")
+            f"unknown robot {name!r}; valid names: {valid}",
+            parameter="robot", value=name, choices=tuple(sorted(BUNDLED_ROBOTS)))
     return name
 
 
@@ -131,7 +132,7 @@ def example_robot_data_dir() -> Path | None:
         parts = file.parts
         for i in range(len(parts) - len(marker)):
             if parts[i:i + len(marker)] == marker:
-                path = Path(dist.locate_file(Path(*parts[:i + len(marker)])))
+                path = Path(str(dist.locate_file(Path(*parts[:i + len(marker)]))))
                 if path.is_dir():
                     return path
     return None

@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from jacobian_ik import bundled
-from jacobian_ik.node.bringup import (EXPORTER_NODE, OUTPUT_CHOICES, Bringup, BringupConfig,
-                                      ros_environment)
+from jacobian_ik.node.bringup import Bringup, BringupConfig, ros_environment
+from jacobian_ik.node.interface import EXPORTER_NODE, OUTPUT_MODES
 from jacobian_ik.robot import Robot
 from jacobian_ik.telemetry import names as metric_names
 from jacobian_ik.telemetry.recorder import default_folder
@@ -220,7 +220,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m jacobian_ik.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sim", choices=("kinematic", "mujoco"), default="kinematic")
-    parser.add_argument("--output", choices=OUTPUT_CHOICES, default="velocity")
+    parser.add_argument("--output", choices=OUTPUT_MODES, default="velocity")
     parser.add_argument("--goal-timeout", type=float, default=10.0,
                         help="seconds allowed per goal (default %(default)s)")
     parser.add_argument("--metrics-port", type=int, default=metric_names.DEFAULT_METRICS_PORT,

@@ -157,7 +157,7 @@ class JointPathFinder:
         inner_lo = np.where(bounded, r.lower + margin, -np.inf)
         inner_hi = np.where(bounded, r.upper - margin, np.inf)
         guard = 1.05 * params.sigma_stop * (1.0 + LOOKAHEAD_MARGIN)
-        goals = []          # admissible IK solutions (σ_min there, q_goal)
+        goals: list[tuple[float, np.ndarray]] = []  # admissible IK solutions (σ_min there, q_goal)
         for attempt in range(IK_CANDIDATES):
             q = q_live.copy()
             base_floor = min(params.sigma_warn, self._sigma(q))

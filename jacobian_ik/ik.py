@@ -17,16 +17,18 @@ import weakref
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from jacobian_ik.errors import ConfigurationError
-from jacobian_ik.kernels import ik as K
+from jacobian_ik.kernels import ik as ik_kernels
+from jacobian_ik.robot import Robot
 
 __all__ = ["IkResult", "IkSolver", "solve_ik"]
 
 #: Iterations of one attempt before a restart from a random configuration.
 ATTEMPT_ITERATIONS = 60
 #: One solver (workspace) per robot for solve_ik.
-_SOLVERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_SOLVERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 #: Iterations per kernel call between two checks of the clock.
 CHUNK_ITERATIONS = 400
 
@@ -52,7 +54,7 @@ class IkResult:
 class IkSolver:
     """Reusable solver for one robot (keeps its workspace; not thread-safe)."""
 
-    def __init__(self, robot):
+    def __init__(self, robot: Robot) -> None:
         self.robot = robot
         n = robot.dof
         self._lim = np.zeros((3, n))
@@ -60,27 +62,31 @@ class IkSolver:
         self._lim[1] = robot.upper
         self._lim[2] = robot.continuous
         self._rows = np.arange(6, dtype=np.int64)
-        self._ws = np.zeros(K.ik_workspace_size(n))
+        self._ws = np.zeros(ik_kernels.ik_workspace_size(n))
         self._T = np.eye(4)
 
-    def solve(self, T_target, q0=None, tol=1e-5, timeout=0.005, seed=0,
-              max_iterations=None) -> IkResult:
+    def solve(self, T_target: ArrayLike, q0: ArrayLike | None = None, tol: float = 1e-5,
+              timeout: float = 0.005, seed: int = 0,
+              max_iterations: int | None = None) -> IkResult:
         """See ``solve_ik``."""
         start = time.perf_counter()
         robot = self.robot
         if np.shape(T_target) != (4, 4):
-            raise ConfigurationError(f"T_target must have shape (4, 4), got {np.shape(T_target)}")
+            raise ConfigurationError(f"T_target must have shape (4, 4), got {np.shape(T_target)}",
+                                     parameter="T_target", value=np.shape(T_target))
         self._T[:] = T_target
         if not np.all(np.isfinite(self._T)):
-            raise ConfigurationError("T_target has a non-finite value")
+            raise ConfigurationError("T_target has a non-finite value", parameter="T_target")
         if not (tol > 0.0 and timeout > 0.0):
             raise ConfigurationError(
-                f"tol = {tol!r} and timeout = {timeout!r} must be positive")
-        q = robot.q_mid if q0 is None else robot._q(q0).copy()
+                f"tol = {tol!r} and timeout = {timeout!r} must be positive",
+                parameter="tol" if not tol > 0.0 else "timeout",
+                value=tol if not tol > 0.0 else timeout, valid_range=(0.0, None))
+        q = robot.q_mid if q0 is None else robot.joint_vector(q0).copy()
         q = np.clip(q, robot.lower, robot.upper)
         q_best = q.copy()
         budget_left = np.iinfo(np.int64).max if max_iterations is None else int(max_iterations)
-        K.seed_rng(int(seed))
+        ik_kernels.seed_rng(int(seed))
         self._ws[0] = np.inf
         used = 0
         restart = False
@@ -89,9 +95,9 @@ class IkSolver:
             chunk = min(CHUNK_ITERATIONS, budget_left - used)
             if chunk <= 0:
                 break
-            ok, it, err = K.ik_search(robot.placements, robot.axes, robot.joint_types, self._lim,
-                                      self._T, self._rows, self._ws, q, q_best, float(tol),
-                                      chunk, ATTEMPT_ITERATIONS, restart)
+            ok, it, err = ik_kernels.ik_search(
+                robot.placements, robot.axes, robot.joint_types, self._lim, self._T, self._rows,
+                self._ws, q, q_best, float(tol), chunk, ATTEMPT_ITERATIONS, restart)
             used += it
             restart = True
             if ok or time.perf_counter() - start >= timeout:
@@ -101,8 +107,9 @@ class IkSolver:
                         time=time.perf_counter() - start)
 
 
-def solve_ik(robot, T_target, q0=None, tol=1e-5, timeout=0.005, seed=0,
-             max_iterations=None) -> IkResult:
+def solve_ik(robot: Robot, T_target: ArrayLike, q0: ArrayLike | None = None,
+             tol: float = 1e-5, timeout: float = 0.005, seed: int = 0,
+             max_iterations: int | None = None) -> IkResult:
     """Joint positions that put the tip of ``robot`` at ``T_target`` (base frame).
 
     q0          seed, Shape (n,) (default: the mid-range configuration).

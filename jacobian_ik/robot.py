@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from jacobian_ik import kernels
 from jacobian_ik.errors import ChainError, ConfigurationError, UrdfError
@@ -42,7 +45,7 @@ _NUMERIC_ATTRIBUTES = (
 )
 
 
-def _read_source(source) -> tuple[str, str]:
+def _read_source(source: str | bytes | Path) -> tuple[str, str]:
     """Return (xml text, description for messages) from a path or an XML string."""
     if isinstance(source, bytes):
         source = source.decode("utf-8", errors="replace")
@@ -53,21 +56,21 @@ def _read_source(source) -> tuple[str, str]:
             f"URDF source must be a path or an XML string, got {type(source).__name__}")
     path = Path(source)
     if not path.is_file():
-        raise UrdfError(f"URDF file '{path}' does not exist")
+        raise UrdfError(f"URDF file '{path}' does not exist", path=str(path))
     try:
         return path.read_text(encoding="utf-8"), f"URDF file '{path}'"
     except (OSError, UnicodeDecodeError) as exc:
-        raise UrdfError(f"cannot read URDF file '{path}': {exc}") from None
+        raise UrdfError(f"cannot read URDF file '{path}': {exc}", path=str(path)) from None
 
 
-def _parse_numbers(text: str, what: str) -> list[float]:
+def _parse_numbers(text: str, what: str, joint: str | None = None) -> list[float]:
     try:
         values = [float(tok) for tok in text.split()]
     except ValueError:
-        raise UrdfError(f"{what} is not a list of numbers: '{text}'") from None
+        raise UrdfError(f"{what} is not a list of numbers: '{text}'", joint=joint) from None
     for v in values:
         if not math.isfinite(v):
-            raise UrdfError(f"{what} has a non-finite number: '{text}'")
+            raise UrdfError(f"{what} has a non-finite number: '{text}'", joint=joint)
     return values
 
 
@@ -80,33 +83,36 @@ class _UrdfJoint:
     element: ET.Element = field(repr=False)
 
 
-def _parse_urdf_tree(xml: str, what: str):
+def _parse_urdf_tree(xml: str, what: str) -> tuple[list[str], list[_UrdfJoint]]:
     try:
         root = ET.fromstring(xml)
     except ET.ParseError as exc:
         raise UrdfError(f"{what} is not well-formed XML: {exc}") from None
     if root.tag != "robot":
         raise UrdfError(f"{what} has root element <{root.tag}>; a URDF's root is <robot>")
-    links = [el.get("name") for el in root.findall("link")]
+    links = cast(list[str], [el.get("name") for el in root.findall("link")])
     if not links:
         raise UrdfError(f"{what} has no <link>")
     joints = []
     for el in root.findall("joint"):
         parent = el.find("parent")
         child = el.find("child")
-        if el.get("name") is None or parent is None or child is None:
+        name = el.get("name")
+        if name is None or parent is None or child is None:
             raise UrdfError(f"{what} has a <joint> without name, <parent> or <child>")
-        joints.append(_UrdfJoint(el.get("name"), el.get("type", ""), parent.get("link"),
-                                 child.get("link"), el))
+        joints.append(_UrdfJoint(name, el.get("type", ""), parent.get("link", ""),
+                                 child.get("link", ""), el))
     return links, joints
 
 
-def _chain_joints(links, joints, base_link, tip_link) -> list[_UrdfJoint]:
+def _chain_joints(links: list[str], joints: list[_UrdfJoint], base_link: str,
+                  tip_link: str) -> list[_UrdfJoint]:
     """Joints from base_link down to tip_link, base first (fixed ones included)."""
     valid = ", ".join(sorted(links))
     for role, link in (("base_link", base_link), ("tip_link", tip_link)):
         if link not in links:
-            raise ChainError(f"{role} '{link}' not in URDF; links are: {valid}")
+            raise ChainError(f"{role} '{link}' not in URDF; links are: {valid}",
+                             link=link, choices=tuple(sorted(links)))
     parent_joint = {j.child: j for j in joints}
     chain = []
     link = tip_link
@@ -116,15 +122,16 @@ def _chain_joints(links, joints, base_link, tip_link) -> list[_UrdfJoint]:
             below = sorted(_descendants(joints, base_link))
             raise ChainError(
                 f"tip_link '{tip_link}' is not below base_link '{base_link}'; links below "
-                f"'{base_link}' are: {', '.join(below) if below else '(none)'}")
+                f"'{base_link}' are: {', '.join(below) if below else '(none)'}",
+                link=tip_link, choices=tuple(below))
         chain.append(joint)
         link = joint.parent
     chain.reverse()
     return chain
 
 
-def _descendants(joints, link):
-    children = {}
+def _descendants(joints: list[_UrdfJoint], link: str) -> list[str]:
+    children: dict[str, list[str]] = {}
     for j in joints:
         children.setdefault(j.parent, []).append(j.child)
     out, stack = [], [link]
@@ -139,41 +146,46 @@ def _check_chain_joint(joint: _UrdfJoint) -> None:
     if joint.type not in SUPPORTED_JOINT_TYPES:
         raise ChainError(
             f"joint '{joint.name}' in the chain has type '{joint.type}'; supported types are: "
-            f"{', '.join(SUPPORTED_JOINT_TYPES)}")
+            f"{', '.join(SUPPORTED_JOINT_TYPES)}",
+            joint=joint.name, choices=tuple(SUPPORTED_JOINT_TYPES))
     if joint.type != "fixed" and joint.element.find("mimic") is not None:
         raise ChainError(
             f"joint '{joint.name}' in the chain is a mimic joint; mimic joints are not supported "
-            "in the controlled chain")
+            "in the controlled chain", joint=joint.name)
     for tag, attr in _NUMERIC_ATTRIBUTES:
         el = joint.element.find(tag)
-        if el is not None and el.get(attr) is not None:
-            _parse_numbers(el.get(attr), f"joint '{joint.name}' <{tag} {attr}>")
+        text = None if el is None else el.get(attr)
+        if text is not None:
+            _parse_numbers(text, f"joint '{joint.name}' <{tag} {attr}>", joint.name)
     if joint.type in ("revolute", "prismatic"):
         limit = joint.element.find("limit")
         if limit is None or limit.get("lower") is None or limit.get("upper") is None:
             raise UrdfError(
-                f"joint '{joint.name}' of type {joint.type} needs <limit lower=.. upper=..>")
+                f"joint '{joint.name}' of type {joint.type} needs <limit lower=.. upper=..>",
+                joint=joint.name)
 
 
 def _joint_limits(joint: _UrdfJoint) -> tuple[float, float, float]:
     """(lower, upper, velocity) from <limit>; continuous joints are unbounded."""
     limit = joint.element.find("limit")
 
-    def number(attr, default):
-        if limit is None or limit.get(attr) is None:
+    def number(attr: str, default: float) -> float:
+        text = None if limit is None else limit.get(attr)
+        if text is None:
             return default
-        return _parse_numbers(limit.get(attr), f"joint '{joint.name}' <limit {attr}>")[0]
+        return _parse_numbers(text, f"joint '{joint.name}' <limit {attr}>", joint.name)[0]
 
     velocity = number("velocity", math.inf)
     if joint.type == "continuous":
         return -math.inf, math.inf, velocity
     lower, upper = number("lower", 0.0), number("upper", 0.0)
     if lower > upper:
-        raise UrdfError(f"joint '{joint.name}' has lower limit {lower} > upper limit {upper}")
+        raise UrdfError(f"joint '{joint.name}' has lower limit {lower} > upper limit {upper}",
+                        joint=joint.name)
     return lower, upper, velocity
 
 
-def _pinocchio_model(xml: str, what: str):
+def _pinocchio_model(xml: str, what: str) -> Any:
     import pinocchio as pin
 
     try:
@@ -182,7 +194,7 @@ def _pinocchio_model(xml: str, what: str):
         raise UrdfError(f"pinocchio cannot build a model from {what}: {exc}") from None
 
 
-def _joint_axis_and_type(model, joint_id) -> tuple[np.ndarray, int]:
+def _joint_axis_and_type(model: Any, joint_id: int) -> tuple[np.ndarray, int]:
     """Unit axis in the joint frame and kernel joint type, from the motion subspace."""
     import pinocchio as pin
 
@@ -209,8 +221,10 @@ class Robot:
         base_link, tip_link, links (all link names of the URDF), urdf_xml.
     """
 
-    def __init__(self, *, joint_names, lower, upper, velocity_limits, continuous,
-                 placements, axes, joint_types, base_link, tip_link, links, urdf_xml):
+    def __init__(self, *, joint_names: Sequence[str], lower: ArrayLike, upper: ArrayLike,
+                 velocity_limits: ArrayLike, continuous: ArrayLike, placements: ArrayLike,
+                 axes: ArrayLike, joint_types: ArrayLike, base_link: str, tip_link: str,
+                 links: Sequence[str], urdf_xml: str) -> None:
         self.joint_names = tuple(joint_names)
         self.dof = len(self.joint_names)
         self.lower = np.ascontiguousarray(lower, dtype=np.float64)
@@ -231,7 +245,7 @@ class Robot:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_urdf(cls, source, base_link: str, tip_link: str) -> "Robot":
+    def from_urdf(cls, source: str | bytes | Path, base_link: str, tip_link: str) -> Robot:
         """Build the chain base_link → tip_link of a URDF given as a path or an XML string.
 
         Raises ``UrdfError`` (unreadable/malformed description, non-finite numbers,
@@ -248,7 +262,8 @@ class Robot:
             raise ChainError(
                 f"chain '{base_link}' -> '{tip_link}' has no moving joint"
                 + (f"; its joints are all fixed: {', '.join(j.name for j in chain)}"
-                   if chain else " (base_link and tip_link are the same link)"))
+                   if chain else " (base_link and tip_link are the same link)"),
+                link=tip_link)
 
         import pinocchio as pin
 
@@ -259,10 +274,13 @@ class Robot:
         prev = f_base.parentJoint
         for jid, joint in zip(ids, moving):
             if jid >= model.njoints or model.parents[jid] != prev:
-                raise UrdfError(f"pinocchio's tree disagrees with the URDF at joint '{joint.name}'")
+                raise UrdfError(
+                    f"pinocchio's tree disagrees with the URDF at joint '{joint.name}'",
+                    joint=joint.name)
             prev = jid
         if f_tip.parentJoint != prev:
-            raise UrdfError(f"pinocchio's tree disagrees with the URDF at link '{tip_link}'")
+            raise UrdfError(f"pinocchio's tree disagrees with the URDF at link '{tip_link}'",
+                            link=tip_link)
 
         n = len(moving)
         placements = np.empty((n + 1, 4, 4))
@@ -282,26 +300,31 @@ class Robot:
             tip_link=tip_link, links=links, urdf_xml=xml)
 
     # ------------------------------------------------------------------ helpers
-    def _q(self, q) -> np.ndarray:
+    def joint_vector(self, q: ArrayLike) -> np.ndarray:
+        """``q`` as a C-contiguous float64 array Shape (n,) [rad | m]; ConfigurationError
+        for another shape."""
         q = np.asarray(q, dtype=np.float64)
         if q.shape != (self.dof,):
             raise ConfigurationError(
                 f"joint vector must have shape ({self.dof},) for joints "
-                f"{', '.join(self.joint_names)}; got shape {q.shape}")
+                f"{', '.join(self.joint_names)}; got shape {q.shape}",
+                parameter="q", value=q.shape)
         return np.ascontiguousarray(q)
 
-    def task_rows(self, task) -> np.ndarray:
+    def task_rows(self, task: str | ArrayLike) -> np.ndarray:
         """Row indices of a task: 'pose' (6 rows), 'position' (3 rows) or an index array."""
         if isinstance(task, str):
             if task not in TASK_ROWS:
                 raise ConfigurationError(
-                    f"task '{task}' is unknown; tasks are: {', '.join(sorted(TASK_ROWS))}")
+                    f"task '{task}' is unknown; tasks are: {', '.join(sorted(TASK_ROWS))}",
+                    parameter="task", value=task, choices=tuple(sorted(TASK_ROWS)))
             return TASK_ROWS[task]
         rows = np.asarray(task, dtype=np.int64)
         if rows.ndim != 1 or rows.size == 0 or rows.min() < 0 or rows.max() > 5 \
                 or len(set(rows.tolist())) != rows.size:
             raise ConfigurationError(
-                f"task rows must be distinct indices in 0..5; got {np.asarray(task).tolist()}")
+                f"task rows must be distinct indices in 0..5; got {np.asarray(task).tolist()}",
+                parameter="task", value=np.asarray(task).tolist(), valid_range=(0, 5))
         return np.ascontiguousarray(rows)
 
     @property
@@ -319,38 +342,40 @@ class Robot:
         return rng.uniform(lo, hi, size=(count, self.dof))
 
     # ------------------------------------------------------------------ kinematics
-    def fk(self, q) -> np.ndarray:
+    def fk(self, q: ArrayLike) -> np.ndarray:
         """``T_base_tip`` at joint positions q. Shape (4, 4)."""
         ws = self._ws
-        kernels.fk_frames(self.placements, self.axes, self.joint_types, self._q(q), ws.frames)
+        kernels.fk_frames(self.placements, self.axes, self.joint_types, self.joint_vector(q),
+                          ws.frames)
         return ws.frames[self.dof].copy()
 
-    def jacobian(self, q, frame: str = "base") -> np.ndarray:
+    def jacobian(self, q: ArrayLike, frame: str = "base") -> np.ndarray:
         """Geometric Jacobian of the tip, linear rows on top. Shape (6, n).
 
         ``frame='base'``: twist of the tip origin expressed in the base frame;
         ``frame='tip'``: the same twist expressed in the tip frame.
         """
         if frame not in ("base", "tip"):
-            raise ConfigurationError(f"frame '{frame}' is unknown; frames are: base, tip")
+            raise ConfigurationError(f"frame '{frame}' is unknown; frames are: base, tip",
+                                     parameter="frame", value=frame, choices=("base", "tip"))
         ws = self._ws
-        kernels.fk_jacobian(self.placements, self.axes, self.joint_types, self._q(q),
+        kernels.fk_jacobian(self.placements, self.axes, self.joint_types, self.joint_vector(q),
                             ws.frames, ws.J)
         if frame == "base":
             return ws.J.copy()
         kernels.rotate_jacobian_to_tip(ws.frames[self.dof], ws.J, ws.J_tip)
         return ws.J_tip.copy()
 
-    def singular_values(self, q, task="pose") -> np.ndarray:
+    def singular_values(self, q: ArrayLike, task: str | ArrayLike = "pose") -> np.ndarray:
         """Singular values of the task Jacobian, descending. Shape (min(k, n),)."""
         ws = self._ws
         rows = self.task_rows(task)
-        kernels.fk_jacobian(self.placements, self.axes, self.joint_types, self._q(q),
+        kernels.fk_jacobian(self.placements, self.axes, self.joint_types, self.joint_vector(q),
                             ws.frames, ws.J)
         m = kernels.singular_values(ws.J, rows, ws.work, ws.V, ws.sv)
         return ws.sv[:m].copy()
 
-    def workspace(self) -> "Workspace":
+    def workspace(self) -> Workspace:
         """A fresh set of preallocated arrays for the kernels (one per control loop)."""
         return Workspace(self)
 

@@ -2,7 +2,9 @@
 
     ros2 launch jacobian_ik ik_controller.launch.py robot:=panda sim:=kinematic output:=velocity
 
-Arguments (the bring-up runner ``jacobian-ik-bringup`` takes the same ones):
+The arguments, their defaults and the simulator faults are the table
+``jacobian_ik.node.interface.ARGUMENTS``, which the bring-up runner
+``jacobian-ik-bringup`` reads too:
 
     robot             bundled robot: panda (default), ur5, planar2
     sim               simulator backend: kinematic (default), mujoco, or none
@@ -11,9 +13,8 @@ Arguments (the bring-up runner ``jacobian-ik-bringup`` takes the same ones):
     params_file       extra parameter file applied after config/<robot>.yaml
     noise_std, latency, drop_probability, freeze_after, jump_after,
     jump_offset, seed simulator faults (see sim_arm's parameters)
-    metrics_port      start the Prometheus exporter (telemetry_exporter) on this
-                      port (empty, the default: no exporter)
-    metrics_address   address the exporter binds (default 127.0.0.1: this host only)
+    metrics_port      Prometheus exporter port (empty: no exporter)
+    metrics_address   address the exporter binds (default 127.0.0.1)
 
 Both nodes read share/jacobian_ik/config/<robot>.yaml (base_link, tip_link,
 controller and simulator parameters), then params_file, then the URDF as the
@@ -29,22 +30,25 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
-PACKAGE = 'jacobian_ik'
+from jacobian_ik.node.interface import (
+    ARGUMENTS,
+    CONTROLLER_NODE,
+    EXPORTER_NODE,
+    FAULT_PARAMETERS,
+    PACKAGE,
+    SIM_NODE,
+)
 
-# Simulator fault arguments and the type of the parameter each one sets.
-FAULTS = {
-    'noise_std': float,
-    'latency': float,
-    'drop_probability': float,
-    'freeze_after': float,
-    'jump_after': float,
-    'jump_offset': float,
-    'seed': int,
-}
+
+def _node(node, parameters):
+    """A Node action for (node name, module): the executable has the node's name."""
+    name = node[0]
+    return Node(package=PACKAGE, executable=name, name=name, output='screen',
+                parameters=parameters)
 
 
 def _nodes(context, *args, **kwargs):
-    """The two nodes, built once the launch arguments are known."""
+    """The nodes, built once the launch arguments are known."""
     share = get_package_share_directory(PACKAGE)
     robot = LaunchConfiguration('robot').perform(context)
     sim = LaunchConfiguration('sim').perform(context)
@@ -60,76 +64,33 @@ def _nodes(context, *args, **kwargs):
     if params_file:
         files.append(params_file)
 
-    controller = Node(
-        package=PACKAGE,
-        executable='ik_controller',
-        name='ik_controller',
-        output='screen',
-        parameters=files + [{'robot_description': robot_description, 'output': output}],
-    )
+    controller = _node(CONTROLLER_NODE,
+                       files + [{'robot_description': robot_description, 'output': output}])
     nodes = [controller]
     metrics_port = LaunchConfiguration('metrics_port').perform(context)
     if metrics_port:
-        nodes.append(Node(
-            package=PACKAGE,
-            executable='telemetry_exporter',
-            name='telemetry_exporter',
-            output='screen',
-            parameters=[{
-                'metrics_port': int(metrics_port),
-                'metrics_address': LaunchConfiguration('metrics_address').perform(context),
-                'controller': '/ik_controller',
-            }],
-        ))
+        nodes.append(_node(EXPORTER_NODE, [{
+            'metrics_port': int(metrics_port),
+            'metrics_address': LaunchConfiguration('metrics_address').perform(context),
+            'controller': '/' + CONTROLLER_NODE[0],
+        }]))
     if sim == 'none':
         return nodes
 
     sim_parameters = {'robot_description': robot_description, 'backend': sim}
-    for name, kind in FAULTS.items():
+    for name, kind in FAULT_PARAMETERS.items():
         sim_parameters[name] = kind(LaunchConfiguration(name).perform(context))
-    simulator = Node(
-        package=PACKAGE,
-        executable='sim_arm',
-        name='sim_arm',
-        output='screen',
-        parameters=files + [sim_parameters],
-    )
+    simulator = _node(SIM_NODE, files + [sim_parameters])
     return [simulator] + nodes
 
 
+def _declare(argument):
+    """DeclareLaunchArgument of one row of the shared table."""
+    extra = {'choices': list(argument.choices)} if argument.choices else {}
+    return DeclareLaunchArgument(argument.name, default_value=argument.default,
+                                 description=argument.description, **extra)
+
+
 def generate_launch_description():
-    return LaunchDescription([
-        DeclareLaunchArgument('robot', default_value='panda',
-                              description='bundled robot: panda, ur5, planar2'),
-        DeclareLaunchArgument('sim', default_value='kinematic',
-                              choices=['kinematic', 'mujoco', 'none'],
-                              description='simulator backend, or none for the controller only'),
-        DeclareLaunchArgument('output', default_value='velocity',
-                              choices=['velocity', 'position', 'trajectory'],
-                              description='controller command output'),
-        DeclareLaunchArgument('params_file', default_value='',
-                              description='extra parameter file applied after '
-                                          'config/<robot>.yaml (empty: none)'),
-        DeclareLaunchArgument('noise_std', default_value='0.0',
-                              description='simulator: joint position noise std [rad]'),
-        DeclareLaunchArgument('latency', default_value='0.0',
-                              description='simulator: age of the published state [s]'),
-        DeclareLaunchArgument('drop_probability', default_value='0.0',
-                              description='simulator: probability of dropping a joint state'),
-        DeclareLaunchArgument('freeze_after', default_value='0.0',
-                              description='simulator: stop publishing after this time [s] '
-                                          '(<= 0: never)'),
-        DeclareLaunchArgument('jump_after', default_value='0.0',
-                              description='simulator: jump the joints at this time [s] '
-                                          '(<= 0: never)'),
-        DeclareLaunchArgument('jump_offset', default_value='0.0',
-                              description='simulator: size of the joint jump [rad]'),
-        DeclareLaunchArgument('seed', default_value='0',
-                              description='simulator: seed of the fault random numbers'),
-        DeclareLaunchArgument('metrics_port', default_value='',
-                              description='Prometheus exporter port (empty: no exporter)'),
-        DeclareLaunchArgument('metrics_address', default_value='127.0.0.1',
-                              description='address the exporter binds (127.0.0.1: this '
-                                          'host only)'),
-        OpaqueFunction(function=_nodes),
-    ])
+    return LaunchDescription([_declare(argument) for argument in ARGUMENTS]
+                             + [OpaqueFunction(function=_nodes)])

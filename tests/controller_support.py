@@ -3,7 +3,7 @@ test_safety*, test_ik): the bundled robots, built once per test process."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from jacobian_ik import bundled
 from jacobian_ik.controller import Controller
@@ -11,7 +11,7 @@ from jacobian_ik.params import ControllerParams
 from jacobian_ik.robot import Robot
 
 
-@lru_cache(maxsize=None)
+@cache
 def bundled_arm(name: str) -> Robot:
     """The bundled robot ``name`` (its configured chain), shared between tests."""
     return Robot.from_urdf(bundled.urdf_path(name), *bundled.robot_links(name))

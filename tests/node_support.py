@@ -9,6 +9,7 @@ shares one set of processes between its tests gets its own domain id from the
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import threading
@@ -122,7 +123,7 @@ def acceleration_violations(commands, a_max, period: float, slack: float = 1e-6)
 
     allowed = np.asarray(a_max) * MAX_DT_PERIODS * period * (1.0 + slack) + 1e-12
     out = []
-    for (t0, dq0), (_, dq1) in zip(commands, commands[1:]):
+    for (t0, dq0), (_, dq1) in itertools.pairwise(commands):
         change = np.abs(dq1 - dq0)
         for k in np.nonzero(change > allowed)[0]:
             out.append((t0, int(k), float(change[k]), float(allowed[k])))
@@ -203,7 +204,7 @@ def command_profile(commands, n: int, period: float):
     h_max = MAX_DT_PERIODS * period
     out = []
     gaps = 0
-    for (_, seq0, prev), (t, seq1, cur) in zip(commands, commands[1:]):
+    for (_, seq0, prev), (t, seq1, cur) in itertools.pairwise(commands):
         if seq0 is not None and seq1 is not None and seq1 != seq0 + 1:
             gaps += 1
             continue

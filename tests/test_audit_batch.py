@@ -91,7 +91,7 @@ def test_stretched_planar_arm_has_sigma_min_zero_exactly_at_q2_zero(robots):
     q2 = np.linspace(-3.0, 3.0, 601)
     q2[300] = 0.0
     q = np.column_stack([np.full_like(q2, 0.4), q2])
-    s_min, s_max, w, _ = _metrics(robot, q, "position")
+    s_min, _s_max, w, _ = _metrics(robot, q, "position")
     np.testing.assert_allclose(w, 0.2 * np.abs(np.sin(q2)), atol=1e-12)
     assert s_min[300] < 1e-7
     assert np.all(s_min[np.abs(q2) > 0.05] > 1e-3)

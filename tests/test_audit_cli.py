@@ -38,6 +38,7 @@ def _csv(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_subprocess_gate_pass_gives_status_0_and_json_on_stdout():
     """`python -m jacobian_ik.audit audit ... --json` with a passing gate exits 0 and
     prints a JSON report with its schema_version and the gate's verdict."""
@@ -50,6 +51,7 @@ def test_subprocess_gate_pass_gives_status_0_and_json_on_stdout():
                                 "value": report["stop_fraction"], "failed": False}]
 
 
+@pytest.mark.slow
 def test_subprocess_gate_failure_gives_status_1_with_the_reason_on_stderr():
     """A failing gate exits 1 and names the gate and the value on stderr; the
     report still goes to stdout."""
@@ -63,6 +65,7 @@ def test_subprocess_gate_failure_gives_status_1_with_the_reason_on_stderr():
     assert "jacobian-ik audit" in run.stdout and "worst configurations" in run.stdout
 
 
+@pytest.mark.slow
 def test_subprocess_bad_input_gives_status_2_and_one_line():
     """An unknown tip link exits 2 with one line on stderr listing the links."""
     run = _subprocess(["audit", "planar2", "--tip", "nowhere", "--samples", "10"])
@@ -116,6 +119,7 @@ def test_argument_errors_exit_2_with_one_line(argv, capsys):
     assert len(err) == 1 and "error:" in err[0]
 
 
+@pytest.mark.slow
 def test_plot_is_a_valid_png_of_nontrivial_size(tmp_path):
     """--plot writes a PNG (signature, IHDR of at least 800 × 300 px, > 20 kB)."""
     png = tmp_path / "audit.png"
@@ -182,6 +186,7 @@ def test_sobol_sampling_is_reported_and_reproducible():
     assert runs[0]["sigma_min"] == runs[1]["sigma_min"]
 
 
+@pytest.mark.slow
 def test_audit_commands_do_not_import_ros(tmp_path):
     """Running both commands in a fresh interpreter never imports rclpy or ROS messages."""
     csv = _csv(tmp_path)

@@ -11,11 +11,11 @@ import pytest
 
 pytest.importorskip("rosbags")
 
-from jacobian_ik import bundled  # noqa: E402
-from jacobian_ik.audit.cli import main  # noqa: E402
-from jacobian_ik.robot import Robot  # noqa: E402
-from jacobian_ik.telemetry.names import STATE_NAMES  # noqa: E402
-from jacobian_ik.telemetry.recorder import FlightRecorder, RecorderSettings  # noqa: E402
+from jacobian_ik import bundled
+from jacobian_ik.audit.cli import main
+from jacobian_ik.robot import Robot
+from jacobian_ik.telemetry.names import STATE_NAMES
+from jacobian_ik.telemetry.recorder import FlightRecorder, RecorderSettings
 
 RATE = 100.0
 

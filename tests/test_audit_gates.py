@@ -17,7 +17,7 @@ from jacobian_ik.errors import ConfigurationError
 
 def _report(**changes):
     """A minimal audit report with every metric that gates and baselines read."""
-    summaries = {name: {key: 1.0 for key in STAT_KEYS}
+    summaries = {name: dict.fromkeys(STAT_KEYS, 1.0)
                  for name in ("sigma_min", "sigma_max", "condition", "manipulability", "reach")}
     report = {"schema_version": 1, "kind": "audit", "warn_fraction": 0.1,
               "stop_fraction": 0.05, "sampling": {"samples": 100_000},

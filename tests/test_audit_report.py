@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from jacobian_ik import bundled
-from jacobian_ik.audit import stats
+from jacobian_ik.audit import stats, streaming
 from jacobian_ik.audit.report import run_audit
 from jacobian_ik.audit.sampling import Sampler, joint_bounds
 from jacobian_ik.audit.source import load_target
@@ -45,7 +45,7 @@ def test_planar_fractions_match_the_analytic_singular_band(planar_audit):
     """For the planar arm σ_min ≈ 0.2|sin q2|/σ_max, so the share below sigma_stop is
     the share of q2 in a thin band around 0; the audit's stop_fraction equals the
     share of its own samples whose exact σ_min is below sigma_stop."""
-    report, result = planar_audit
+    report, _result = planar_audit
     target = load_target("planar2", task="position")
     q = Sampler(target.robot, seed=1).block(20_000)
     ex = exact(target.robot, target.robot.task_rows("position"), q)
@@ -107,7 +107,7 @@ def test_voxel_fractions_count_voxels_reached_only_below_a_threshold():
     tip = np.array([[0.01, 0.01, 0.01], [0.02, 0.01, 0.01], [0.51, 0.5, 0.5],
                     [0.52, 0.5, 0.5]])
     sigma = np.array([0.001, 0.005, 0.001, 0.5])
-    count, cut = stats.voxel_fractions(tip, sigma, 0.1, {"stop": 0.02, "tiny": 0.0001})
+    count, cut = streaming.voxel_fractions(tip, sigma, 0.1, {"stop": 0.02, "tiny": 0.0001})
     assert count == 2
     assert cut == {"stop": 0.5, "tiny": 0.0}
 
@@ -161,3 +161,73 @@ def test_continuous_joints_are_sampled_in_plus_minus_pi_and_written_as_null(tmp_
     data = json.loads(to_json(report))
     assert data["robot"]["lower"] == [None, -1.0] and data["robot"]["upper"] == [None, 1.0]
     assert data["robot"]["joint_names"] == ["spin", "elbow"]
+
+
+def _exact_and_streamed(monkeypatch, samples, kept):
+    """The same audit twice: every sample kept, and only ``kept`` of them."""
+    from jacobian_ik.audit import sweep as sweep_mod
+
+    target = load_target("panda")
+    exact_report, _ = run_audit(target, samples=samples, seed=4, voxel=0.1)
+    monkeypatch.setattr(sweep_mod, "KEPT_SAMPLES", kept)
+    streamed_report, result = run_audit(target, samples=samples, seed=4, voxel=0.1)
+    assert not result.complete and result.sigma_min.size == kept
+    return exact_report, streamed_report
+
+
+def test_streamed_statistics_match_the_exact_ones(monkeypatch):
+    """Beyond KEPT_SAMPLES the statistics come from streaming summaries: every
+    percentile within RELATIVE_ACCURACY of the exact one (so equal to 3 significant
+    digits here), min, max, fractions, tip bounds and worst configurations equal."""
+    exact_report, streamed = _exact_and_streamed(monkeypatch, 150_000, 20_000)
+    for metric in ("sigma_min", "sigma_max", "condition", "manipulability", "reach"):
+        for key, value in exact_report[metric].items():
+            got = streamed[metric][key]
+            if key in ("min", "max"):
+                assert got == value, (metric, key)
+            else:
+                assert got == pytest.approx(value, rel=streaming.RELATIVE_ACCURACY), (metric, key)
+                assert f"{got:.3g}" == f"{value:.3g}", (metric, key)
+    for key in ("warn_fraction", "stop_fraction", "worst"):
+        assert streamed[key] == exact_report[key]
+    for key in ("tip_min", "tip_max", "voxel_size"):
+        assert streamed["workspace"][key] == exact_report["workspace"][key]
+    # The voxel grid is anchored at the kept samples' corner: almost the same cells.
+    for key in ("warn_voxel_fraction", "stop_voxel_fraction"):
+        assert streamed["workspace"][key] == pytest.approx(exact_report["workspace"][key],
+                                                           abs=0.02)
+
+
+def test_metric_stream_percentiles_follow_the_inverted_cdf_rule():
+    """Zeros and +inf land in the end bins and are reported exactly; finite values
+    within RELATIVE_ACCURACY of numpy's inverted_cdf percentile, fed in any blocks."""
+    rng = np.random.default_rng(1)
+    values = np.concatenate([np.zeros(30), rng.lognormal(size=5000) * 1e-3, [np.inf] * 20])
+    rng.shuffle(values)
+    stream = streaming.MetricStream()
+    for part in np.array_split(values, 7):
+        stream.add(part)
+    for p in (0.1, 1, 5, 50, 95, 99, 99.9):
+        expected = np.percentile(values, p, method="inverted_cdf")
+        if np.isinf(expected) or expected == 0.0:
+            assert stream.percentile(p) == expected
+        else:
+            assert stream.percentile(p) == pytest.approx(expected,
+                                                         rel=streaming.RELATIVE_ACCURACY)
+    summary = stream.summary()
+    assert summary["min"] == 0.0 and summary["max"] == np.inf and summary["mean"] == np.inf
+
+
+def test_voxel_map_fed_in_blocks_equals_one_pass():
+    """Folding tip positions block by block gives the same voxels as all at once."""
+    rng = np.random.default_rng(2)
+    tip = rng.uniform(-1.0, 1.0, size=(10_000, 3))
+    sigma = rng.uniform(0.0, 0.1, size=10_000)
+    whole = streaming.VoxelMap(tip.min(axis=0), 0.2)
+    whole.add(tip, sigma)
+    parts = streaming.VoxelMap(tip.min(axis=0), 0.2)
+    for sl in np.array_split(np.arange(10_000), 9):
+        parts.add(tip[sl], sigma[sl])
+    np.testing.assert_array_equal(parts.keys, whole.keys)
+    np.testing.assert_array_equal(parts.best, whole.best)
+    assert parts.fractions({"a": 0.05}) == whole.fractions({"a": 0.05})

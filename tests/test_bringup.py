@@ -1,6 +1,6 @@
 """Properties of the bring-up runner (jacobian_ik.node.bringup) and of the launch file
-that mirrors it (launch/ik_controller.launch.py, checked by its syntax tree since
-``launch`` may not be installed)."""
+that reads the same table of arguments (launch/ik_controller.launch.py, checked by its
+syntax tree since ``launch`` may not be installed)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,22 @@ import yaml
 
 from jacobian_ik import bundled
 from jacobian_ik.errors import ConfigurationError
-from jacobian_ik.node.bringup import (CONTROLLER_NODE, EXPORTER_NODE, FAULT_PARAMETERS,
-                                      LAUNCH_ARGUMENTS, NODES, SIM_NODE, BringupConfig, generated_parameters,
-                                      parameter_files, ros_environment)
+from jacobian_ik.node.bringup import (
+    BringupConfig,
+    argument_parser,
+    config_from_args,
+    generated_parameters,
+    parameter_files,
+    ros_environment,
+)
+from jacobian_ik.node.interface import (
+    CONTROLLER_NODE,
+    EXPORTER_NODE,
+    FAULT_PARAMETERS,
+    LAUNCH_ARGUMENTS,
+    NODES,
+    SIM_NODE,
+)
 
 LAUNCH_FILE = Path(__file__).resolve().parent.parent / "launch" / "ik_controller.launch.py"
 
@@ -77,66 +90,41 @@ def test_ros_environment_defaults_to_localhost_and_picks_a_domain_id():
 
 
 # ---------------------------------------------------------------- the launch file
-def _calls(tree, name):
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            func = node.func
-            called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
-            if called == name:
-                yield node
-
-
-def _constants(tree) -> dict:
-    """Module-level NAME = <literal> assignments of the launch file."""
-    out = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-            try:
-                out[node.targets[0].id] = ast.literal_eval(node.value)
-            except ValueError:
-                pass
-    return out
-
-
-def _keyword(call, name, constants=None):
-    for keyword in call.keywords:
-        if keyword.arg == name:
-            if isinstance(keyword.value, ast.Name) and constants is not None:
-                return constants[keyword.value.id]
-            return ast.literal_eval(keyword.value)
-    return None
-
-
-def test_launch_file_declares_the_runners_arguments_with_the_same_defaults():
+def test_launch_file_declares_nothing_of_its_own_but_reads_the_shared_table():
+    """The launch file imports its arguments, faults and nodes from
+    jacobian_ik.node.interface and declares no argument name or fault by hand."""
     tree = ast.parse(LAUNCH_FILE.read_text())
-    declared = {ast.literal_eval(call.args[0]): _keyword(call, "default_value")
-                for call in _calls(tree, "DeclareLaunchArgument")}
-    assert declared == LAUNCH_ARGUMENTS
+    imported = {alias.name for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and node.module == "jacobian_ik.node.interface"
+                for alias in node.names}
+    assert {"ARGUMENTS", "FAULT_PARAMETERS", "CONTROLLER_NODE", "SIM_NODE"} <= imported
+    for call in ast.walk(tree):
+        if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "DeclareLaunchArgument":
+            assert not isinstance(call.args[0], ast.Constant)
+    literals = {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)}
+    assert not literals & set(FAULT_PARAMETERS)
 
 
-def test_launch_file_starts_the_runners_nodes():
-    tree = ast.parse(LAUNCH_FILE.read_text())
-    constants = _constants(tree)
-    nodes = {tuple(_keyword(call, key, constants) for key in ("name", "executable", "package"))
-             for call in _calls(tree, "Node")}
-    expected = {(name, name, bundled.PACKAGE_NAME) for name, _ in NODES + (EXPORTER_NODE,)}
-    assert nodes == expected
-    # The runner's modules are the console scripts the launch file names (setup.py).
+def test_runner_nodes_are_the_console_scripts_the_launch_file_starts():
+    """Each node's module is the console script of the node's name (setup.py)."""
     setup = (LAUNCH_FILE.parent.parent / "setup.py").read_text()
     for name, module in NODES + (EXPORTER_NODE,):
         assert f"{name} = {module}:main" in setup
 
 
-def test_launch_file_forwards_the_same_faults_with_the_same_types():
-    tree = ast.parse(LAUNCH_FILE.read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "FAULTS":
-            faults = {ast.literal_eval(k): v.id for k, v in zip(node.value.keys,
-                                                                 node.value.values)}
-            break
-    else:
-        pytest.fail("launch file has no FAULTS table")
-    assert faults == {name: kind.__name__ for name, kind in FAULT_PARAMETERS.items()}
+def test_runner_command_line_takes_every_argument_of_the_table():
+    """jacobian-ik-bringup's defaults are the table's, and each fault is an option
+    converted to its parameter type."""
+    parser = argument_parser()
+    args = parser.parse_args([])
+    for name in ("robot", "sim", "output"):
+        assert getattr(args, name) == LAUNCH_ARGUMENTS[name]
+    argv = []
+    for name in FAULT_PARAMETERS:
+        argv += ["--" + name.replace("_", "-"), "1"]
+    config = config_from_args(parser.parse_args(argv))
+    assert config.faults == {name: kind("1") for name, kind in FAULT_PARAMETERS.items()}
+    assert all(type(value) is FAULT_PARAMETERS[name] for name, value in config.faults.items())
 
 
 def test_launch_file_builds_a_launch_description_when_launch_is_installed():

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from controller_support import bundled_arm, warm_controller
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -15,7 +16,6 @@ from jacobian_ik.controller import MAX_DT_PERIODS, Controller, StepResult
 from jacobian_ik.errors import ConfigurationError
 from jacobian_ik.params import ControllerParams
 from jacobian_ik.safety import SafetyState
-from controller_support import bundled_arm, warm_controller
 
 DT = 0.002
 HYPOTHESIS = settings(max_examples=15, deadline=None,
@@ -458,7 +458,7 @@ def test_outside_joint_limits_stops_but_allows_moving_back():
     for _ in range(50):
         res = ctl.step(q, outward, DT)
         assert res.state is SafetyState.JOINT_LIMIT
-        assert "joint 'joint1' at 3.0500 is outside its limits" == res.reason
+        assert res.reason == "joint 'joint1' at 3.0500 is outside its limits"
         assert np.all(res.dq_command == 0.0)
     for _ in range(3000):
         res = ctl.step(q, inward, DT)
@@ -497,6 +497,7 @@ def test_warm_up_leaves_the_controller_untouched():
     assert np.all(np.abs(res.dq_command) <= amax * DT * (1 + 1e-9))
 
 
+@pytest.mark.slow
 def test_importing_the_core_does_not_import_ros():
     """jacobian_ik.controller, .params, .safety and .ik never import rclpy."""
     code = ("import sys; import jacobian_ik.controller, jacobian_ik.params, jacobian_ik.safety, "

@@ -7,10 +7,10 @@ import math
 
 import numpy as np
 import pytest
+from controller_support import warm_controller
 
 from jacobian_ik.kernels.control import ANCHOR_SETTLE, FROZEN_MIN_TRAVEL
 from jacobian_ik.safety import FAULT_STATES, SafetyState
-from controller_support import warm_controller
 
 DT = 0.002
 Q0 = np.array([0.1, -0.3, 0.2, -2.0, 0.1, 1.9, 0.3])
@@ -288,7 +288,7 @@ def test_a_slow_command_must_travel_the_minimum_before_an_unchanged_reading_coun
     ctl = warm_controller("panda")
     slow = TWIST * 0.01
     travel = 0.0
-    for k in range(3000):
+    for k in range(3000):  # noqa: B007 -- k is read after the loop
         res = ctl.step(Q0, slow, DT)
         if res.state is SafetyState.STALE_INPUT:
             break

@@ -11,12 +11,12 @@ import textwrap
 import numpy as np
 import pinocchio as pin
 import pytest
-
 from controller_support import bundled_arm
+from pinocchio_reference import PinocchioChain
+
 from jacobian_ik import Robot, bundled, kernels
 from jacobian_ik.bundled import example_robot_data_dir
 from jacobian_ik.kernels import derivatives
-from pinocchio_reference import PinocchioChain
 
 #: example-robot-data arms: (URDF under robots/, base link, tip link).  PR2's
 #: left arm from the floor includes the prismatic torso and continuous joints,
@@ -52,7 +52,8 @@ _ROBOTS: dict[str, Robot] = {}
 def _robot(arm: str) -> Robot:
     if arm not in _ROBOTS:
         kind, name = arm.split(":")
-        _ROBOTS[arm] = bundled_arm(name) if kind == "bundled" else Robot.from_urdf(*_arm_source(arm))
+        _ROBOTS[arm] = (bundled_arm(name) if kind == "bundled"
+                        else Robot.from_urdf(*_arm_source(arm)))
     return _ROBOTS[arm]
 
 
@@ -259,7 +260,7 @@ def test_soft_min_is_smooth_across_a_crossing_of_the_two_smallest_singular_value
         signs = np.sign(np.diff(gaps))
         # a crossing shows as the (σ_min − σ_2) gap closing to ~0 and reopening
         i = int(np.argmax(gaps))  # gaps are ≤ 0; the largest is the closest approach
-        if -1e-3 < gaps[i] and 0 < i < 40 and signs[i - 1] > 0 > signs[i]:
+        if gaps[i] > -1e-3 and 0 < i < 40 and signs[i - 1] > 0 > signs[i]:
             break
     else:
         pytest.fail("no crossing of σ_min and σ_2 found")
@@ -270,7 +271,7 @@ def test_soft_min_is_smooth_across_a_crossing_of_the_two_smallest_singular_value
         sv = _sv(robot, q, "pose")
         if sv[-1] < 0.005:
             continue
-        h, grad = d.soft_min(q, "pose", tau)
+        _h, grad = d.soft_min(q, "pose", tau)
         fd = _central_difference(lambda x: _soft_min_numpy(_sv(robot, x, "pose"), tau), q)
         np.testing.assert_allclose(grad, fd, rtol=0, atol=1e-6)
         if previous is not None:

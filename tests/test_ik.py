@@ -6,12 +6,12 @@ import math
 
 import numpy as np
 import pytest
+from controller_support import bundled_arm
 
 from jacobian_ik import bundled
 from jacobian_ik.errors import ConfigurationError
 from jacobian_ik.ik import IkResult, solve_ik
 from jacobian_ik.robot import Robot
-from controller_support import bundled_arm
 
 
 def _error_components(T_target, T):

@@ -265,6 +265,7 @@ def test_pose_error_is_translation_and_rotation_log(angle):
             np.testing.assert_allclose(err[3:], expected, atol=1e-8)
 
 
+@pytest.mark.slow
 def test_kernels_do_not_allocate_per_call():
     """Called N times from compiled code, the per-cycle kernels make the same number
     of NRT allocations as when called once: nothing is allocated per cycle."""

@@ -13,10 +13,17 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from jacobian_ik.node.bringup import BringupConfig  # noqa: E402
-from node_support import (acceleration_violations, at_rest,  # noqa: E402
-                                bundled_robot, controller_params_for, pose_errors, running,
-                                velocity_violations)
+from node_support import (
+    acceleration_violations,
+    at_rest,
+    bundled_robot,
+    controller_params_for,
+    pose_errors,
+    running,
+    velocity_violations,
+)
+
+from jacobian_ik.node.bringup import BringupConfig
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -63,7 +70,7 @@ def goal_reached(client, robot, target) -> bool:
 @pytest.fixture
 def arm(system, robot):
     """The shared system, back at the home pose, not paused, nothing latched."""
-    bringup, client, lines, home = system
+    bringup, client, _lines, home = system
     client.pause(False)
     client.send_pose(home, robot.base_link)
     assert client.wait_for(lambda: goal_reached(client, robot, home), 20.0), \
@@ -95,7 +102,7 @@ def test_twist_moves_the_tip_along_the_command_and_stops_when_commands_stop(arm,
     command the arm comes to rest within the timeout plus the braking time.  The
     timeout counts from receipt: header stamps of 0 s and of the year 2100 (as with
     a simulated clock that disagrees) make no difference."""
-    _, client, home = arm
+    _, client, _home = arm
     year_2100 = 4_102_444_800
     for direction, stamp in ((np.array([1.0, 0.0, 0.0]), 0),
                              (np.array([0.0, 0.0, -1.0]), year_2100)):

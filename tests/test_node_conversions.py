@@ -11,13 +11,18 @@ from hypothesis import strategies as st
 
 pytest.importorskip("rclpy")
 
-from geometry_msgs.msg import PoseStamped, TwistStamped  # noqa: E402
+from geometry_msgs.msg import PoseStamped, TwistStamped
 
-from jacobian_ik import bundled  # noqa: E402
-from jacobian_ik.node.client import matrix_to_quaternion, pose_message  # noqa: E402
-from jacobian_ik.node.conversions import (  # noqa: E402
-    QUATERNION_NORM_TOLERANCE, chain_reach, quaternion_to_matrix, read_pose, read_twist)
-from jacobian_ik.robot import Robot  # noqa: E402
+from jacobian_ik import bundled
+from jacobian_ik.node.client import matrix_to_quaternion, pose_message
+from jacobian_ik.node.conversions import (
+    QUATERNION_NORM_TOLERANCE,
+    chain_reach,
+    quaternion_to_matrix,
+    read_pose,
+    read_twist,
+)
+from jacobian_ik.robot import Robot
 
 BASE = "base"
 

@@ -20,12 +20,19 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from sensor_msgs.msg import JointState  # noqa: E402
+from node_support import (
+    TrajectoryRecorder,
+    bundled_robot,
+    command_profile,
+    controller_params_for,
+    running,
+    stop_figures,
+    stop_violations,
+)
+from sensor_msgs.msg import JointState
 
-from jacobian_ik.node.bringup import BringupConfig  # noqa: E402
-from jacobian_ik.node.outputs import DEFAULT_TOPICS  # noqa: E402
-from node_support import (TrajectoryRecorder, bundled_robot, command_profile,  # noqa: E402
-                          controller_params_for, running, stop_figures, stop_violations)
+from jacobian_ik.node.bringup import BringupConfig
+from jacobian_ik.node.outputs import DEFAULT_TOPICS
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -117,7 +124,7 @@ def test_a_frozen_joint_state_publisher_stops_the_arm_smoothly(domain_id_allocat
                            sim_parameters={"freeze_mode": mode},
                            controller_parameters={"stale_timeout": STALE_TIMEOUT,
                                                   "max_command_drift": MAX_COMMAND_DRIFT})
-    with running(config, domain_id_allocator(), robot=ROBOT_MODEL) as (bringup, client, lines):
+    with running(config, domain_id_allocator(), robot=ROBOT_MODEL) as (bringup, client, _lines):
         recorder = TrajectoryRecorder(client, DEFAULT_TOPICS["trajectory"])
         # Servo until the published state has stopped changing for 0.5 s (the
         # freeze, not a hiccup of a loaded machine) and the node reports STALE_INPUT.
@@ -191,7 +198,7 @@ def joint_state(names, positions) -> JointState:
 def test_a_rejected_target_mid_motion_brakes_to_a_stop(node, fault):
     """A target the node rejects replaces the current one: INVALID_INPUT naming the
     fault, the arm brakes within the limits to rest and holds."""
-    bringup, client, lines, recorder = node
+    bringup, client, _lines, recorder = node
     start_moving(client, recorder)
     t0 = time.monotonic()
     if fault == "twist frame world":
@@ -229,7 +236,7 @@ def test_a_rejected_joint_state_mid_motion_brakes_for_one_cycle(node):
     an INVALID_INPUT cycle (a brake within the limits), then the motion goes on from
     the braked command.  (Sent five times: one message among the simulator's 500 Hz
     may be dropped by the sensor-data queue.)"""
-    bringup, client, lines, recorder = node
+    _bringup, client, lines, recorder = node
     start_moving(client, recorder)
     t0 = time.monotonic()
     for _ in range(5):
@@ -248,7 +255,7 @@ def test_partial_joint_states_are_merged_without_a_stop(node):
     """A second publisher of three chain joints and a gripper publisher, at 10 Hz,
     while servoing: merged by name (the gripper's ignored), no INVALID_INPUT, the
     motion never stops."""
-    bringup, client, lines, recorder = node
+    _bringup, client, _lines, recorder = node
     start_moving(client, recorder)
     t0 = time.monotonic()
     names = ROBOT_MODEL.joint_names[4:]
@@ -278,7 +285,7 @@ def test_partial_joint_states_are_merged_without_a_stop(node):
 
 def test_pause_mid_motion_brakes_to_a_stop(node):
     """~/pause true: PAUSED, braked within the limits, no position step."""
-    bringup, client, lines, recorder = node
+    _bringup, client, _lines, recorder = node
     start_moving(client, recorder)
     t0 = time.monotonic()
     response = client.pause(True)
@@ -292,7 +299,7 @@ def test_pause_mid_motion_brakes_to_a_stop(node):
 def test_an_ended_twist_stream_brakes_then_reports_the_expiry(node):
     """No new twist: STALE_INPUT (twist) after stale_timeout while braking, then IDLE
     with the kernel's "twist target expired"; braked within the limits."""
-    bringup, client, lines, recorder = node
+    _bringup, client, _lines, recorder = node
     start_moving(client, recorder)
     t0 = time.monotonic()
     sample = wait_for_fault(client, t0, "STALE_INPUT")

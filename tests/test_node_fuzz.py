@@ -23,12 +23,12 @@ from hypothesis import strategies as st
 
 pytest.importorskip("rclpy")
 
-from geometry_msgs.msg import PoseStamped, TwistStamped  # noqa: E402
-from sensor_msgs.msg import JointState  # noqa: E402
+from geometry_msgs.msg import PoseStamped, TwistStamped
+from node_support import bundled_robot, controller_params_for, running
+from sensor_msgs.msg import JointState
 
-from jacobian_ik.node.bringup import BringupConfig  # noqa: E402
-from jacobian_ik.node.conversions import QUATERNION_NORM_TOLERANCE, chain_reach  # noqa: E402
-from node_support import bundled_robot, controller_params_for, running  # noqa: E402
+from jacobian_ik.node.bringup import BringupConfig
+from jacobian_ik.node.conversions import QUATERNION_NORM_TOLERANCE, chain_reach
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -85,7 +85,7 @@ def node(domain_id_allocator):
     config = BringupConfig(robot=ROBOT, sim="none",
                            controller_parameters={**OVERRIDES, "metrics_rate": 0.0})
     with running(config, domain_id_allocator(), robot=ROBOT_MODEL,
-                 client_kwargs={"record_commands": True}) as (bringup, client, lines):
+                 client_kwargs={"record_commands": True}) as (bringup, client, _lines):
         arm = ArmPublisher(client)
         try:
             assert client.wait_for(lambda: client.metrics_count > 0

@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from sensor_msgs.msg import JointState  # noqa: E402
+from sensor_msgs.msg import JointState
 
-from jacobian_ik.node.joint_states import JointStateMerger  # noqa: E402
+from jacobian_ik.node.joint_states import JointStateMerger
 
 JOINTS = ("j1", "j2", "j3")
 

@@ -19,8 +19,9 @@ import pytest
 pytest.importorskip("rclpy")
 pytest.importorskip("mujoco")
 
-from jacobian_ik.node.bringup import BringupConfig  # noqa: E402
-from node_support import bundled_robot, controller_params_for, pose_errors, running  # noqa: E402
+from node_support import bundled_robot, controller_params_for, pose_errors, running
+
+from jacobian_ik.node.bringup import BringupConfig
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -31,7 +32,7 @@ def test_goal_is_reached_with_the_mujoco_backend(domain_id_allocator):
     robot = bundled_robot(ROBOT)
     params = controller_params_for(ROBOT)
     with running(BringupConfig(robot=ROBOT, sim="mujoco"), domain_id_allocator(),
-                 robot=robot) as (bringup, client, lines):
+                 robot=robot) as (bringup, client, _lines):
         target = robot.fk(client.q)
         target[:3, 3] += [0.06, -0.05, 0.04]
         client.send_pose(target, robot.base_link)

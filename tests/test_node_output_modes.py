@@ -12,8 +12,9 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from jacobian_ik.node.bringup import BringupConfig  # noqa: E402
-from node_support import bundled_robot, controller_params_for, pose_errors, running  # noqa: E402
+from node_support import bundled_robot, controller_params_for, pose_errors, running
+
+from jacobian_ik.node.bringup import BringupConfig
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -29,7 +30,7 @@ def test_goal_is_reached_and_idle_output_holds_the_measured_position(domain_id_a
     robot = bundled_robot(ROBOT)
     params = controller_params_for(ROBOT)
     with running(BringupConfig(robot=ROBOT, output=output), domain_id_allocator(),
-                 robot=robot) as (bringup, client, lines):
+                 robot=robot) as (bringup, client, _lines):
         n = robot.dof
         assert client.wait_for(lambda: client.command is not None, 10.0)
         held = client.command[:n]

@@ -19,10 +19,15 @@ from rclpy.parameter import Parameter  # noqa: E402
 from jacobian_ik import bundled  # noqa: E402
 from jacobian_ik.controller import Controller  # noqa: E402
 from jacobian_ik.errors import ConfigurationError  # noqa: E402
-from jacobian_ik.node.parameters import (NODE_PARAMETERS, PROCESS_PARAMETERS,  # noqa: E402
-                                         ParameterGate, ProcessSettings,
-                                         declare_controller_parameters, declare_node_parameters,
-                                         declare_process_parameters)
+from jacobian_ik.node.parameters import (  # noqa: E402
+    NODE_PARAMETERS,
+    PROCESS_PARAMETERS,
+    ParameterGate,
+    ProcessSettings,
+    declare_controller_parameters,
+    declare_node_parameters,
+    declare_process_parameters,
+)
 from jacobian_ik.params import PARAMETER_SPECS, ControllerParams  # noqa: E402
 from jacobian_ik.robot import Robot  # noqa: E402
 

@@ -20,12 +20,12 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy")
 
+from node_support import bundled_robot, running  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 
 from jacobian_ik.node import executors, realtime  # noqa: E402
 from jacobian_ik.node.bringup import BringupConfig  # noqa: E402
 from jacobian_ik.node.parameters import ProcessSettings  # noqa: E402
-from node_support import bundled_robot, running  # noqa: E402
 
 #: Capabilities that would let a root process have SCHED_FIFO and mlockall.
 PRIVILEGES = ("sys_nice", "ipc_lock")
@@ -146,7 +146,7 @@ def test_nodes_spin_on_the_chosen_executor_and_run_on_after_a_refused_option(
                                                   "cpu_affinity": [4095]},
                            sim_parameters={"executor": executor})
     with running(config, domain_id_allocator(),
-                 client_kwargs={"record_commands": True}) as (bringup, client, lines):
+                 client_kwargs={"record_commands": True}) as (bringup, client, _lines):
         assert client.wait_for(lambda: client.q is not None, 30.0)
         robot = bundled_robot("panda")
         T = robot.fk(client.q)

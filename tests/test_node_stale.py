@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from jacobian_ik.node.bringup import BringupConfig  # noqa: E402
-from node_support import (acceleration_violations, bundled_robot,  # noqa: E402
-                          controller_params_for, running)
+from node_support import acceleration_violations, bundled_robot, controller_params_for, running
+
+from jacobian_ik.node.bringup import BringupConfig
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -30,7 +30,7 @@ def test_frozen_joint_states_give_stale_input_and_a_braked_stop(domain_id_alloca
     limits = params.resolve(robot)
     config = BringupConfig(robot=ROBOT, faults={"freeze_after": FREEZE_AFTER})
     with running(config, domain_id_allocator(), robot=robot,
-                 client_kwargs={"record_commands": True}) as (bringup, client, lines):
+                 client_kwargs={"record_commands": True}) as (bringup, client, _lines):
         direction = 1.0
         switch = time.monotonic() + 1.0
         deadline = time.monotonic() + FREEZE_AFTER + 30.0

@@ -16,8 +16,9 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from jacobian_ik import bundled  # noqa: E402
-from node_support import ros_env_for  # noqa: E402
+from node_support import ros_env_for
+
+from jacobian_ik import bundled
 
 pytestmark = [pytest.mark.ros]
 

@@ -6,11 +6,16 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticStatus
 
-from jacobian_ik.node.status import (METRIC_NAMES, STATE_LEVELS, STATE_QOS,  # noqa: E402
-                                     parse_state_text, state_text)
-from jacobian_ik.safety import SafetyState  # noqa: E402
+from jacobian_ik.node.status import (
+    METRIC_NAMES,
+    STATE_LEVELS,
+    STATE_QOS,
+    parse_state_text,
+    state_text,
+)
+from jacobian_ik.safety import SafetyState
 
 
 @pytest.mark.parametrize("name, reason", [("TRACKING", "goal reached"),

@@ -14,8 +14,11 @@ from rclpy.parameter import Parameter  # noqa: E402
 from jacobian_ik import bundled  # noqa: E402
 from jacobian_ik.controller import Controller  # noqa: E402
 from jacobian_ik.errors import ConfigurationError  # noqa: E402
-from jacobian_ik.node.telemetry_hooks import (RECORDER_PARAMETERS,  # noqa: E402
-                                              ControllerTelemetry, declare_recorder_parameters)
+from jacobian_ik.node.telemetry_hooks import (  # noqa: E402
+    RECORDER_PARAMETERS,
+    ControllerTelemetry,
+    declare_recorder_parameters,
+)
 from jacobian_ik.params import ControllerParams  # noqa: E402
 from jacobian_ik.robot import Robot  # noqa: E402
 from jacobian_ik.telemetry.aggregate import parse_block, split_message  # noqa: E402

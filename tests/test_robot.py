@@ -10,10 +10,9 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-
-from jacobian_ik import ChainError, ConfigurationError, JacobianIkError, Robot, UrdfError
-from jacobian_ik import bundled
 from pinocchio_reference import PinocchioChain
+
+from jacobian_ik import ChainError, ConfigurationError, JacobianIkError, Robot, UrdfError, bundled
 
 #: Serial arms of example-robot-data checked against pinocchio: (URDF, base, tip).
 #: Covers 2..8 joints, continuous joints (Kinova, PR2, double pendulum), prismatic
@@ -63,7 +62,8 @@ def test_bundled_fk_and_jacobian_equal_pinocchio(name, base, tip):
     _check_against_pinocchio(str(bundled.urdf_path(name)), base, tip)
 
 
-@pytest.mark.parametrize("path,base,tip", ERD_ARMS, ids=[f"{a[0].split('/')[-1]}:{a[2]}" for a in ERD_ARMS])
+@pytest.mark.parametrize("path,base,tip", ERD_ARMS,
+                         ids=[f"{a[0].split('/')[-1]}:{a[2]}" for a in ERD_ARMS])
 def test_example_robot_data_arm_equals_pinocchio(erd_robots_dir, path, base, tip):
     """FK and Jacobians of real arms from example-robot-data equal pinocchio's to
     1e-10 at 100 random configurations."""
@@ -249,6 +249,7 @@ def test_random_configurations_lie_within_limits():
     assert np.all(np.abs(qs[:, 0]) <= math.pi)
 
 
+@pytest.mark.slow
 def test_importing_the_core_does_not_import_ros():
     """jacobian_ik, its robot model and kernels import without pulling in rclpy or
     any ROS message package."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from controller_support import bundled_arm, warm_controller
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -12,7 +13,6 @@ from jacobian_ik.controller import Controller
 from jacobian_ik.kernels.control import BARRIER_MARGIN
 from jacobian_ik.params import MIN_SIGMA_STOP, ControllerParams
 from jacobian_ik.safety import SafetyState
-from controller_support import bundled_arm, warm_controller
 
 DT = 0.002
 
@@ -56,7 +56,7 @@ def test_a_twist_into_a_singularity_ends_on_the_barrier_and_never_crosses(name):
     sigma_min never falls below sigma_stop, and the arm ends on the barrier's floor:
     still sliding along it while the twist has a share along the boundary, else in
     SAFE_STOP at rest, saying that no direction makes progress."""
-    ctl, q, twist, res, states = _drive(name)
+    ctl, _q, _twist, res, states = _drive(name)
     floor = ctl.params.sigma_stop * (1.0 + BARRIER_MARGIN)
     assert states[0] is SafetyState.TRACKING
     assert SafetyState.APPROACHING_SINGULARITY in states

@@ -16,7 +16,7 @@ from jacobian_ik.sim.kinematic import KinematicBackend
 PERIOD = 0.002  # [s]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load(name: str) -> Robot:
     return Robot.from_urdf(bundled.urdf_path(name), *bundled.robot_links(name))
 

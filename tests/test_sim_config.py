@@ -64,7 +64,7 @@ def test_bad_values_raise_configuration_error_naming_the_parameter(options, word
 
 def test_a_robot_source_and_both_chain_links_are_required():
     """Without URDF, base_link or tip_link the error names what to set."""
-    with pytest.raises(ConfigurationError, match="robot_description .* or urdf_path"):
+    with pytest.raises(ConfigurationError, match=r"robot_description .* or urdf_path"):
         SimConfig(base_link="a", tip_link="b")
     with pytest.raises(ConfigurationError, match="base_link is empty"):
         SimConfig(urdf_path=URDF, tip_link="tool")

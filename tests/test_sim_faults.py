@@ -15,7 +15,7 @@ from jacobian_ik.sim.faults import FaultInjector, JointSample
 PERIOD = 0.002  # [s] tick period used by these tests
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load(name: str) -> Robot:
     return Robot.from_urdf(bundled.urdf_path(name), *bundled.robot_links(name))
 

@@ -15,7 +15,7 @@ from jacobian_ik.sim.kinematic import KinematicBackend
 ARMS = bundled.BUNDLED_ROBOTS
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load(name: str) -> Robot:
     return Robot.from_urdf(bundled.urdf_path(name), *bundled.robot_links(name))
 

@@ -22,7 +22,7 @@ ACTUATORS = ("velocity", "position")
 KP, KV, TIMESTEP = 5.0e5, 1.0e4, 0.001  # the SimConfig defaults
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load(name: str) -> Robot:
     return Robot.from_urdf(bundled.urdf_path(name), *bundled.robot_links(name))
 

@@ -75,7 +75,7 @@ class SimProcess:
         remaps = [("__node", self.node_name)]
         remaps += [(topic, prefix + topic) for topic in TOPICS] if prefix else []
         self.log_path = log_path
-        self._log = open(log_path, "w")
+        self._log = open(log_path, "w")  # noqa: SIM115 -- open while the process runs
         self.process = subprocess.Popen(sim_command(remaps=remaps, **parameters), env=env,
                                         stdout=self._log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, start_new_session=True)

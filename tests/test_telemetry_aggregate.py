@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
 
 from jacobian_ik.telemetry import names
-from jacobian_ik.telemetry.aggregate import (HEADER, CycleAggregates, parse_block,
-                                             reason_class, split_message)
+from jacobian_ik.telemetry.aggregate import (
+    HEADER,
+    CycleAggregates,
+    parse_block,
+    reason_class,
+    split_message,
+)
 
 STOP, WARN = 0.02, 0.05
 
@@ -49,7 +55,7 @@ def test_sigma_buckets_surround_both_thresholds():
 
 def test_close_thresholds_still_give_strictly_increasing_buckets():
     bounds = names.sigma_min_buckets(0.04, 0.05)
-    assert all(b > a for a, b in zip(bounds, bounds[1:]))
+    assert all(b > a for a, b in itertools.pairwise(bounds))
 
 
 def test_a_nan_sigma_counts_the_cycle_but_no_sigma_bucket():

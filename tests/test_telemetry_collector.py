@@ -9,13 +9,17 @@ import pytest
 
 pytest.importorskip("prometheus_client")
 
-from prometheus_client import CollectorRegistry, generate_latest  # noqa: E402
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
-from jacobian_ik.telemetry import names  # noqa: E402
-from jacobian_ik.telemetry.aggregate import AGGREGATES_LABEL, CycleAggregates  # noqa: E402
-from jacobian_ik.telemetry.collector import (COUNTER_SOURCES, GAUGE_SOURCES,  # noqa: E402
-                                             ControllerCollector, layout_offsets)
+from jacobian_ik.telemetry import names
+from jacobian_ik.telemetry.aggregate import AGGREGATES_LABEL, CycleAggregates
+from jacobian_ik.telemetry.collector import (
+    COUNTER_SOURCES,
+    GAUGE_SOURCES,
+    ControllerCollector,
+    layout_offsets,
+)
 
 STOP, WARN = 0.02, 0.05
 INFO = {"version": "0.1.0", "urdf_sha256": "ab" * 32, "base_link": "base",

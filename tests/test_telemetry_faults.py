@@ -15,8 +15,9 @@ import pytest
 pytest.importorskip("rclpy")
 pytest.importorskip("prometheus_client")
 
-from jacobian_ik.node.bringup import EXPORTER_NODE, BringupConfig  # noqa: E402
-from node_support import bundled_robot, running  # noqa: E402
+from node_support import bundled_robot, running
+
+from jacobian_ik.node.bringup import EXPORTER_NODE, BringupConfig
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -44,7 +45,7 @@ def stack(domain_id_allocator, tmp_path_factory):
 
 
 def test_port_in_use_stops_the_exporter_with_an_error_naming_the_port(stack):
-    bringup, client, lines, port, _ = stack
+    bringup, client, _lines, port, _ = stack
     exporter = bringup.processes[EXPORTER_NODE[0]]
     exporter.wait(60.0)
     assert exporter.returncode == 1
@@ -59,7 +60,7 @@ def test_port_in_use_stops_the_exporter_with_an_error_naming_the_port(stack):
 
 def test_unwritable_recorder_folder_warns_once_and_counts(stack):
     """Two dumps, each failing: two counted failures, one warning, the controller runs."""
-    bringup, client, lines, _, blocker = stack
+    bringup, client, _lines, _, blocker = stack
 
     def failures():
         status = client.diagnostics

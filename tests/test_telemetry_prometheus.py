@@ -24,13 +24,12 @@ import pytest
 pytest.importorskip("rclpy")
 pytest.importorskip("prometheus_client")
 
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+from node_support import bundled_robot, running
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_support import PROMETHEUS, PROMETHEUS_MISSING, PrometheusServer, free_port, http_get
 
-from jacobian_ik.node.bringup import EXPORTER_NODE, BringupConfig  # noqa: E402
-from jacobian_ik.telemetry import names  # noqa: E402
-from node_support import bundled_robot, running  # noqa: E402
-from prometheus_support import (PROMETHEUS, PROMETHEUS_MISSING, PrometheusServer,  # noqa: E402
-                                free_port, http_get)
+from jacobian_ik.node.bringup import EXPORTER_NODE, BringupConfig
+from jacobian_ik.telemetry import names
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow,
               pytest.mark.skipif(PROMETHEUS is None, reason=PROMETHEUS_MISSING)]
@@ -143,7 +142,7 @@ def test_goal_sequence_with_a_safe_stop_fills_every_dashboard_panel(stack):
     time.sleep(3.0)
     missing = []
     for title, expr in panel_queries():
-        result = _wait(lambda: prometheus.query(expr), 15.0, poll=1.0)
+        result = _wait(lambda expr=expr: prometheus.query(expr), 15.0, poll=1.0)
         if not result:
             missing.append((title, expr))
     assert missing == [], missing
@@ -192,7 +191,7 @@ def test_killing_the_exporter_leaves_the_controller_running(stack):
                            and totals(client)["cycles"] > before + 500, 20.0)
     assert bringup.failed() is None
     assert bringup.optional_exited() == {EXPORTER_NODE[0]: -signal.SIGKILL}
-    up = 'up{job="%s"}' % names.SCRAPE_JOB
+    up = f'up{{job="{names.SCRAPE_JOB}"}}'
     assert _wait(lambda: (r := stack["prometheus"].query(up)) and r[0]["value"][1] == "0", 20.0)
     assert not any(re.search(r"\[ik_controller\].*(ERROR|Traceback)", line)
                    for line in stack["lines"])

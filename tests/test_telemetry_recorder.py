@@ -12,12 +12,12 @@ import pytest
 
 pytest.importorskip("rosbags")
 
-from rosbags.highlevel import AnyReader  # noqa: E402
+from rosbags.highlevel import AnyReader
 
-from jacobian_ik.errors import ConfigurationError  # noqa: E402
-from jacobian_ik.telemetry import bagfile  # noqa: E402
-from jacobian_ik.telemetry.names import STATE_NAMES  # noqa: E402
-from jacobian_ik.telemetry.recorder import FlightRecorder, RecorderSettings  # noqa: E402
+from jacobian_ik.errors import ConfigurationError
+from jacobian_ik.telemetry import bagfile
+from jacobian_ik.telemetry.names import STATE_NAMES
+from jacobian_ik.telemetry.recorder import FlightRecorder, RecorderSettings
 
 JOINTS = ["j1", "j2", "j3"]
 RATE = 100.0
@@ -117,7 +117,7 @@ def test_folder_caps_remove_the_oldest_files(tmp_path):
         _fill(recorder, 10)
         for k in range(3):
             recorder.trigger(time.monotonic(), f"JOINT_LIMIT: event {k}")
-            assert _wait(lambda: len(events.written) == k + 1)
+            assert _wait(lambda k=k: len(events.written) == k + 1)
     finally:
         recorder.close()
     kept = recorder.list_files()
@@ -135,7 +135,7 @@ def test_unwritable_folder_warns_once_and_counts_every_failure(tmp_path):
         for k in range(3):
             _fill(recorder, 10, start=10 * k)
             recorder.trigger(time.monotonic(), "STALE_INPUT: old")
-            assert _wait(lambda: len(events.failed) == k + 1)
+            assert _wait(lambda k=k: len(events.failed) == k + 1)
         _fill(recorder, 10, start=100)
     finally:
         recorder.close()

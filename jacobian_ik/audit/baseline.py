@@ -44,7 +44,7 @@ _FRACTION_COUNTS = {"stop_fraction": "sampling.samples", "warn_fraction": "sampl
                     "workspace.stop_voxel_fraction": "workspace.voxels"}
 
 
-def load_report(path) -> dict:
+def load_report(path: str | Path) -> dict:
     """A saved report; ``ReportError`` when unreadable or of another schema version."""
     path = Path(path)
     try:
@@ -70,7 +70,7 @@ def check_tolerance(tolerance: float) -> float:
     return float(tolerance)
 
 
-def _noise(report, baseline, name, p_new, p_old) -> float:
+def _noise(report: dict, baseline: dict, name: str, p_new: float, p_old: float) -> float:
     count = _FRACTION_COUNTS.get(name)
     if report["kind"] != "audit" or count is None:
         return 0.0
@@ -81,7 +81,7 @@ def _noise(report, baseline, name, p_new, p_old) -> float:
     return 3.0 * math.sqrt(max(pooled * (1.0 - pooled), 0.0) * (1.0 / n_new + 1.0 / n_old))
 
 
-def _notes(report, baseline) -> list[str]:
+def _notes(report: dict, baseline: dict) -> list[str]:
     notes = []
     for label, key in (("chain", ("robot", "base_link")), ("chain", ("robot", "tip_link")),
                        ("joints", ("robot", "joint_names")), ("task", ("task", "name")),

@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from jacobian_ik.audit import baseline as baseline_mod
 from jacobian_ik.audit import gates as gates_mod
@@ -22,6 +24,10 @@ from jacobian_ik.audit.settings import TASKS
 from jacobian_ik.audit.trajectory import DEFAULT_TOPIC
 from jacobian_ik.errors import ConfigurationError, JacobianIkError
 
+if TYPE_CHECKING:
+    from jacobian_ik.audit.gates import Gate
+    from jacobian_ik.audit.source import AuditTarget
+
 PROG = "jacobian-ik"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -29,7 +35,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (``prog: error: message``) and exit status 2."""
 
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
@@ -125,14 +131,15 @@ def _check_writable(path: str | None, what: str) -> None:
         raise ConfigurationError(f"cannot write {what} '{path}': its folder does not exist")
 
 
-def _prepare(args, kind):
+def _prepare(args: argparse.Namespace, kind: str) -> tuple[list[Gate], dict | None]:
     """Checks that need no computation, so that bad input fails before a long run."""
     if args.threads is not None:
         import numba
 
-        if args.threads > numba.config.NUMBA_NUM_THREADS:
+        threads = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
+        if args.threads > threads:
             raise ConfigurationError(
-                f"--threads {args.threads}: at most {numba.config.NUMBA_NUM_THREADS} "
+                f"--threads {args.threads}: at most {threads} "
                 "threads on this machine")
         numba.set_num_threads(args.threads)
     gates = [gates_mod.parse_gate(text, kind) for text in args.fail_if]
@@ -149,7 +156,7 @@ def _prepare(args, kind):
     return gates, base
 
 
-def _load_target(args):
+def _load_target(args: argparse.Namespace) -> AuditTarget:
     from jacobian_ik.audit.source import load_target
 
     return load_target(args.robot, base=args.base, tip=args.tip, config=args.config,
@@ -157,7 +164,8 @@ def _load_target(args):
                        sigma_stop=args.sigma_stop)
 
 
-def _finish(args, report, gates, base, render, out, err) -> int:
+def _finish(args: argparse.Namespace, report: dict, gates: list[Gate], base: dict | None,
+            render: Callable[[dict], str], out: TextIO, err: TextIO) -> int:
     report["gates"] = gates_mod.evaluate(gates, report)
     if base is not None:
         report["baseline"] = baseline_mod.compare(report, base, args.tolerance, args.baseline)
@@ -177,7 +185,7 @@ def _finish(args, report, gates, base, render, out, err) -> int:
     return EXIT_FAILED if problems else EXIT_OK
 
 
-def _audit(args, out, err) -> int:
+def _audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from jacobian_ik.audit.plot import plot_audit
     from jacobian_ik.audit.report import run_audit
     from jacobian_ik.audit.table import render_audit
@@ -193,13 +201,17 @@ def _audit(args, out, err) -> int:
     return _finish(args, report, gates, base, render_audit, out, err)
 
 
-def _audit_path(args, out, err) -> int:
+def _audit_path(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from jacobian_ik.audit.flight import (
+        FLIGHT_JOINT_TOPIC,
+        flight_block,
+        is_flight_record,
+        load_flight_record,
+        render_flight,
+    )
     from jacobian_ik.audit.path import run_path_audit
-    from jacobian_ik.audit.plot import plot_path
+    from jacobian_ik.audit.plot import plot_flight, plot_path
     from jacobian_ik.audit.table import render_path
-    from jacobian_ik.audit.flight import (FLIGHT_JOINT_TOPIC, flight_block, is_flight_record,
-                                          load_flight_record, render_flight)
-    from jacobian_ik.audit.plot import plot_flight
     from jacobian_ik.audit.trajectory import is_bag, load_trajectory
 
     gates, base = _prepare(args, "path")
@@ -212,19 +224,22 @@ def _audit_path(args, out, err) -> int:
     trajectory = load_trajectory(args.path, target.robot.joint_names, topic)
     report, exact_result = run_path_audit(target, trajectory)
     report["flight_recorder"] = None if record is None else flight_block(record)
-    render = render_path
+    render: Callable[[dict], str] = render_path
     if args.plot is not None:
         if record is None:
             plot_path(report, trajectory, exact_result, args.plot)
         else:
             plot_flight(report, trajectory, exact_result, record, args.plot)
     if record is not None:
-        def render(r):
+        def render_with_flight(r: dict) -> str:
             return render_path(r) + render_flight(r["flight_recorder"])
+
+        render = render_with_flight
     return _finish(args, report, gates, base, render, out, err)
 
 
-def main(argv=None, out=None, err=None) -> int:
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
+         err: TextIO | None = None) -> int:
     """Run the command line ``argv`` (default sys.argv[1:]); returns the exit status."""
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr

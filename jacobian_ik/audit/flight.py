@@ -17,8 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from jacobian_ik.audit.errors import TrajectoryError
-from jacobian_ik.telemetry.bagfile import (COLUMNS_TOPIC, CYCLE_FIELDS, CYCLE_TOPIC,
-                                           EVENT_TOPIC, JOINT_TOPIC)
+from jacobian_ik.telemetry.bagfile import (
+    COLUMNS_TOPIC,
+    CYCLE_FIELDS,
+    CYCLE_TOPIC,
+    EVENT_TOPIC,
+    JOINT_TOPIC,
+)
 
 #: The JointState topic audit-path reads from a flight-recorder file.
 FLIGHT_JOINT_TOPIC = JOINT_TOPIC

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import operator
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from jacobian_ik.audit.schema import metric, metric_names
@@ -71,20 +72,23 @@ def parse_gate(text: str, kind: str) -> Gate:
     if match is None:
         raise ConfigurationError(
             f"gate {text!r} is not 'NAME OP NUMBER' (OP one of "
-            f"{' '.join(sorted(OPERATORS, key=len))}), e.g. 'stop_fraction>0.02'")
+            f"{' '.join(sorted(OPERATORS, key=len))}), e.g. 'stop_fraction>0.02'",
+            parameter="gate", value=text)
     name = match["name"]
     if name not in metric_names(kind):
         raise ConfigurationError(
-            f"gate {text!r}: unknown metric {name!r}; metrics are: {_names_text(kind)}")
+            f"gate {text!r}: unknown metric {name!r}; metrics are: {_names_text(kind)}",
+            parameter="gate", value=name, choices=tuple(metric_names(kind)))
     threshold = float(match["number"])
     if match["percent"]:
         threshold /= 100.0
     if not math.isfinite(threshold):
-        raise ConfigurationError(f"gate {text!r}: the number must be finite")
+        raise ConfigurationError(f"gate {text!r}: the number must be finite",
+                                 parameter="gate", value=text)
     return Gate(text=text.strip(), name=name, op=match["op"], threshold=threshold)
 
 
-def evaluate(gates, report: dict) -> list[dict]:
+def evaluate(gates: Iterable[Gate], report: dict) -> list[dict]:
     """One entry per gate: {expression, metric, value, failed}."""
     out = []
     for gate in gates:
@@ -94,7 +98,7 @@ def evaluate(gates, report: dict) -> list[dict]:
     return out
 
 
-def failure_lines(results) -> list[str]:
+def failure_lines(results: Iterable[dict]) -> list[str]:
     """One human-readable line per failed gate."""
     return [f"gate failed: {r['expression']} ({r['metric']} = {r['value']:.6g})"
             for r in results if r["failed"]]

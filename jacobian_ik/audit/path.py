@@ -8,15 +8,20 @@ whose σ_min is strictly below it (sample 0 if the path starts below).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from jacobian_ik.audit import stats
 from jacobian_ik.audit.records import configuration_record, robot_block, task_block
 from jacobian_ik.audit.schema import SCHEMA_VERSION
-from jacobian_ik.audit.sweep import exact
+from jacobian_ik.audit.source import AuditTarget
+from jacobian_ik.audit.sweep import ExactResult, exact
+from jacobian_ik.audit.trajectory import Trajectory
 
 
-def _record(index, trajectory, names, rows, ex) -> dict:
+def _record(index: int, trajectory: Trajectory, names: Sequence[str], rows: np.ndarray,
+            ex: ExactResult) -> dict:
     time = float(trajectory.time[index]) if trajectory.time is not None else None
     out = {"index": int(index), "time": time}
     out.update(configuration_record(names, rows, ex.q[index], ex.sv[index], ex.u_min[index],
@@ -30,7 +35,7 @@ def first_below(values: np.ndarray, threshold: float) -> int | None:
     return int(hits[0]) if hits.size else None
 
 
-def run_path_audit(target, trajectory):
+def run_path_audit(target: AuditTarget, trajectory: Trajectory) -> tuple[dict, ExactResult]:
     """Audit ``trajectory`` (``trajectory.Trajectory``) on ``target``; returns
     (report dict, ExactResult of every sample)."""
     robot = target.robot

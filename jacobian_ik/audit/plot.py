@@ -1,7 +1,8 @@
 """Pictures of audit reports (matplotlib, Agg canvas: no display, no pyplot state).
 
 ``plot_audit``: the histogram of σ_min with ``sigma_warn`` and ``sigma_stop``
-marked, and the sampled tip positions in two projections (top view x–y, side
+marked, and the sampled tip positions (of the samples the sweep keeps: all,
+or the first ``sweep.KEPT_SAMPLES``) in two projections (top view x–y, side
 view x–z of the base frame) coloured by σ_min, the worst configurations
 crossed out.  ``plot_path``: σ_min along a recorded path with the thresholds
 and first crossings, above the joint positions.  ``plot_flight``: a
@@ -12,10 +13,15 @@ controller's state timeline around the event, above the joint positions.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from jacobian_ik.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from jacobian_ik.audit.sweep import ExactResult, SweepResult
+    from jacobian_ik.audit.trajectory import Trajectory
 
 #: Largest number of tip positions drawn in a scatter (a seeded subsample beyond).
 MAX_SCATTER_POINTS = 20_000
@@ -24,7 +30,7 @@ WARN_COLOUR = "#e69f00"
 STOP_COLOUR = "#d62728"
 
 
-def _figure(width, height):
+def _figure(width: float, height: float) -> Any:
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -37,7 +43,7 @@ def _figure(width, height):
     return fig
 
 
-def _save(fig, out) -> Path:
+def _save(fig: Any, out: str | Path) -> Path:
     out = Path(out)
     try:
         fig.savefig(out, dpi=100)
@@ -46,7 +52,7 @@ def _save(fig, out) -> Path:
     return out
 
 
-def _threshold_lines(ax, report, vertical=True):
+def _threshold_lines(ax: Any, report: dict, vertical: bool = True) -> None:
     th = report["thresholds"]
     for key, colour in (("sigma_warn", WARN_COLOUR), ("sigma_stop", STOP_COLOUR)):
         frac = report[key.replace("sigma_", "") + "_fraction"]
@@ -57,7 +63,7 @@ def _threshold_lines(ax, report, vertical=True):
             ax.axhline(th[key], color=colour, lw=1.5, ls="--", label=label)
 
 
-def plot_audit(report: dict, result, out) -> Path:
+def plot_audit(report: dict, result: SweepResult, out: str | Path) -> Path:
     """Write the audit picture (see the module docstring) as PNG to ``out``."""
     fig = _figure(15.0, 4.8)
     axes = fig.subplots(1, 3, width_ratios=[1.15, 1, 1])
@@ -103,7 +109,8 @@ def plot_audit(report: dict, result, out) -> Path:
     return _save(fig, out)
 
 
-def plot_path(report: dict, trajectory, exact_result, out) -> Path:
+def plot_path(report: dict, trajectory: Trajectory, exact_result: ExactResult,
+              out: str | Path) -> Path:
     """Write the path picture (see the module docstring) as PNG to ``out``."""
     fig = _figure(11.0, 6.5)
     ax, axq = fig.subplots(2, 1, sharex=True, height_ratios=[1.3, 1])
@@ -130,7 +137,8 @@ def plot_path(report: dict, trajectory, exact_result, out) -> Path:
     return _save(fig, out)
 
 
-def plot_flight(report: dict, trajectory, exact_result, record, out) -> Path:
+def plot_flight(report: dict, trajectory: Trajectory, exact_result: ExactResult, record: Any,
+                out: str | Path) -> Path:
     """Write the flight-record picture (see the module docstring) as PNG to ``out``.
 
     ``record`` is a ``jacobian_ik.audit.flight.FlightRecord``; times are relative

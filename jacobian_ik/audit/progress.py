@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TextIO
 
 WIDTH = 30
 
@@ -15,7 +16,8 @@ class ProgressBar:
     ends the line.  ``enabled=False`` makes it silent.
     """
 
-    def __init__(self, label: str, enabled: bool, stream=None, interval: float = 0.1):
+    def __init__(self, label: str, enabled: bool, stream: TextIO | None = None,
+                 interval: float = 0.1) -> None:
         self.label = label
         self.enabled = enabled
         self.stream = stream if stream is not None else sys.stderr
@@ -24,7 +26,7 @@ class ProgressBar:
         self._last = -1.0
 
     @staticmethod
-    def wanted(flag: bool | None, stream=None) -> bool:
+    def wanted(flag: bool | None, stream: TextIO | None = None) -> bool:
         """``--progress`` / ``--no-progress`` if given, else only when the stream is a TTY."""
         if flag is not None:
             return flag

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from jacobian_ik.audit.stats import ROW_NAMES, involved_joints
 
+if TYPE_CHECKING:
+    from jacobian_ik.audit.source import AuditTarget
 
-def robot_block(target) -> dict:
+
+def robot_block(target: AuditTarget) -> dict:
     """The audited chain: where it came from, its joints and their limits [rad | m]."""
     robot = target.robot
     return {
@@ -31,7 +36,9 @@ def task_block(task: str, rows: np.ndarray, dof: int) -> dict:
             "singular_values": int(min(len(rows), dof))}
 
 
-def configuration_record(names, rows, q, sv, u_min, v_min, tip) -> dict:
+def configuration_record(names: Sequence[str], rows: np.ndarray, q: np.ndarray,
+                         sv: np.ndarray, u_min: np.ndarray, v_min: np.ndarray,
+                         tip: np.ndarray) -> dict:
     """One configuration with its exact singular values and σ_min's directions.
 
     ``q`` [rad | m] and ``joint_direction`` (the unit right singular vector of

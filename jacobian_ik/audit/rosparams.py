@@ -15,6 +15,7 @@ mappings are flattened with dots (``safety: {stop: 1}`` → ``safety.stop``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import yaml
@@ -27,7 +28,7 @@ WILDCARDS = ("/**", "**")
 CONTROLLER_NODE = "ik_controller"
 
 
-def _blocks(tree, prefix, out, where):
+def _blocks(tree: dict, prefix: str, out: dict[str, dict], where: str) -> None:
     for key, value in tree.items():
         if not isinstance(value, dict):
             continue
@@ -44,8 +45,8 @@ def _blocks(tree, prefix, out, where):
             _blocks(value, name, out, where)
 
 
-def _flatten(params, prefix=""):
-    flat = {}
+def _flatten(params: dict, prefix: str = "") -> dict:
+    flat: dict = {}
     for key, value in params.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
@@ -59,7 +60,7 @@ def _canonical(name: str) -> str:
     return "/" + name.strip("/")
 
 
-def _matching(names, node):
+def _matching(names: Iterable[str], node: str) -> list[str]:
     """The first block name that is ``node`` or ends with ``/node``, as a list."""
     want = _canonical(node)
     for name in names:
@@ -68,7 +69,7 @@ def _matching(names, node):
     return []
 
 
-def parameter_blocks(path) -> dict[str, dict]:
+def parameter_blocks(path: str | Path) -> dict[str, dict]:
     """All ``ros__parameters`` blocks of a parameter file, by node name (as written)."""
     path = Path(path)
     try:
@@ -92,7 +93,7 @@ def parameter_blocks(path) -> dict[str, dict]:
     return blocks
 
 
-def node_parameters(path, node: str | None = None) -> dict:
+def node_parameters(path: str | Path, node: str | None = None) -> dict:
     """The flattened parameters that node ``node`` gets from the file at ``path``.
 
     Without ``node``: the wildcard blocks merged with the file's only node block,

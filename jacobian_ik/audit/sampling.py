@@ -16,11 +16,12 @@ import warnings
 import numpy as np
 
 from jacobian_ik.errors import ConfigurationError
+from jacobian_ik.robot import Robot
 
 METHODS = ("uniform", "sobol")
 
 
-def joint_bounds(robot) -> tuple[np.ndarray, np.ndarray]:
+def joint_bounds(robot: Robot) -> tuple[np.ndarray, np.ndarray]:
     """(lower, upper) sampling bounds Shape (n,) [rad | m]: the limits, ±π if continuous."""
     lo = np.where(robot.continuous, -math.pi, robot.lower)
     hi = np.where(robot.continuous, math.pi, robot.upper)
@@ -30,10 +31,11 @@ def joint_bounds(robot) -> tuple[np.ndarray, np.ndarray]:
 class Sampler:
     """Draws C-contiguous blocks of configurations Shape (count, n)."""
 
-    def __init__(self, robot, seed: int, method: str = "uniform"):
+    def __init__(self, robot: Robot, seed: int, method: str = "uniform") -> None:
         if method not in METHODS:
             raise ConfigurationError(
-                f"sampling method {method!r} is unknown; methods are: {', '.join(METHODS)}")
+                f"sampling method {method!r} is unknown; methods are: {', '.join(METHODS)}",
+                parameter="method", value=method, choices=tuple(METHODS))
         self.method = method
         self.seed = int(seed)
         self.lo, self.hi = joint_bounds(robot)

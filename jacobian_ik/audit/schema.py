@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 from jacobian_ik.audit.stats import STAT_KEYS
 
@@ -50,7 +51,7 @@ def metric_names(kind: str) -> tuple[str, ...]:
 
 def metric(report: dict, name: str) -> float:
     """The value of a dotted metric name in a report (None in JSON reads as +inf)."""
-    value = report
+    value: Any = report
     for part in name.split("."):
         if not isinstance(value, dict) or part not in value:
             raise KeyError(name)
@@ -60,14 +61,14 @@ def metric(report: dict, name: str) -> float:
     return float(value)
 
 
-def key_paths(report) -> set[str]:
+def key_paths(report: dict) -> set[str]:
     """The report's leaf keys in the notation of docs/audit.md (see the module docstring)."""
     out: set[str] = set()
     _walk(report, "", out)
     return out
 
 
-def _walk(node, path, out):
+def _walk(node: Any, path: str, out: set[str]) -> None:
     if isinstance(node, dict):
         if not node:
             out.add(path)
@@ -85,7 +86,7 @@ def _walk(node, path, out):
         out.add(path)
 
 
-def _finite_or_none(node):
+def _finite_or_none(node: Any) -> Any:
     if isinstance(node, dict):
         return {key: _finite_or_none(value) for key, value in node.items()}
     if isinstance(node, (list, tuple)):

@@ -18,8 +18,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from jacobian_ik.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from jacobian_ik.params import ControllerParams
 
 #: Tasks an audit can use (the Jacobian rows: linear and angular, or linear only).
 TASKS = ("pose", "position")
@@ -45,7 +49,7 @@ class AuditSettings:
                 "source": self.source}
 
 
-def _controller_params():
+def _controller_params() -> type[ControllerParams] | None:
     try:
         from jacobian_ik.params import ControllerParams
     except ImportError:
@@ -72,18 +76,21 @@ def config_values(parameters: dict, where: str) -> dict:
     try:
         checked = params.from_dict(subset)
     except ConfigurationError as exc:
-        raise ConfigurationError(f"{where}: {exc}") from None
+        raise ConfigurationError(f"{where}: {exc}", parameter=exc.parameter, value=exc.value,
+                                 choices=exc.choices, valid_range=exc.valid_range) from None
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"{where}: invalid controller parameters: {exc}") from None
     return {key: getattr(checked, key) for key in AUDIT_KEYS if key in subset}
 
 
-def _number(name: str, value) -> float:
+def _number(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigurationError(f"{name} = {value!r} is not a number")
+        raise ConfigurationError(f"{name} = {value!r} is not a number",
+                                 parameter=name, value=value, valid_range=(0.0, None))
     value = float(value)
     if not math.isfinite(value) or value < 0.0:
-        raise ConfigurationError(f"{name} = {value!r} must be a finite number >= 0")
+        raise ConfigurationError(f"{name} = {value!r} must be a finite number >= 0",
+                                 parameter=name, value=value, valid_range=(0.0, None))
     return value
 
 
@@ -92,7 +99,7 @@ def resolve_settings(parameters: dict | None = None, config_name: str | None = N
                      sigma_stop: float | None = None) -> AuditSettings:
     """Merge defaults, a node's file parameters and flags (see the module docstring)."""
     values, source = default_values()
-    origins = {key: source for key in AUDIT_KEYS}
+    origins = dict.fromkeys(AUDIT_KEYS, source)
     if parameters is not None:
         where = config_name or "parameter file"
         for key, value in config_values(parameters, where).items():
@@ -104,13 +111,15 @@ def resolve_settings(parameters: dict | None = None, config_name: str | None = N
             origins[key] = "command line"
     if values["task"] not in TASKS:
         raise ConfigurationError(
-            f"task {values['task']!r} is unknown; tasks are: {', '.join(TASKS)}")
+            f"task {values['task']!r} is unknown; tasks are: {', '.join(TASKS)}",
+            parameter="task", value=values["task"], choices=tuple(TASKS))
     warn = _number("sigma_warn", values["sigma_warn"])
     stop = _number("sigma_stop", values["sigma_stop"])
     if not stop < warn:
         raise ConfigurationError(
             f"sigma_stop = {stop!r} must be below sigma_warn = {warn!r} "
-            "(0 <= sigma_stop < sigma_warn)")
+            "(0 <= sigma_stop < sigma_warn)",
+            parameter="sigma_stop", value=stop, valid_range=(0.0, warn))
     used = []
     for key in AUDIT_KEYS:
         if origins[key] not in used:

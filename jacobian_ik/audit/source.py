@@ -31,7 +31,7 @@ class AuditTarget:
     settings: AuditSettings
 
 
-def display_path(path) -> str:
+def display_path(path: str | Path) -> str:
     """``path`` relative to the working directory when inside it, else absolute."""
     absolute = Path(path).resolve()
     try:
@@ -49,7 +49,7 @@ def resolve_urdf(spec: str) -> tuple[Path, str | None]:
         return bundled.urdf_path(spec), spec
     raise UrdfError(
         f"'{spec}' is neither a URDF file nor a bundled robot; bundled robots are: "
-        f"{', '.join(sorted(bundled.BUNDLED_ROBOTS))}")
+        f"{', '.join(sorted(bundled.BUNDLED_ROBOTS))}", path=spec)
 
 
 def load_target(spec: str, *, base: str | None = None, tip: str | None = None,

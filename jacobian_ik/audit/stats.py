@@ -8,6 +8,8 @@ at σ_min = 0).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 #: Percentiles reported for every metric, and their keys.
@@ -39,7 +41,7 @@ def fraction_below(values: np.ndarray, threshold: float) -> float:
     return float(np.count_nonzero(values < threshold)) / max(values.size, 1)
 
 
-def involved_joints(v: np.ndarray, names) -> list[str]:
+def involved_joints(v: np.ndarray, names: Sequence[str]) -> list[str]:
     """Joints of the unit joint direction v, largest |v_i| first, until they hold
     ``INVOLVEMENT_SHARE`` of ‖v‖² (at least one joint)."""
     v = np.asarray(v, dtype=np.float64)
@@ -54,7 +56,7 @@ def involved_joints(v: np.ndarray, names) -> list[str]:
     return out
 
 
-def joint_involvement(v_min: np.ndarray, names) -> dict:
+def joint_involvement(v_min: np.ndarray, names: Sequence[str]) -> dict:
     """Mean squared component v_i² of each joint over several unit directions (sums to 1)."""
     v_min = np.asarray(v_min, dtype=np.float64).reshape(-1, len(names))
     share = (v_min ** 2).mean(axis=0) if v_min.shape[0] else np.zeros(len(names))
@@ -67,26 +69,3 @@ def auto_voxel_size(tip_position: np.ndarray, cells: int = 24) -> float:
     extent = float(np.max(tip_position.max(axis=0) - tip_position.min(axis=0))) \
         if tip_position.size else 0.0
     return max(round(extent / cells, 3), 0.001)
-
-
-def voxel_fractions(tip_position: np.ndarray, sigma_min: np.ndarray, voxel: float,
-                    thresholds: dict) -> tuple[int, dict]:
-    """(occupied voxels, {name: share of them where every sample's σ_min < threshold}).
-
-    The tip positions [m] are binned in cubes of edge ``voxel`` [m]; a voxel that
-    every sampled configuration reaches only below a threshold is the part of
-    the workspace that threshold cuts away (as far as the samples show).
-    """
-    if not tip_position.size:
-        return 0, {name: 0.0 for name in thresholds}
-    cell = np.floor((tip_position - tip_position.min(axis=0)) / voxel).astype(np.int64)
-    dims = cell.max(axis=0) + 1
-    key = (cell[:, 0] * dims[1] + cell[:, 1]) * dims[2] + cell[:, 2]
-    order = np.argsort(key, kind="stable")
-    sorted_key = key[order]
-    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
-    best = np.maximum.reduceat(sigma_min[order], starts)
-    count = int(starts.size)
-    return count, {name: float(np.count_nonzero(best < t)) / count
-                   for name, t in thresholds.items()}
-

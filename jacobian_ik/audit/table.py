@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Sequence
 
 from jacobian_ik.audit.schema import SUMMARISED
 from jacobian_ik.audit.stats import ROW_NAMES, STAT_KEYS
@@ -10,7 +11,7 @@ from jacobian_ik.audit.stats import ROW_NAMES, STAT_KEYS
 UNITS = {"reach": "reach [m]"}
 
 
-def _g(x, digits: int = 4) -> str:
+def _g(x: float | None, digits: int = 4) -> str:
     if x is None:
         return "-"
     x = float(x)
@@ -45,7 +46,9 @@ def _summary_table(report: dict) -> list[str]:
     return lines
 
 
-def _configuration_table(records, names, lead_keys) -> list[str]:
+def _configuration_table(records: Iterable[dict], names: Sequence[str],
+                         lead_keys: Sequence[tuple[str, Callable[[dict], str], int]],
+                         ) -> list[str]:
     """Rows of configurations: ``lead_keys`` (label, formatter, width) columns, then
     the joint values by name and the involved joints."""
     widths = [max(len(n), 8) for n in names]

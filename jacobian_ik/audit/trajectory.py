@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +53,7 @@ def _number(text: str, where: str) -> float:
     return value
 
 
-def load_csv(path, joint_names) -> Trajectory:
+def load_csv(path: str | Path, joint_names: Sequence[str]) -> Trajectory:
     """Read a CSV path (see the module docstring)."""
     path = Path(path)
     try:
@@ -87,14 +89,16 @@ def load_csv(path, joint_names) -> Trajectory:
                       path=str(path), format="csv", topic=None)
 
 
-def load_bag(path, joint_names, topic: str = DEFAULT_TOPIC) -> Trajectory:
+def load_bag(path: str | Path, joint_names: Sequence[str],
+             topic: str = DEFAULT_TOPIC) -> Trajectory:
     """Read JointState messages of ``topic`` from a rosbag2 (see the module docstring)."""
     from rosbags.highlevel import AnyReader, AnyReaderError
 
     path = Path(path)
     wanted = set(joint_names)
     last: dict[str, float] = {}
-    q, times = [], []
+    rows: list[list[float]] = []
+    times: list[float] = []
     try:
         with AnyReader([path]) as reader:
             connections = [c for c in reader.connections if c.topic == topic]
@@ -109,37 +113,38 @@ def load_bag(path, joint_names, topic: str = DEFAULT_TOPIC) -> Trajectory:
                         f"topic '{topic}' of rosbag2 '{path}' has type {c.msgtype}; "
                         f"expected {JOINT_STATE}")
             for connection, stamp_ns, raw in reader.messages(connections=connections):
-                msg = reader.deserialize(raw, connection.msgtype)
+                msg: Any = reader.deserialize(raw, connection.msgtype)
                 touched = False
                 for name, position in zip(msg.name, msg.position):
                     if name in wanted:
                         last[name] = float(position)
                         touched = True
                 if touched and len(last) == len(wanted):
-                    q.append([last[name] for name in joint_names])
+                    rows.append([last[name] for name in joint_names])
                     stamp = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
                     times.append(stamp if stamp > 0.0 else 1e-9 * stamp_ns)
     except (AnyReaderError, OSError) as exc:
         raise TrajectoryError(f"cannot read rosbag2 '{path}': {exc}") from None
-    if not q:
+    if not rows:
         missing = sorted(wanted - set(last))
         raise TrajectoryError(
             f"rosbag2 '{path}' topic '{topic}' has no JointState with every chain joint "
             f"(never seen: {', '.join(missing)})")
-    q = np.ascontiguousarray(q, dtype=np.float64)
+    q = np.ascontiguousarray(rows, dtype=np.float64)
     if not np.all(np.isfinite(q)):
         raise TrajectoryError(f"rosbag2 '{path}' topic '{topic}' has non-finite positions")
     return Trajectory(q=q, time=np.asarray(times), path=str(path), format="rosbag2",
                       topic=topic)
 
 
-def is_bag(path) -> bool:
+def is_bag(path: str | Path) -> bool:
     """A rosbag2: a folder (with metadata.yaml) or a .db3 / .mcap file."""
     path = Path(path)
     return path.is_dir() or path.suffix.lower() in BAG_SUFFIXES
 
 
-def load_trajectory(path, joint_names, topic: str = DEFAULT_TOPIC) -> Trajectory:
+def load_trajectory(path: str | Path, joint_names: Sequence[str],
+                    topic: str = DEFAULT_TOPIC) -> Trajectory:
     """A CSV or rosbag2 path, told apart by ``is_bag``."""
     if not Path(path).exists():
         raise TrajectoryError(f"path file '{path}' does not exist")

@@ -38,53 +38,20 @@ import yaml
 
 from jacobian_ik import bundled
 from jacobian_ik.errors import ConfigurationError, JacobianIkError
+from jacobian_ik.node.interface import (
+    ARGUMENTS,
+    CONTROLLER_NODE,
+    EXPORTER_NODE,
+    FAULT_PARAMETERS,
+    LAUNCH_ARGUMENTS,
+    NODES,
+    OPTIONAL_NODES,
+    OUTPUT_MODES,
+    READY_TEXT,
+    SIM_CHOICES,
+    SIM_NODE,
+)
 from jacobian_ik.telemetry.names import DEFAULT_METRICS_ADDRESS
-
-#: Arguments of the launch file and of this runner (name → default, as text).
-#: ``launch/ik_controller.launch.py`` declares exactly these.
-LAUNCH_ARGUMENTS = {
-    "robot": bundled.DEFAULT_ROBOT,
-    "sim": "kinematic",
-    "output": "velocity",
-    "params_file": "",
-    "noise_std": "0.0",
-    "latency": "0.0",
-    "drop_probability": "0.0",
-    "freeze_after": "0.0",
-    "jump_after": "0.0",
-    "jump_offset": "0.0",
-    "seed": "0",
-    "metrics_port": "",
-    "metrics_address": DEFAULT_METRICS_ADDRESS,
-}
-
-#: Launch arguments forwarded to the simulator as parameters of the same name
-#: (with their types).
-FAULT_PARAMETERS = {
-    "noise_std": float,
-    "latency": float,
-    "drop_probability": float,
-    "freeze_after": float,
-    "jump_after": float,
-    "jump_offset": float,
-    "seed": int,
-}
-
-SIM_CHOICES = ("kinematic", "mujoco", "none")
-OUTPUT_CHOICES = ("velocity", "position", "trajectory")
-
-#: Nodes started, as (node name, module); the launch file starts the same
-#: executables (console scripts of the same names).
-CONTROLLER_NODE = ("ik_controller", "jacobian_ik.node.ik_controller")
-SIM_NODE = ("sim_arm", "jacobian_ik.node.sim_arm")
-NODES = (SIM_NODE, CONTROLLER_NODE)
-#: The Prometheus exporter, started when a metrics port is given; optional: its
-#: exit does not stop the others.
-EXPORTER_NODE = ("telemetry_exporter", "jacobian_ik.node.telemetry_exporter")
-OPTIONAL_NODES = (EXPORTER_NODE[0],)
-
-#: Text the controller node logs once its kernels are compiled and it runs.
-READY_MARKER = "controller ready"
 
 #: Domain ids the runner picks from when ROS_DOMAIN_ID is unset.
 AUTO_DOMAIN_IDS = range(1, 100)
@@ -116,20 +83,26 @@ class BringupConfig:
             bundled.urdf_path(self.robot)  # raises with the valid names
         if self.sim not in SIM_CHOICES:
             raise ConfigurationError(
-                f"sim '{self.sim}' is unknown; choices: {', '.join(SIM_CHOICES)}")
-        if self.output not in OUTPUT_CHOICES:
+                f"sim '{self.sim}' is unknown; choices: {', '.join(SIM_CHOICES)}",
+                parameter="sim", value=self.sim, choices=SIM_CHOICES)
+        if self.output not in OUTPUT_MODES:
             raise ConfigurationError(
-                f"output '{self.output}' is unknown; choices: {', '.join(OUTPUT_CHOICES)}")
+                f"output '{self.output}' is unknown; choices: {', '.join(OUTPUT_MODES)}",
+                parameter="output", value=self.output, choices=OUTPUT_MODES)
         unknown = sorted(set(self.faults) - set(FAULT_PARAMETERS))
         if unknown:
             raise ConfigurationError(
                 f"unknown fault option(s) {', '.join(unknown)}; faults: "
-                f"{', '.join(FAULT_PARAMETERS)}")
+                f"{', '.join(FAULT_PARAMETERS)}",
+                parameter=unknown[0], choices=tuple(FAULT_PARAMETERS))
         for path in self.params_files:
             if not Path(path).is_file():
-                raise ConfigurationError(f"parameter file '{path}' does not exist")
+                raise ConfigurationError(f"parameter file '{path}' does not exist",
+                                         parameter="params_file", value=path)
         if self.metrics_port is not None and not 0 < int(self.metrics_port) < 65536:
-            raise ConfigurationError(f"metrics port {self.metrics_port} is not in 1..65535")
+            raise ConfigurationError(f"metrics port {self.metrics_port} is not in 1..65535",
+                                     parameter="metrics_port", value=self.metrics_port,
+                                     valid_range=(1, 65535))
 
 
 def ros_environment(base: dict | None = None, *, announce=print) -> dict:
@@ -170,7 +143,8 @@ def generated_parameters(config: BringupConfig) -> dict:
     for name, value in config.faults.items():
         sim[name] = FAULT_PARAMETERS[name](value)
     sim.update(config.sim_parameters)
-    out = {f"/**/{CONTROLLER_NODE[0]}": {"ros__parameters": controller},
+    out: dict[str, dict[str, dict]] = {
+        f"/**/{CONTROLLER_NODE[0]}": {"ros__parameters": controller},
            f"/**/{SIM_NODE[0]}": {"ros__parameters": sim}}
     if config.metrics_port is not None:
         exporter = {"metrics_port": int(config.metrics_port),
@@ -216,9 +190,9 @@ class Bringup:
         self.env = ros_environment(env, announce=None)
         self.python = python
         self._sink = sink if sink is not None else _print_line
-        self._tmpdir = None
+        self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
         self.processes: dict[str, subprocess.Popen] = {}
-        self._threads = []
+        self._threads: list[threading.Thread] = []
         self._ready = threading.Event()
         self.lines: dict[str, list[str]] = {}
 
@@ -235,9 +209,9 @@ class Bringup:
                                                       self.python)
         return commands
 
-    def start(self) -> "Bringup":
-        self._tmpdir = tempfile.TemporaryDirectory(prefix="jacobian_ik_bringup_")
-        generated = Path(self._tmpdir.name) / "bringup_parameters.yaml"
+    def start(self) -> Bringup:
+        tmpdir = self._tmpdir = tempfile.TemporaryDirectory(prefix="jacobian_ik_bringup_")
+        generated = Path(tmpdir.name) / "bringup_parameters.yaml"
         generated.write_text(yaml.safe_dump(generated_parameters(self.config)),
                              encoding="utf-8")
         for name, command in self.commands(generated).items():
@@ -253,10 +227,10 @@ class Bringup:
         return self
 
     def _forward(self, name: str, process: subprocess.Popen) -> None:
-        for line in process.stdout:
+        for line in process.stdout or ():  # a pipe: see start()
             line = line.rstrip("\n")
             self.lines[name].append(line)
-            if name == CONTROLLER_NODE[0] and READY_MARKER in line:
+            if name == CONTROLLER_NODE[0] and READY_TEXT in line:
                 self._ready.set()
             self._sink(f"[{name}] {line}")
 
@@ -311,7 +285,7 @@ class Bringup:
             self._tmpdir = None
         return {name: p.returncode for name, p in self.processes.items()}
 
-    def __enter__(self) -> "Bringup":
+    def __enter__(self) -> Bringup:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -351,16 +325,19 @@ def argument_parser() -> argparse.ArgumentParser:
                              "(default %(default)s)")
     parser.add_argument("--sim", default=LAUNCH_ARGUMENTS["sim"], choices=SIM_CHOICES,
                         help="simulator backend, or 'none' for the controller alone")
-    parser.add_argument("--output", default=LAUNCH_ARGUMENTS["output"], choices=OUTPUT_CHOICES,
+    parser.add_argument("--output", default=LAUNCH_ARGUMENTS["output"], choices=OUTPUT_MODES,
                         help="controller output (default %(default)s)")
     parser.add_argument("--params-file", action="append", default=[], metavar="FILE",
                         help="extra ROS parameter file, applied after config/<robot>.yaml "
                              "(repeatable)")
     parser.add_argument("--urdf", default="", help="URDF file instead of the bundled robot's")
     faults = parser.add_argument_group("simulator faults")
-    for name, kind in FAULT_PARAMETERS.items():
-        faults.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
-                            help=f"sim_arm parameter {name}")
+    for argument in ARGUMENTS:
+        if argument.fault_type is not None:
+            faults.add_argument("--" + argument.name.replace("_", "-"),
+                                type=argument.fault_type, default=None,
+                                help=f"sim_arm parameter {argument.name}: "
+                                     f"{argument.description.removeprefix('simulator: ')}")
     parser.add_argument("-p", "--controller-param", action="append", default=[],
                         type=_key_value, metavar="NAME:=VALUE",
                         help="override a controller parameter (repeatable)")

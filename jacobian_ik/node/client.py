@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import rclpy
-from geometry_msgs.msg import PoseStamped, TwistStamped
 from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped, TwistStamped
 from rcl_interfaces.srv import GetParameters, SetParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -254,7 +254,8 @@ class ControllerClient:
                 return False
             time.sleep(poll)
 
-    def wait_for_state(self, names, timeout: float, since: float | None = None) -> StateSample | None:
+    def wait_for_state(self, names, timeout: float,
+                       since: float | None = None) -> StateSample | None:
         """The first state sample named in ``names`` (received at or after ``since``)."""
         names = {names} if isinstance(names, str) else set(names)
         t0 = -1.0 if since is None else since

@@ -20,7 +20,6 @@ so neither header stamps nor a simulated ``/clock`` can keep a command alive.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 
@@ -35,25 +34,25 @@ from std_srvs.srv import SetBool, Trigger
 from jacobian_ik.controller import Controller, SafetyState
 from jacobian_ik.errors import JacobianIkError
 from jacobian_ik.node.conversions import chain_reach, read_pose, read_twist
+from jacobian_ik.node.interface import CONTROLLER_NODE, READY_TEXT
 from jacobian_ik.node.joint_states import JointStateMerger
 from jacobian_ik.node.outputs import CommandOutput
+from jacobian_ik.node.parameters import (
+    ParameterGate,
+    declare_controller_parameters,
+    declare_node_parameters,
+)
 from jacobian_ik.node.process import run_node
-from jacobian_ik.node.parameters import (ParameterGate, declare_controller_parameters,
-                                         declare_node_parameters)
-from jacobian_ik.node.status import (DiagnosticsPublisher, MetricsPublisher, StatePublisher)
+from jacobian_ik.node.status import DiagnosticsPublisher, MetricsPublisher, StatePublisher
 from jacobian_ik.node.telemetry_hooks import ControllerTelemetry
 from jacobian_ik.node.timing import CycleStats
 from jacobian_ik.robot import Robot
 from jacobian_ik.telemetry.aggregate import AGGREGATES_LABEL
 
-NODE_NAME = "ik_controller"
+NODE_NAME = CONTROLLER_NODE[0]
 JOINT_STATES_TOPIC = "/joint_states"
 TARGET_POSE_TOPIC = "~/target_pose"
 TARGET_TWIST_TOPIC = "~/target_twist"
-
-#: Logged once the kernels are compiled and the loop runs (the bring-up runner
-#: waits for it).
-READY_TEXT = "controller ready"
 
 #: Diagnostics period [s].
 DIAGNOSTICS_PERIOD = 1.0
@@ -349,7 +348,7 @@ def _missing_text(joints: JointStateMerger) -> str:
     return f": no value yet for joints {', '.join(missing)}"
 
 
-def _on_stop(node: "IkControllerNode") -> None:
+def _on_stop(node: IkControllerNode) -> None:
     """Publish the final stop command and log the loop's statistics."""
     try:
         node.publish_stop()

@@ -101,7 +101,7 @@ class JointStateMerger:
                 return InputCheck(False, f"joint_states has {n_names} names but "
                                          f"{length} {field} values (must be 0 or {n_names})")
         mapping, check = self._map_for(names)
-        if not check.ok:
+        if mapping is None or not check.ok:
             return check
         ks, slots = mapping
         position = msg.position

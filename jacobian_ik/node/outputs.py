@@ -25,13 +25,10 @@ import numpy as np
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-#: Output modes and the topic each publishes on by default.
-DEFAULT_TOPICS = {
-    "velocity": "/forward_velocity_controller/commands",
-    "position": "/forward_position_controller/commands",
-    "trajectory": "/joint_trajectory_controller/joint_trajectory",
-}
-OUTPUT_MODES = tuple(DEFAULT_TOPICS)
+# Output modes and their default topics are declared in jacobian_ik.node.interface.
+from jacobian_ik.node.interface import DEFAULT_TOPICS, OUTPUT_MODES
+
+__all__ = ["DEFAULT_TOPICS", "OUTPUT_MODES", "CommandOutput", "output_topic_parameter"]
 
 
 def float64_field(msg, field: str, n: int) -> np.ndarray:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 import rclpy
 from rclpy.executors import ExternalShutdownException

@@ -21,7 +21,7 @@ import ctypes.util
 import gc
 import os
 import resource
-from typing import Callable
+from collections.abc import Callable
 
 #: mlockall flags (Linux <sys/mman.h>).
 MCL_CURRENT = 1

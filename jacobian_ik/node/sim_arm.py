@@ -34,12 +34,13 @@ from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
 from jacobian_ik.errors import JacobianIkError
+from jacobian_ik.node.interface import SIM_NODE
 from jacobian_ik.node.outputs import float64_field
 from jacobian_ik.node.process import run_node
 from jacobian_ik.sim.arm import SimArm
 from jacobian_ik.sim.config import SimConfig
 
-NODE_NAME = "sim_arm"
+NODE_NAME = SIM_NODE[0]
 JOINT_STATES_TOPIC = "/joint_states"
 VELOCITY_COMMAND_TOPIC = "/forward_velocity_controller/commands"
 POSITION_COMMAND_TOPIC = "/forward_position_controller/commands"

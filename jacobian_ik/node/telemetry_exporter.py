@@ -24,6 +24,7 @@ from rclpy.node import Node
 from std_msgs.msg import Float64MultiArray, String
 
 from jacobian_ik.errors import ConfigurationError
+from jacobian_ik.node.interface import EXPORTER_NODE
 from jacobian_ik.node.parameters import NodeParameter, node_descriptor
 from jacobian_ik.node.process import run_node
 from jacobian_ik.node.status import STATE_SUBSCRIBER_QOS, parse_state_text
@@ -31,7 +32,7 @@ from jacobian_ik.telemetry.collector import ControllerCollector, layout_offsets
 from jacobian_ik.telemetry.names import DEFAULT_METRICS_ADDRESS, DEFAULT_METRICS_PORT
 from jacobian_ik.telemetry.server import endpoint_url, serve
 
-NODE_NAME = "telemetry_exporter"
+NODE_NAME = EXPORTER_NODE[0]
 #: Logged once the endpoint serves (the bring-up runner and tests wait for it).
 READY_TEXT = "serving metrics on"
 

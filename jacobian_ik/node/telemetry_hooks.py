@@ -21,8 +21,7 @@ from jacobian_ik.node.parameters import NodeParameter, node_descriptor
 from jacobian_ik.telemetry.aggregate import CycleAggregates, reason_class
 from jacobian_ik.telemetry.info import info_values, parameters_sha256
 from jacobian_ik.telemetry.names import RECORDER_TRIGGER_STATES, STATE_NAMES
-from jacobian_ik.telemetry.recorder import (TARGET_MODE_CODES, FlightRecorder,
-                                            RecorderSettings)
+from jacobian_ik.telemetry.recorder import TARGET_MODE_CODES, FlightRecorder, RecorderSettings
 
 DUMP_SERVICE = "~/dump"
 

@@ -26,7 +26,7 @@ class CycleStats:
         self._window = window
         self.cycles = 0
         self.overruns = 0
-        self._last_start = None
+        self._last_start: float | None = None
         self._n_periods = 0
         self._i_period = 0
 

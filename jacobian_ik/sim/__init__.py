@@ -19,12 +19,12 @@ from jacobian_ik.sim.kinematic import KinematicBackend
 
 __all__ = [
     "BACKENDS",
+    "MAX_STEP",
+    "MUJOCO_ACTUATORS",
     "Command",
     "FaultInjector",
     "JointSample",
     "KinematicBackend",
-    "MAX_STEP",
-    "MUJOCO_ACTUATORS",
     "SimArm",
     "SimConfig",
     "make_backend",

@@ -17,11 +17,17 @@ longer gap is not simulated (simulated time then falls behind the clock and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from jacobian_ik.errors import ConfigurationError
 from jacobian_ik.robot import Robot
+from jacobian_ik.sim.backend import Backend
 from jacobian_ik.sim.command import Command, check_joint_vector
+from jacobian_ik.sim.config import SimConfig
 from jacobian_ik.sim.faults import FaultInjector, JointSample
 from jacobian_ik.sim.trajectory import build_trajectory
 
@@ -29,7 +35,7 @@ from jacobian_ik.sim.trajectory import build_trajectory
 MAX_STEP = 0.5
 
 
-def make_backend(config, robot: Robot, initial_position: np.ndarray):
+def make_backend(config: SimConfig, robot: Robot, initial_position: np.ndarray) -> Backend:
     """The backend named by ``config.backend``, at ``initial_position``."""
     if config.backend == "mujoco":
         from jacobian_ik.sim.mujoco_backend import MujocoBackend
@@ -42,7 +48,7 @@ def make_backend(config, robot: Robot, initial_position: np.ndarray):
     return KinematicBackend(robot, initial_position, velocity_lag=config.velocity_lag)
 
 
-def initial_position(config, robot: Robot) -> np.ndarray:
+def initial_position(config: SimConfig, robot: Robot) -> np.ndarray:
     """``config.initial_positions`` checked against the robot, or ``robot.q_mid``. Shape (n,)."""
     if not config.initial_positions:
         return robot.q_mid
@@ -50,20 +56,22 @@ def initial_position(config, robot: Robot) -> np.ndarray:
     if q0.shape != (robot.dof,):
         raise ConfigurationError(
             f"initial_positions has {q0.size} values; the chain has {robot.dof} joints: "
-            f"{', '.join(robot.joint_names)}")
+            f"{', '.join(robot.joint_names)}",
+            parameter="initial_positions", value=config.initial_positions)
     outside = [f"{name} = {value:g} not in [{lo:g}, {hi:g}]"
                for name, value, lo, hi in zip(robot.joint_names, q0, robot.lower, robot.upper)
                if not lo <= value <= hi]
     if outside:
         raise ConfigurationError(
-            f"initial_positions outside the joint limits: {'; '.join(outside)}")
+            f"initial_positions outside the joint limits: {'; '.join(outside)}",
+            parameter="initial_positions", value=config.initial_positions)
     return q0
 
 
 class SimArm:
     """A simulated chain with ros2_control-like command handling and faults."""
 
-    def __init__(self, config, robot: Robot | None = None):
+    def __init__(self, config: SimConfig, robot: Robot | None = None) -> None:
         self.config = config
         self.robot = robot if robot is not None else Robot.from_urdf(
             config.robot_source, config.base_link, config.tip_link)
@@ -71,31 +79,33 @@ class SimArm:
         self.backend = make_backend(config, self.robot, initial_position(config, self.robot))
         self.faults = FaultInjector.from_config(config)
         zero = np.zeros(self.robot.dof)
-        self._latest = ("velocity", zero)  # newest accepted command (kind, payload)
-        self._active = self._latest        # the command the backend follows
-        self._received = None              # [s] receipt time of the newest trajectory
-        self._active_received = None
-        self._start = None                 # [s] time of the first tick
-        self._last = None                  # [s] time of the previous tick
+        # newest accepted command (kind, payload)
+        self._latest: tuple[str, Any] = ("velocity", zero)
+        self._active: tuple[str, Any] = self._latest  # the command the backend follows
+        self._received = 0.0               # [s] receipt time of the newest trajectory
+        self._active_received = 0.0
+        self._start: float | None = None   # [s] time of the first tick
+        self._last = 0.0                   # [s] time of the previous tick
         self.lost_time = 0.0               # [s] gap time not simulated (ticks > MAX_STEP late)
         self.ticks = 0
 
     # ------------------------------------------------------------ commands
-    def command_velocity(self, values) -> str | None:
+    def command_velocity(self, values: ArrayLike) -> str | None:
         """Accept a velocity command [rad/s] (one per joint); returns the reason if dropped."""
         velocity, reason = check_joint_vector(values, self.joint_names, "velocity command")
         if reason is None:
             self._latest = ("velocity", velocity)
         return reason
 
-    def command_position(self, values) -> str | None:
+    def command_position(self, values: ArrayLike) -> str | None:
         """Accept a position command [rad] (one per joint); returns the reason if dropped."""
         position, reason = check_joint_vector(values, self.joint_names, "position command")
         if reason is None:
             self._latest = ("position", position)
         return reason
 
-    def command_trajectory(self, names, points, now: float) -> str | None:
+    def command_trajectory(self, names: Sequence[str], points: Sequence[Any],
+                           now: float) -> str | None:
         """Accept a joint trajectory received at ``now`` [s]; returns the reason if dropped.
 
         points: ``(time_from_start [s], positions, velocities)`` per point (see

@@ -11,10 +11,14 @@ driven further out.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from jacobian_ik.sim.command import Command
+
+if TYPE_CHECKING:
+    from jacobian_ik.robot import Robot
 
 
 class Backend(ABC):
@@ -26,7 +30,7 @@ class Backend(ABC):
 
     name = ""
 
-    def __init__(self, robot):
+    def __init__(self, robot: Robot) -> None:
         self.robot = robot
         self.joint_names = robot.joint_names
         self.dof = robot.dof

@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 VELOCITY = "velocity"
 POSITION = "position"
@@ -38,19 +39,20 @@ class Command:
     velocity: np.ndarray
 
     @classmethod
-    def velocity_command(cls, velocity: np.ndarray) -> "Command":
+    def velocity_command(cls, velocity: np.ndarray) -> Command:
         velocity = np.array(velocity, dtype=np.float64)
         return cls(VELOCITY, np.full_like(velocity, math.nan), velocity)
 
     @classmethod
     def position_command(cls, position: np.ndarray,
-                         velocity: np.ndarray | None = None) -> "Command":
+                         velocity: np.ndarray | None = None) -> Command:
         position = np.array(position, dtype=np.float64)
         velocity = np.zeros_like(position) if velocity is None else np.array(velocity, float)
         return cls(POSITION, position, velocity)
 
 
-def check_joint_vector(values, joint_names: tuple[str, ...], what: str):
+def check_joint_vector(values: ArrayLike, joint_names: tuple[str, ...],
+                       what: str) -> tuple[np.ndarray | None, str | None]:
     """``(array, None)`` if ``values`` is one finite number per joint, else ``(None, reason)``.
 
     ``what`` names the command in the reason ("velocity command", ...).

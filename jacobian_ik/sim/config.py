@@ -9,8 +9,9 @@ the valid range or choices.  No ROS import here.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import Any
 
 from jacobian_ik.errors import ConfigurationError
 
@@ -63,10 +64,11 @@ class SimConfig:
     mujoco_kp: float = 5.0e5             # [N·m/rad] position-loop gain
     mujoco_timestep: float = 0.001       # [s] physics time step
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not all(_is_number(v) for v in self.initial_positions):
             raise ConfigurationError(
-                f"initial_positions must be numbers; got {list(self.initial_positions)}")
+                f"initial_positions must be numbers; got {list(self.initial_positions)}",
+                parameter="initial_positions", value=self.initial_positions)
         object.__setattr__(self, "initial_positions",
                            tuple(float(v) for v in self.initial_positions))
         self._check_robot_source()
@@ -76,7 +78,8 @@ class SimConfig:
         for value in self.initial_positions:
             if not math.isfinite(value):
                 raise ConfigurationError(
-                    f"initial_positions must be finite numbers; got {list(self.initial_positions)}")
+                    f"initial_positions must be finite numbers; got {list(self.initial_positions)}",
+                    parameter="initial_positions", value=self.initial_positions)
         _in_range("publish_rate", self.publish_rate, 0.0, MAX_PUBLISH_RATE,
                   low_open=True, unit="Hz")
         _in_range("velocity_lag", self.velocity_lag, 0.0, math.inf, unit="s")
@@ -86,9 +89,11 @@ class SimConfig:
         for name in ("freeze_after", "jump_after", "jump_offset"):
             if not _is_number(getattr(self, name)) or not math.isfinite(getattr(self, name)):
                 raise ConfigurationError(
-                    f"{name} must be a finite number; got {getattr(self, name)}")
+                    f"{name} must be a finite number; got {getattr(self, name)}",
+                    parameter=name, value=getattr(self, name))
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigurationError(f"seed must be an integer >= 0; got {self.seed!r}")
+            raise ConfigurationError(f"seed must be an integer >= 0; got {self.seed!r}",
+                                     parameter="seed", value=self.seed, valid_range=(0, None))
         _in_range("mujoco_kv", self.mujoco_kv, 0.0, math.inf, low_open=True, unit="N·m·s/rad")
         _in_range("mujoco_kp", self.mujoco_kp, 0.0, math.inf, low_open=True, unit="N·m/rad")
         _in_range("mujoco_timestep", self.mujoco_timestep, 0.0, 0.01, low_open=True, unit="s")
@@ -96,16 +101,19 @@ class SimConfig:
         if loop > 1.0:
             raise ConfigurationError(
                 f"mujoco_kp / mujoco_kv * mujoco_timestep = {loop:g} > 1: the MuJoCo position "
-                "loop would oscillate; lower mujoco_kp or mujoco_timestep, or raise mujoco_kv")
+                "loop would oscillate; lower mujoco_kp or mujoco_timestep, or raise mujoco_kv",
+                parameter="mujoco_kp", value=self.mujoco_kp)
 
     def _check_robot_source(self) -> None:
         if not self.robot_description and not self.urdf_path:
             raise ConfigurationError(
-                "no robot: set parameter robot_description (URDF XML) or urdf_path (URDF file)")
+                "no robot: set parameter robot_description (URDF XML) or urdf_path (URDF file)",
+                parameter="robot_description")
         for name in ("base_link", "tip_link"):
             if not getattr(self, name):
                 raise ConfigurationError(
-                    f"parameter {name} is empty; name the chain's {name.replace('_', ' ')}")
+                    f"parameter {name} is empty; name the chain's {name.replace('_', ' ')}",
+                    parameter=name, value="")
 
     @property
     def robot_source(self) -> str:
@@ -118,7 +126,7 @@ class SimConfig:
         return 1.0 / self.publish_rate
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> "SimConfig":
+    def from_mapping(cls, values: Mapping[str, Any]) -> SimConfig:
         """Build from a name → value mapping (ROS parameters), checking types.
 
         Integers are accepted where a float is expected; ``None`` means "not
@@ -129,7 +137,7 @@ class SimConfig:
         if unknown:
             raise ConfigurationError(
                 f"unknown simulator parameter(s) {', '.join(unknown)}; parameters are: "
-                f"{', '.join(known)}")
+                f"{', '.join(known)}", parameter=unknown[0], choices=tuple(known))
         defaults = cls.__dataclass_fields__
         kwargs = {}
         for name, value in values.items():
@@ -144,25 +152,33 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
     """``value`` converted to the type of ``default``, or ConfigurationError."""
     if isinstance(default, str):
         if not isinstance(value, str):
-            raise ConfigurationError(f"parameter {name} must be a string; got {value!r}")
+            raise ConfigurationError(f"parameter {name} must be a string; got {value!r}",
+                                     parameter=name, value=value)
         return value
     if isinstance(default, tuple):
         if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-            raise ConfigurationError(f"parameter {name} must be an array of numbers; got {value!r}")
+            raise ConfigurationError(
+                f"parameter {name} must be an array of numbers; got {value!r}",
+                parameter=name, value=value)
         items = list(value)
         if not all(_is_number(v) for v in items):
-            raise ConfigurationError(f"parameter {name} must be an array of numbers; got {items!r}")
+            raise ConfigurationError(
+                f"parameter {name} must be an array of numbers; got {items!r}",
+                parameter=name, value=value)
         return tuple(float(v) for v in items)
     if isinstance(default, bool):
         if not isinstance(value, bool):
-            raise ConfigurationError(f"parameter {name} must be true or false; got {value!r}")
+            raise ConfigurationError(f"parameter {name} must be true or false; got {value!r}",
+                                     parameter=name, value=value)
         return value
     if isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigurationError(f"parameter {name} must be an integer; got {value!r}")
+            raise ConfigurationError(f"parameter {name} must be an integer; got {value!r}",
+                                     parameter=name, value=value)
         return value
     if not _is_number(value):
-        raise ConfigurationError(f"parameter {name} must be a number; got {value!r}")
+        raise ConfigurationError(f"parameter {name} must be a number; got {value!r}",
+                                 parameter=name, value=value)
     return float(value)
 
 
@@ -174,17 +190,20 @@ def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         plural = {"backend": "backends", "mujoco_actuator": "actuators"}.get(name, "choices")
         raise ConfigurationError(
-            f"{name} '{value}' is unknown; {plural} are: {', '.join(choices)}")
+            f"{name} '{value}' is unknown; {plural} are: {', '.join(choices)}",
+            parameter=name, value=value, choices=choices)
 
 
 def _in_range(name: str, value: float, low: float, high: float, *, low_open: bool = False,
               unit: str = "") -> None:
     if not _is_number(value):
-        raise ConfigurationError(f"{name} must be a number; got {value!r}")
+        raise ConfigurationError(f"{name} must be a number; got {value!r}",
+                                 parameter=name, value=value, valid_range=(low, high))
     ok = math.isfinite(value) and (value > low if low_open else value >= low) and value <= high
     if not ok:
         left = "(" if low_open else "["
         right = ")" if math.isinf(high) else "]"
         unit = f" {unit}" if unit else ""
         raise ConfigurationError(
-            f"{name} = {value} is out of range; valid: {left}{low:g}, {high:g}{right}{unit}")
+            f"{name} = {value} is out of range; valid: {left}{low:g}, {high:g}{right}{unit}",
+            parameter=name, value=value, valid_range=(low, high))

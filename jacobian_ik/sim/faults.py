@@ -27,8 +27,12 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from jacobian_ik.sim.config import SimConfig
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ class FaultInjector:
         self.frozen = False   # freeze_after has passed
 
     @classmethod
-    def from_config(cls, config) -> "FaultInjector":
+    def from_config(cls, config: SimConfig) -> FaultInjector:
         return cls(noise_std=config.noise_std, latency=config.latency,
                    drop_probability=config.drop_probability,
                    freeze_after=config.freeze_after, freeze_mode=config.freeze_mode,

@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 
+from jacobian_ik.robot import Robot
 from jacobian_ik.sim.backend import Backend
 from jacobian_ik.sim.command import POSITION, Command
 
@@ -31,7 +32,8 @@ class KinematicBackend(Backend):
 
     name = "kinematic"
 
-    def __init__(self, robot, initial_position: np.ndarray, velocity_lag: float = 0.0):
+    def __init__(self, robot: Robot, initial_position: np.ndarray,
+                 velocity_lag: float = 0.0) -> None:
         super().__init__(robot)
         self.velocity_lag = float(velocity_lag)  # [s] time constant τ; 0 = none
         self._q = self.clip_position(np.array(initial_position, dtype=np.float64))

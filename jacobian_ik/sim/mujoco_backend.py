@@ -44,17 +44,20 @@ hard stop behind the soft limits.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from jacobian_ik.errors import ConfigurationError
+from jacobian_ik.robot import Robot
 from jacobian_ik.sim.backend import Backend
 from jacobian_ik.sim.command import POSITION, Command
 from jacobian_ik.sim.config import MUJOCO_ACTUATORS
 from jacobian_ik.sim.mujoco_model import build_mujoco_model, import_mujoco
 
 
-def full_inertia_function(mj):
+def full_inertia_function(mj: Any) -> Callable[[Any, Any, np.ndarray], None]:
     """``f(model, data, out)`` writing the dense joint-space inertia matrix into out.
 
     MuJoCo ≥ 3.3 takes ``mj_fullM(model, data, out)``; older releases take
@@ -89,8 +92,8 @@ class MujocoBackend(Backend):
 
     name = "mujoco"
 
-    def __init__(self, robot, initial_position: np.ndarray, *, actuator: str = "velocity",
-                 kp: float, kv: float, timestep: float):
+    def __init__(self, robot: Robot, initial_position: np.ndarray, *,
+                 actuator: str = "velocity", kp: float, kv: float, timestep: float) -> None:
         super().__init__(robot)
         for name, value in (("kp", kp), ("kv", kv), ("timestep", timestep)):
             if not (math.isfinite(value) and value > 0.0):
@@ -139,7 +142,7 @@ class MujocoBackend(Backend):
 
     def tip_pose(self) -> np.ndarray:
         """``T_base_tip`` from MuJoCo's body poses (of the current state). Shape (4, 4)."""
-        def pose(body):
+        def pose(body: int) -> np.ndarray:
             T = np.eye(4)
             T[:3, :3] = self.data.xmat[body].reshape(3, 3)
             T[:3, 3] = self.data.xpos[body]

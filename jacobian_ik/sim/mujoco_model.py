@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import copy
 import xml.etree.ElementTree as ET
+from typing import Any
+
 import numpy as np
 
 from jacobian_ik.errors import ConfigurationError, UrdfError
+from jacobian_ik.robot import Robot
 
 #: Lower bounds MuJoCo applies to links without <inertial> (massless frames).
 BOUND_MASS = 1e-6           # [kg]
@@ -38,7 +41,7 @@ GRAVITY = (0.0, 0.0, -9.81)
 _JOINT_CHILDREN = ("parent", "child", "origin", "axis", "limit", "dynamics")
 
 
-def import_mujoco():
+def import_mujoco() -> Any:
     try:
         import mujoco
     except ImportError:
@@ -48,7 +51,7 @@ def import_mujoco():
     return mujoco
 
 
-def chain_urdf(robot) -> str:
+def chain_urdf(robot: Robot) -> str:
     """The robot's URDF reduced to what MuJoCo simulates (see the module docstring).
 
     Returns an XML string whose root link is ``robot.base_link`` and whose only
@@ -62,7 +65,7 @@ def chain_urdf(robot) -> str:
     joints = root.findall("joint")
     children: dict[str, list[ET.Element]] = {}
     for joint in joints:
-        children.setdefault(joint.find("parent").get("link"), []).append(joint)
+        children.setdefault(_child_link(joint, "parent"), []).append(joint)
 
     out = ET.Element("robot", {"name": root.get("name", "robot")})
     mujoco_el = ET.SubElement(out, "mujoco")
@@ -77,14 +80,22 @@ def chain_urdf(robot) -> str:
         out.append(_link_inertial_only(links.get(name), name))
         for joint in children.get(name, []):
             out.append(_joint_copy(joint, locked=joint.get("name") not in moving))
-            stack.append(joint.find("child").get("link"))
+            stack.append(_child_link(joint, "child"))
     return ET.tostring(out, encoding="unicode")
+
+
+def _child_link(joint: ET.Element, tag: str) -> str:
+    """The link named by ``<parent link=..>`` / ``<child link=..>`` of a URDF joint
+    (Robot has checked that both exist)."""
+    el = joint.find(tag)
+    return "" if el is None else el.get("link", "")
 
 
 def _link_inertial_only(link: ET.Element | None, name: str) -> ET.Element:
     new = ET.Element("link", {"name": name})
-    if link is not None and link.find("inertial") is not None:
-        inertial = copy.deepcopy(link.find("inertial"))
+    found = link.find("inertial") if link is not None else None
+    if found is not None:
+        inertial = copy.deepcopy(found)
         _check_inertial(inertial, name)
         _repair_inertia(inertial)
         new.append(inertial)
@@ -135,7 +146,7 @@ def _repair_inertia(inertial: ET.Element) -> None:
 
 
 def _joint_copy(joint: ET.Element, *, locked: bool) -> ET.Element:
-    attrs = {"name": joint.get("name"), "type": "fixed" if locked else joint.get("type")}
+    attrs = {"name": joint.get("name", ""), "type": "fixed" if locked else joint.get("type", "")}
     new = ET.Element("joint", attrs)
     for tag in _JOINT_CHILDREN:
         el = joint.find(tag)
@@ -144,7 +155,7 @@ def _joint_copy(joint: ET.Element, *, locked: bool) -> ET.Element:
     return new
 
 
-def add_joint_motors(spec, robot, effort: dict[str, float]) -> None:
+def add_joint_motors(spec: Any, robot: Robot, effort: dict[str, float]) -> None:
     """Add one torque (force) motor named after each chain joint to a MuJoCo spec.
 
     ctrl is the joint torque [N·m] (force [N] for a prismatic joint), clipped by
@@ -168,19 +179,20 @@ def add_joint_motors(spec, robot, effort: dict[str, float]) -> None:
             act.forcerange = np.array([-limit, limit])
 
 
-def joint_efforts(robot) -> dict[str, float]:
+def joint_efforts(robot: Robot) -> dict[str, float]:
     """URDF <limit effort> of each chain joint [N·m | N]; absent → not in the dict."""
     root = ET.fromstring(robot.urdf_xml)
     efforts = {}
     for joint in root.findall("joint"):
+        name = joint.get("name")
         limit = joint.find("limit")
-        if joint.get("name") in robot.joint_names and limit is not None \
-                and limit.get("effort") is not None:
-            efforts[joint.get("name")] = float(limit.get("effort"))
+        effort = limit.get("effort") if limit is not None else None
+        if name in robot.joint_names and name is not None and effort is not None:
+            efforts[name] = float(effort)
     return efforts
 
 
-def build_mujoco_model(robot, timestep: float):
+def build_mujoco_model(robot: Robot, timestep: float) -> Any:
     """Compile the MuJoCo model of ``robot``'s chain. Returns ``mujoco.MjModel``."""
     mujoco = import_mujoco()
     xml = chain_urdf(robot)

@@ -23,7 +23,9 @@ trajectory holds its position.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -76,8 +78,9 @@ def hold_trajectory(position: np.ndarray) -> JointTrajectory:
     return JointTrajectory(np.zeros(1), p, np.zeros_like(p), cubic=False)
 
 
-def build_trajectory(names, points, joint_names: tuple[str, ...], start_position: np.ndarray,
-                     start_velocity: np.ndarray):
+def build_trajectory(names: Sequence[str], points: Sequence[Any], joint_names: tuple[str, ...],
+                     start_position: np.ndarray,
+                     start_velocity: np.ndarray) -> tuple[JointTrajectory | None, str | None]:
     """``(JointTrajectory, None)`` from a message, or ``(None, reason)`` if it is rejected.
 
     names: joint names of the message; points: sequence of
@@ -90,7 +93,7 @@ def build_trajectory(names, points, joint_names: tuple[str, ...], start_position
         return None, reason
     if len(points) == 0:
         return hold_trajectory(start_position), None
-    times = []
+    times: list[float] = []
     positions = []
     velocities = []
     has_velocities = None
@@ -125,7 +128,8 @@ def build_trajectory(names, points, joint_names: tuple[str, ...], start_position
                            cubic=bool(has_velocities)), None
 
 
-def _columns(names: list[str], joint_names: tuple[str, ...]):
+def _columns(names: list[str],
+             joint_names: tuple[str, ...]) -> tuple[np.ndarray | None, str | None]:
     """(index of each simulated joint in ``names``, None) or (None, reason)."""
     if len(set(names)) != len(names):
         return None, f"trajectory names a joint twice ({', '.join(names)}); dropped"

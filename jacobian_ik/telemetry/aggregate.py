@@ -4,10 +4,10 @@ The controller node updates a ``CycleAggregates`` every control cycle (a few
 array increments, no allocation) and appends its block of values to each
 ``~/jacobian_metrics`` message, as one more layout dimension labelled
 ``AGGREGATES_LABEL`` whose size is the block's length (one dimension, not one
-per value: every dimension is a Python object converted at each publish).  The values are totals since the node started,
-so a decimated topic (``metrics_decimation`` > 1) or a lost message loses no
-cycle: the exporter turns the latest totals into Prometheus counters and
-histograms.
+per value: every dimension is a Python object converted at each publish).  The
+values are totals since the node started, so a decimated topic
+(``metrics_decimation`` > 1) or a lost message loses no cycle: the exporter
+turns the latest totals into Prometheus counters and histograms.
 
 Block layout: ``BLOCK_VERSION``, the σ_min bucket bounds
 (``names.SIGMA_HISTOGRAM.buckets`` values), then one value per name of
@@ -29,9 +29,15 @@ import math
 from array import array
 from bisect import bisect_left
 
-from jacobian_ik.telemetry.names import (CYCLE_DURATION_BUCKETS, REJECT_KINDS, SIGMA_BANDS,
-                                         SIGMA_STOP_FACTORS, SIGMA_WARN_FACTORS,
-                                         TRANSITION_CLASSES, sigma_min_buckets)
+from jacobian_ik.telemetry.names import (
+    CYCLE_DURATION_BUCKETS,
+    REJECT_KINDS,
+    SIGMA_BANDS,
+    SIGMA_STOP_FACTORS,
+    SIGMA_WARN_FACTORS,
+    TRANSITION_CLASSES,
+    sigma_min_buckets,
+)
 
 SCALARS = ("cycles", "overruns", "goals_reached", "recorder_files", "recorder_failures")
 #: Label of the ``~/jacobian_metrics`` dimension that holds the block.

@@ -13,8 +13,12 @@ from __future__ import annotations
 import math
 import time
 
-from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
-                                    HistogramMetricFamily, InfoMetricFamily)
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+)
 from prometheus_client.utils import floatToGoString
 
 from jacobian_ik.telemetry import names as N

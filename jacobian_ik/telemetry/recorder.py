@@ -43,8 +43,14 @@ from pathlib import Path
 import numpy as np
 
 from jacobian_ik.errors import ConfigurationError
-from jacobian_ik.telemetry.bagfile import (TARGET_MODES, TARGET_SIZE, folder_size, ring_columns,
-                                           row_width, save_snapshot)
+from jacobian_ik.telemetry.bagfile import (
+    TARGET_MODES,
+    TARGET_SIZE,
+    folder_size,
+    ring_columns,
+    row_width,
+    save_snapshot,
+)
 
 #: File (rosbag2 folder) names: FILE_PREFIX + time + sequence + the first event's state.
 FILE_PREFIX = "flight_"
