@@ -32,6 +32,7 @@ import pinocchio as pin
 from bench.common import REPOSITORY, percentiles, write_results
 from jacobian_ik import bundled
 from jacobian_ik.controller import Controller
+from jacobian_ik.kernels import codes, lookahead
 from jacobian_ik.kernels import control as K
 from jacobian_ik.params import ControllerParams
 from jacobian_ik.robot import Robot
@@ -72,7 +73,7 @@ class NumpyCycle:
         self.vmax = limits.max_joint_velocity
         self.amax = limits.max_joint_acceleration
         self.lower, self.upper = robot.lower, robot.upper
-        self.lipschitz = K.sigma_lipschitz(robot.placements, robot.joint_types, self.rows)
+        self.lipschitz = lookahead.sigma_lipschitz(robot.placements, robot.joint_types, self.rows)
         self.q_full = pin.neutral(self.model)
         self.dq_prev = np.zeros(robot.dof)
         self.q_cmd: np.ndarray | None = None
@@ -94,7 +95,7 @@ class NumpyCycle:
         return np.linalg.svd(self.kinematics(q)[1][self.rows], compute_uv=False)[-1]
 
     def rest_sigma(self, q, dq, sigma_min, guard):
-        horizon = K.LOOKAHEAD_CYCLES * DT + 0.5 * np.max(np.abs(dq) / self.amax)  # age 0
+        horizon = lookahead.LOOKAHEAD_CYCLES * DT + 0.5 * np.max(np.abs(dq) / self.amax)  # age 0
         reach = self.lipschitz * np.abs(dq).sum() * horizon
         if sigma_min - reach >= guard:
             return sigma_min
@@ -162,7 +163,7 @@ class NumpyCycle:
                                           - np.maximum(q, self.q_cmd)))
         dq = np.maximum(dq, -self._braking(np.minimum(q, self.q_cmd) - self.lower
                                            - p.joint_limit_margin))
-        guard = p.sigma_stop * (1.0 + K.LOOKAHEAD_MARGIN)
+        guard = p.sigma_stop * (1.0 + lookahead.LOOKAHEAD_MARGIN)
         s_a = self.rest_sigma(q, dq, sigma_min, guard)
         if s_a < guard and s_a < sigma_min:
             t_stop = np.max(np.abs(self.dq_prev) / self.amax)
@@ -233,7 +234,7 @@ def measure(name: str, cycles: int, block: int = 500) -> dict:
             kernel._q_in[:] = qs[k]
             kernel._pose_in[:] = targets[k]
             t0 = time.perf_counter()
-            K.control_step(kernel._rows, kernel._buf, K.MODE_POSE, DT, 0.0, 0.0, False)
+            K.control_step(kernel._rows, kernel._buf, codes.MODE_POSE, DT, 0.0, 0.0, False)
             times["kernel"][k] = time.perf_counter() - t0
         for k in span:
             t0 = time.perf_counter()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
+
+from jacobian_ik.params import ControllerParams
 import pytest
 
 pytest.importorskip("rclpy")
@@ -151,25 +153,29 @@ def test_goal_beyond_reach_ends_in_safe_stop_within_joint_limits(arm, robot, lim
         (client.states[-8:], client.metrics, pose_errors(robot, client.q, home))
 
 
-@pytest.mark.xfail(reason="Controller.reset now clears an unreachable-goal SAFE_STOP at any "
-                          "sigma_min (only a sigma latch checks sigma_resume); this test's "
-                          "premise needs the controller's new reset rules", strict=False)
-def test_reset_is_refused_at_the_singularity_and_says_why(arm, robot):
-    """~/reset: refused while σ_min ≤ sigma_resume (message names sigma_min), and a no-op
-    success when nothing is latched."""
+def test_reset_of_an_unreachable_goal_retries_it_and_stops_again(arm, robot):
+    """~/reset: a no-op success when nothing is latched; after a goal beyond reach ends
+    in SAFE_STOP ('goal unreachable without crossing a singularity'), reset clears the
+    verdict, the arm tries again and stops again with the same reason, sigma_min never
+    below sigma_stop."""
     _, client, home = arm
     response = client.reset()
     assert response.success and "no safe stop" in response.message
     target = home.copy()
     target[:2, 3] = home[:2, 3] / np.linalg.norm(home[:2, 3]) * 1.5
-    t0 = time.monotonic()
     client.send_pose(target, robot.base_link)
-    assert client.wait_for_state("SAFE_STOP", 15.0, since=t0) is not None
+
+    def unreachable():
+        return client.state is not None and client.state.name == "SAFE_STOP" \
+            and client.state.reason.startswith("goal unreachable")
+
+    assert client.wait_for(unreachable, 20.0)
     assert client.wait_for(lambda: at_rest(client, 0.2), 10.0)
     response = client.reset()
-    assert not response.success
-    assert "sigma_min" in response.message
-    assert client.state.name == "SAFE_STOP"
+    assert response.success and "safe stop cleared" in response.message
+    assert client.wait_for(lambda: not unreachable(), 5.0)      # it tries again
+    assert client.wait_for(unreachable, 20.0)
+    assert client.metrics["sigma_min"] >= ControllerParams().sigma_stop
 
 
 def test_pause_decelerates_holds_and_resume_starts_from_rest(arm, robot, limits):

@@ -94,14 +94,15 @@ def test_live_threshold_change_moves_the_bands_not_the_buckets():
 
 @pytest.mark.parametrize("state, sigma, kwargs, expected", [
     ("SAFE_STOP", 0.01, {}, "sigma_stop"),
-    ("SAFE_STOP", 0.03, {}, "look_ahead"),
+    ("SAFE_STOP", 0.03, {}, "blocked"),
     ("APPROACHING_SINGULARITY", 0.04, {}, "sigma_warn"),
     ("APPROACHING_SINGULARITY", 0.3, {}, "look_ahead"),
     ("INVALID_INPUT", 0.3, {"node_rejected": True}, "rejected_message"),
     ("INVALID_INPUT", 0.3, {}, "controller_check"),
     ("STALE_INPUT", 0.3, {"measurement_stale": True}, "measurement"),
     ("STALE_INPUT", 0.3, {}, "target"),
-    ("JOINT_LIMIT", 0.3, {}, "outside_limits"),
+    ("JOINT_LIMIT", 0.3, {}, "joint_limit"),
+    ("JOINT_MOVE", 0.3, {}, "joint_path"),
     ("IDLE", 0.3, {}, "no_target"),
 ])
 def test_reason_class_follows_the_cycle_numbers(state, sigma, kwargs, expected):

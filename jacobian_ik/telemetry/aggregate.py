@@ -93,7 +93,7 @@ def reason_class(state_name: str, sigma_min: float, goal_reached: bool, sigma_st
     not from the reason text.
     """
     if state_name == "SAFE_STOP":
-        return "sigma_stop" if sigma_min < sigma_stop else "look_ahead"
+        return "sigma_stop" if sigma_min < sigma_stop else "blocked"
     if state_name == "APPROACHING_SINGULARITY":
         return "sigma_warn" if sigma_min < sigma_warn else "look_ahead"
     if state_name == "INVALID_INPUT":

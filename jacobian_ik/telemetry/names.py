@@ -29,19 +29,24 @@ STATE_NAMES = tuple(state.name for state in sorted(SafetyState, key=int))
 #: Reason classes of a transition into each state (bounded label values).
 #: TRACKING          goal_reached: the cycle that entered it reports the goal reached
 #: APPROACHING_...   sigma_warn: σ_min < sigma_warn; look_ahead: the look-ahead braked
-#: SAFE_STOP         sigma_stop: σ_min < sigma_stop; look_ahead: predicted crossing
+#: SAFE_STOP         sigma_stop: σ_min < sigma_stop (latched); blocked: no admissible
+#:                   direction makes progress (the barrier holds the arm, or the goal
+#:                   is unreachable without crossing a singularity)
 #: INVALID_INPUT     rejected_message: the node rejected a message (joint states or
 #:                   target); controller_check: the controller's own input checks
 #: STALE_INPUT       measurement: /joint_states too old; target: the twist too old
+#: JOINT_LIMIT       joint_limit: a joint outside its limits, or held at its margin
+#: JOINT_MOVE        joint_path: a joint-space path to a blocked or far pose goal
 TRANSITION_CLASSES = {
     "TRACKING": ("tracking", "goal_reached"),
     "APPROACHING_SINGULARITY": ("sigma_warn", "look_ahead"),
-    "SAFE_STOP": ("sigma_stop", "look_ahead"),
+    "SAFE_STOP": ("sigma_stop", "blocked"),
     "INVALID_INPUT": ("rejected_message", "controller_check"),
     "STALE_INPUT": ("measurement", "target"),
-    "JOINT_LIMIT": ("outside_limits",),
+    "JOINT_LIMIT": ("joint_limit",),
     "PAUSED": ("paused",),
     "IDLE": ("no_target",),
+    "JOINT_MOVE": ("joint_path",),
 }
 
 #: Kinds of input message the controller node rejects.
@@ -162,7 +167,7 @@ METRICS = (SIGMA_MIN, SIGMA_MAX, CONDITION, MANIPULABILITY, SPEED_SCALE, DAMPING
            CYCLES, OVERRUNS, SIGMA_BAND_CYCLES, TRANSITIONS, REJECTED, GOALS,
            RECORDER_FILES, RECORDER_FAILURES, SIGMA_HISTOGRAM, DURATION_HISTOGRAM, INFO)
 
-#: Series exported per controller (69); docs/telemetry.md states it, a test checks it.
+#: Series exported per controller (71); docs/telemetry.md states it, a test checks it.
 SERIES_PER_CONTROLLER = sum(m.series for m in METRICS)
 
 #: Exporter endpoint defaults: loopback only, and the port when none is given.
