@@ -20,9 +20,9 @@ and the goal are, never deeper into a singularity than they are, never where the
 look-ahead would brake.
 
 The search is time-sliced: ``start`` sets it up and each ``step`` (one per control
-cycle) does one IK solve or one path check, so no control cycle is held up.  The controller then moves along the path
-(state JOINT_MOVE) under the same limits, barrier and look-ahead as any other
-motion.
+cycle) does one IK solve or one path check, so no control cycle is held up.  The
+controller then moves along the path (state JOINT_MOVE) under the same limits,
+barrier and look-ahead as any other motion.
 """
 
 from __future__ import annotations

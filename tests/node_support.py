@@ -150,8 +150,9 @@ def controller_params_for(robot_name: str, overrides=None):
 class TrajectoryRecorder:
     """Records every one-point ``JointTrajectory`` command the controller publishes,
     with the publisher's sequence number and id: [(receipt time [s], sequence number
-    or None, concat(positions, velocities), publisher id or None)].  A gap in the sequence numbers is a message this
-    process did not get (the controller's publisher keeps only the latest)."""
+    or None, concat(positions, velocities), publisher id or None)].  A gap in the
+    sequence numbers is a message this process did not get (the controller's
+    publisher keeps only the latest)."""
 
     def __init__(self, client, topic: str):
         from trajectory_msgs.msg import JointTrajectory

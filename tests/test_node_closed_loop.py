@@ -9,9 +9,9 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
 
 from jacobian_ik.params import ControllerParams
-import pytest
 
 pytest.importorskip("rclpy")
 

@@ -255,7 +255,7 @@ def test_partial_joint_states_are_merged_without_a_stop(node):
     """A second publisher of three chain joints and a gripper publisher, at 10 Hz,
     while servoing: merged by name (the gripper's ignored), no INVALID_INPUT, the
     motion never stops."""
-    _bringup, client, _lines, recorder = node
+    _bringup, client, lines, recorder = node
     start_moving(client, recorder)
     t0 = time.monotonic()
     names = ROBOT_MODEL.joint_names[4:]

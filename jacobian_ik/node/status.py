@@ -40,7 +40,6 @@ STATE_LEVELS = {
     "APPROACHING_SINGULARITY": DiagnosticStatus.WARN,
     "JOINT_MOVE": DiagnosticStatus.WARN,
     "JOINT_LIMIT": DiagnosticStatus.WARN,
-    "JOINT_MOVE": DiagnosticStatus.WARN,   # the level unlisted states had
     "INVALID_INPUT": DiagnosticStatus.WARN,
     "SAFE_STOP": DiagnosticStatus.ERROR,
     "STALE_INPUT": DiagnosticStatus.ERROR,
