@@ -149,8 +149,8 @@ _REASONS = {
     K.R_UNREACHABLE: "goal unreachable without crossing a singularity: no Cartesian "
                      "progress and no joint-space path that keeps sigma_min up; holding "
                      "(sigma_min {v1:.4g}); send another goal, or reset",
-    K.R_JOINT_MOVE: "Cartesian path blocked: moving in joint space to a configuration that "
-                    "reaches the goal ({v1:.4f} rad to go)",
+    K.R_JOINT_MOVE: "moving in joint space, along a path that keeps sigma_min up, to a "
+                    "configuration that reaches the goal ({v1:.4f} rad to go)",
 }
 
 #: Reasons whose v1 is a joint index.
