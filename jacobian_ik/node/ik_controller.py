@@ -110,7 +110,9 @@ class IkControllerNode(Node):
         self._metrics = MetricsPublisher(self, extra_label=AGGREGATES_LABEL,
                                          extra_size=len(self.telemetry.aggregates.values))
         self._metrics_every = self.settings.metrics_decimation(params.control_rate)
-        self._metrics_countdown = 1             # cycles until the next metrics message
+        # cycles until the next metrics message: every metrics_decimation-th cycle, so
+        # the totals a message carries count a whole number of decimation periods
+        self._metrics_countdown = self._metrics_every
         self._diagnostics = DiagnosticsPublisher(
             self, f"{NODE_NAME}: {self.get_fully_qualified_name()}",
             f"{self.robot.base_link} -> {self.robot.tip_link}")
