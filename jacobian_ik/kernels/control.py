@@ -181,6 +181,19 @@ def _jv(buf, n, slot):
     return buf[o:o + n]
 
 
+@njit(cache=True)
+def _chain(buf, n):
+    """Views of the chain and its kinematics scratch: (placements (n+1, 4, 4), axes
+    (n, 3), types (n,), frames (n+1, 4, 4), J (6, n), σ scratch (3, 5, s, s))."""
+    s_ = n if n > 6 else 6
+    return (block(buf, n, L.B_PLACEMENTS).reshape((n + 1, 4, 4)),
+            block(buf, n, L.B_AXES).reshape((n, 3)),
+            block(buf, n, L.B_TYPES),
+            block(buf, n, L.B_FRAMES).reshape((n + 1, 4, 4)),
+            block(buf, n, L.B_JAC).reshape((6, n)),
+            block(buf, n, L.B_SIGMA).reshape((3, 5, s_, s_)))
+
+
 # ============================================================================ phases
 @njit(cache=True)
 def input_phase(q, target, mode, dt, measurement_age, target_age, out):
@@ -345,13 +358,7 @@ def kinematics_phase(buf, n, rows, q, want_gradient):
     cfg = block(buf, n, L.B_CFG)
     mem = block(buf, n, L.B_MEM)
     out = block(buf, n, L.B_OUT)
-    s_ = n if n > 6 else 6
-    scratch = block(buf, n, L.B_SIGMA).reshape((3, 5, s_, s_))
-    placements = block(buf, n, L.B_PLACEMENTS).reshape((n + 1, 4, 4))
-    axes = block(buf, n, L.B_AXES).reshape((n, 3))
-    types = block(buf, n, L.B_TYPES)
-    frames = block(buf, n, L.B_FRAMES).reshape((n + 1, 4, 4))
-    J = block(buf, n, L.B_JAC).reshape((6, n))
+    placements, axes, types, frames, J, scratch = _chain(buf, n)
     warm = mem[L.M_WARM] != 0.0
     sigma_min, sigma_max, w = sigma_at(placements, axes, types, q, rows, frames, J,
                                        scratch[0], warm)
@@ -374,6 +381,7 @@ def kinematics_phase(buf, n, rows, q, want_gradient):
             grad[i] = 0.0
     if want_gradient:
         dJ = block(buf, n, L.B_DJAC).reshape((n, 6, n))
+        s_ = n if n > 6 else 6
         work = block(buf, n, L.B_GRADWORK).reshape((1 + GRADIENT_SCRATCH_PLANES, s_, s_))
         jacobian_derivative(frames, axes, types, J, dJ)
         h = sigma_min_gradient(J, dJ, rows, work[0], work[1:], grad,
@@ -691,13 +699,7 @@ def lookahead_phase(buf, n, rows, q, dq, h, age, sigma_min, h_sigma):
     cfg = block(buf, n, L.B_CFG)
     mem = block(buf, n, L.B_MEM)
     out = block(buf, n, L.B_OUT)
-    s_ = n if n > 6 else 6
-    scratch = block(buf, n, L.B_SIGMA).reshape((3, 5, s_, s_))
-    placements = block(buf, n, L.B_PLACEMENTS).reshape((n + 1, 4, 4))
-    axes = block(buf, n, L.B_AXES).reshape((n, 3))
-    types = block(buf, n, L.B_TYPES)
-    frames = block(buf, n, L.B_FRAMES).reshape((n + 1, 4, 4))
-    J = block(buf, n, L.B_JAC).reshape((6, n))
+    placements, axes, types, frames, J, scratch = _chain(buf, n)
     amax = _jv(buf, n, L.J_AMAX)
     q_probe = _jv(buf, n, L.J_Q_PROBE)
     dq_task = _jv(buf, n, L.J_DQ_TASK)
@@ -1038,13 +1040,7 @@ def _bound_joint(buf, n):
 def _leaves_singularity(buf, n, rows, q, dq, peak, sigma_min):
     """True if a probe step of LEAVE_PROBE along dq raises σ_min (values in out)."""
     out = block(buf, n, L.B_OUT)
-    s_ = n if n > 6 else 6
-    scratch = block(buf, n, L.B_SIGMA).reshape((3, 5, s_, s_))
-    placements = block(buf, n, L.B_PLACEMENTS).reshape((n + 1, 4, 4))
-    axes = block(buf, n, L.B_AXES).reshape((n, 3))
-    types = block(buf, n, L.B_TYPES)
-    frames = block(buf, n, L.B_FRAMES).reshape((n + 1, 4, 4))
-    J = block(buf, n, L.B_JAC).reshape((6, n))
+    placements, axes, types, frames, J, scratch = _chain(buf, n)
     q_probe = _jv(buf, n, L.J_Q_PROBE)
     step = LEAVE_PROBE / peak
     for i in range(n):

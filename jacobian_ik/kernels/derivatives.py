@@ -16,6 +16,8 @@ import math
 
 from numba import njit
 
+from jacobian_ik.kernels.kinematics import gram_matrix
+
 #: Largest number of Jacobi sweeps of the m × m eigenproblem (m ≤ 6 converges
 #: in ≤ 8; the bound only matters for non-finite input).
 MAX_EIG_SWEEPS = 30
@@ -410,28 +412,8 @@ def sigma_min_gradient(J, dJ, rows, G, work, grad, tau):
         grad[j] = 0.0
     small_side = k <= n
     # G = A Aᵀ (k × k) when k ≤ n, else AᵀA (n × n)
-    if small_side:
-        m = k
-        for a in range(k):
-            ra = rows[a]
-            for b in range(a + 1):
-                rb = rows[b]
-                s = 0.0
-                for j in range(n):
-                    s += J[ra, j] * J[rb, j]
-                G[a, b] = s
-                G[b, a] = s
-        d = n
-    else:
-        m = n
-        for a in range(n):
-            for b in range(a + 1):
-                s = 0.0
-                for r in range(k):
-                    s += J[rows[r], a] * J[rows[r], b]
-                G[a, b] = s
-                G[b, a] = s
-        d = k
+    m = gram_matrix(J, rows, G)
+    d = n if small_side else k
     E = work[0]
     O = work[1]
     sig = work[2][0]
