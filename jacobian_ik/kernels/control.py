@@ -864,7 +864,6 @@ def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
         state = S_SAFE_STOP
         reason = R_LATCHED
         out[L.O_VAL1] = sigma_min
-    joint_move = mode == MODE_POSE and mem[L.M_JOINT_MOVE] != 0.0
 
     # ------------------------------------------------------------ 4. task twist
     limited = 0
@@ -872,6 +871,7 @@ def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
         moving_task = have_task and state == S_TRACKING
         if twist_phase(buf, n, mode, h, moving_task) and have_task:
             limited = L_CARTESIAN
+    joint_move = mode == MODE_POSE and mem[L.M_JOINT_MOVE] != 0.0   # (ends at the goal)
 
     # ------------------------------------------------------------ 5. bounds
     bounds_phase(buf, n, h, q)
