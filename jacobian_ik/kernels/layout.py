@@ -212,3 +212,9 @@ def python_views(buf: np.ndarray, n: int) -> dict:
     for j, (name, _meaning) in enumerate(JOINT_SLOTS):
         views["j_" + name] = joints[j]
     return views
+
+
+def __getattr__(name: str) -> int:
+    """Static view of the generated slot constants for type checkers; at run time every
+    constant is a module global already, so only an unknown name gets here."""
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
