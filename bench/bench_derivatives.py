@@ -22,25 +22,13 @@ import numpy as np
 import pinocchio as pin
 from numba import njit
 
-from bench.common import percentiles, write_results
+from bench.common import percentiles, trajectory, write_results
 from jacobian_ik import Robot, bundled, kernels
 from jacobian_ik.kernels import derivatives
 
 BLOCK = 1000
 TAU = 0.002  # [σ unit] soft-min temperature, ~0.1·sigma_stop
-
-
-def trajectory(robot: Robot, cycles: int, seed: int = 0) -> np.ndarray:
-    """Joint positions of a random smooth motion within limits. Shape (cycles, n)."""
-    rng = np.random.default_rng(seed)
-    q = robot.q_mid.copy()
-    out = np.empty((cycles, robot.dof))
-    for i in range(cycles):
-        if i % 500 == 0:
-            velocity = rng.uniform(-2.0, 2.0, robot.dof)  # [rad/s]
-        q = np.clip(q + velocity / 500.0, robot.lower + 0.01, robot.upper - 0.01)
-        out[i] = q
-    return out
+SPEED = 2.0  # [rad/s] joint speed bound of the trajectory
 
 
 @njit
@@ -107,7 +95,7 @@ def main() -> None:
     robot = Robot.from_urdf(bundled.urdf_path("panda"), *bundled.robot_links("panda"))
     n = robot.dof
     rows = robot.task_rows("pose")
-    qs = trajectory(robot, args.cycles)
+    qs = trajectory(robot, args.cycles, SPEED)
     P, A, T = robot.placements, robot.axes, robot.joint_types
     frames = np.zeros((n + 1, 4, 4))
     Js = np.zeros((args.cycles, 6, n))

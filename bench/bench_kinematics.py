@@ -18,24 +18,12 @@ import time
 import numpy as np
 import pinocchio as pin
 
-from bench.common import percentiles, write_results
+from bench.common import percentiles, trajectory, write_results
 from jacobian_ik import Robot, bundled, kernels
 
 LAMBDA_MAX = 0.05
 SIGMA_DAMP = 0.05
-
-
-def trajectory(robot: Robot, cycles: int, seed: int = 0) -> np.ndarray:
-    """Joint positions of a random smooth motion within limits. Shape (cycles, n)."""
-    rng = np.random.default_rng(seed)
-    q = robot.q_mid.copy()
-    out = np.empty((cycles, robot.dof))
-    for i in range(cycles):
-        if i % 500 == 0:
-            velocity = rng.uniform(-1.5, 1.5, robot.dof)  # [rad/s]
-        q = np.clip(q + velocity / 500.0, robot.lower + 0.01, robot.upper - 0.01)
-        out[i] = q
-    return out
+SPEED = 1.5  # [rad/s] joint speed bound of the trajectory
 
 
 class PinocchioCycle:
@@ -63,7 +51,6 @@ class PinocchioCycle:
         dq = J.T @ np.linalg.solve(J @ J.T + lam * lam * self.eye, v)
         return T, s_min, dq
 
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=50_000)
@@ -73,7 +60,7 @@ def main() -> None:
     ws = robot.workspace()
     rows = robot.task_rows("pose")
     v = np.array([0.05, -0.02, 0.03, 0.1, -0.1, 0.05])
-    qs = trajectory(robot, args.cycles)
+    qs = trajectory(robot, args.cycles, SPEED)
     reference = PinocchioCycle(robot)
     P, A, T = robot.placements, robot.axes, robot.joint_types
     frames, J, scratch, dq = ws.frames, ws.J, ws.scratch, ws.dq

@@ -14,6 +14,21 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPOSITORY / "bench" / "results"
 
 
+def trajectory(robot, cycles: int, speed: float, seed: int = 0) -> np.ndarray:
+    """Joint positions of a random smooth motion within limits at 500 Hz: a new
+    uniform velocity in [−speed, speed] [rad/s] per joint every 500 cycles.
+    Shape (cycles, n)."""
+    rng = np.random.default_rng(seed)
+    q = robot.q_mid.copy()
+    out = np.empty((cycles, robot.dof))
+    for i in range(cycles):
+        if i % 500 == 0:
+            velocity = rng.uniform(-speed, speed, robot.dof)  # [rad/s]
+        q = np.clip(q + velocity / 500.0, robot.lower + 0.01, robot.upper - 0.01)
+        out[i] = q
+    return out
+
+
 def percentiles(samples) -> dict[str, float]:
     """p50 / p90 / p99 / max / mean of a sample array."""
     a = np.asarray(samples, dtype=float)
