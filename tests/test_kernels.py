@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pinocchio as pin
 import pytest
+from kernel_support import nrt_allocations
 
 from jacobian_ik import Robot, bundled, kernels
 
@@ -298,9 +297,5 @@ def test_kernels_do_not_allocate_per_call():
         allocations(1)
         print(allocations(1), allocations(1000))
     """)
-    env = {**__import__("os").environ, "NUMBA_NRT_STATS": "1"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         timeout=300)
-    assert out.returncode == 0, out.stderr
-    once, many = map(int, out.stdout.split())
+    once, many = nrt_allocations(code)
     assert once == many
