@@ -17,7 +17,7 @@ input) never raise: they are reported in ``StepResult.state`` and ``reason``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -28,11 +28,14 @@ from jacobian_ik.kernels import control as K
 from jacobian_ik.kernels import layout as L
 from jacobian_ik.kernels.lookahead import sigma_lipschitz
 from jacobian_ik.params import PARAMETER_SPECS, ControllerParams
-from jacobian_ik.safety import SafetyState, limited_text, reason_text
+from jacobian_ik.safety import FIXED_REASONS, LIMITED_TEXT, SafetyState, reason_text
 
 __all__ = ["Controller", "StepResult", "SafetyState"]
 
 _STATES = tuple(SafetyState(i) for i in range(len(SafetyState)))
+#: Whether a state says the cycle's inputs were valid and fresh (reset() needs that).
+_VALID = tuple(state is not SafetyState.INVALID_INPUT and state is not SafetyState.STALE_INPUT
+               for state in _STATES)
 
 #: Marks, while an input is read, that q_measured has been read but the target not yet.
 _Q_READ = -1
@@ -50,9 +53,9 @@ _PARAM_SLOTS = tuple((getattr(L, "C_" + name.upper()), name)
                      and PARAMETER_SPECS[name].kind == "float")
 
 
-@dataclass(frozen=True, slots=True)
-class StepResult:
-    """Result of one control cycle.  Every number is finite.
+class StepResult(NamedTuple):
+    """Result of one control cycle (immutable; its arrays are this cycle's own copies,
+    which later cycles do not touch).  Every number is finite.
 
     dq_command        Shape (n,): joint velocity command [rad/s | m/s].
     q_command         Shape (n,): position command for the end of this cycle
@@ -86,6 +89,10 @@ class StepResult:
     orientation_error: float
     goal_reached: bool
     limited: str
+
+
+#: Builds a StepResult from the tuple of its fields (no argument parsing).
+_new_result = tuple.__new__
 
 
 class Controller:
@@ -145,6 +152,8 @@ class Controller:
         self._last_state = SafetyState.IDLE
         self._last_valid = False
         self._last_reason = "no cycle yet"
+        self._reason_key: tuple | None = None   # values the last formatted reason shows
+        self._fast = False      # inputs go straight to K.control_cycle (after warm_up)
         self._mem[L.M_ANCHOR] = K.ANCHOR_FIRST
 
     # ------------------------------------------------------------------ parameters
@@ -174,6 +183,7 @@ class Controller:
         self._views["j_amax"][:] = limits.max_joint_acceleration
         self._limits = limits
         self._params = p
+        self._reason_key = None     # reason texts show parameters
 
     def update_params(self, new_params: ControllerParams) -> None:
         """Switch to new parameters while running; only tunable fields may differ.
@@ -201,9 +211,14 @@ class Controller:
         q = self.robot.q_mid
         T = self.robot.fk(q)
         dt = 1.0 / self._params.control_rate
-        self.step(q, T, dt)
-        self.step(q, np.zeros(6), dt)
-        self.step(q, None, dt)
+        self._fast = False
+        self.step(q, T, dt)                     # the checked path (K.control_step)
+        for target in (T, np.zeros(6), None):   # the direct path, each kind of target
+            K.control_cycle(self._rows, self._buf, q, target, dt, 0.0, 0.0, False)
+        # From now on an input of another type raises TypeError (then step takes the
+        # checked path) instead of compiling inside a control cycle.
+        K.control_cycle.disable_compile()
+        self._fast = True
         self._fallback.warm_up(self._params)
         self._buf[:] = saved
         self._last_state = SafetyState.IDLE
@@ -287,6 +302,55 @@ class Controller:
         is not used, the last command brakes within the acceleration limits and the
         position command continues from the last one (never a step).
         """
+        code = -1
+        if self._fast and rejected is None and type(q_measured) is np.ndarray \
+                and (target is None or type(target) is np.ndarray):
+            # float64 arrays of the right shapes go straight to the kernel, which
+            # copies them (no Python copies); anything else takes the checked path
+            try:
+                code = K.control_cycle(self._rows, self._buf, q_measured, target, dt,
+                                       measurement_age, target_age, self._paused)
+            except TypeError:
+                # an input type warm_up() did not compile: this controller checks
+                # its input in Python from now on (and never compiles in the loop)
+                self._fast = False
+        if code >= 0:
+            pose = target is not None and target.ndim == 2
+            bad = ""
+        else:
+            pose, bad, code = self._checked_step(q_measured, target, dt, measurement_age,
+                                                 target_age, rejected)
+        o = self._out.tolist()
+        if pose and code != C.S_INVALID:
+            if o[L.O_NEW_GOAL] != 0.0:
+                self._new_goal(target)
+            elif o[L.O_BLOCKED] != 0.0 and not self._blocked_search:
+                self._start_fallback(target)
+            if self._planning:
+                self._advance_fallback()
+        elif self._planning:
+            self._stop_fallback(False)
+        state = _STATES[code]
+        reason = FIXED_REASONS.get(o[L.O_REASON])
+        if reason is None:
+            key = (o[L.O_REASON], o[L.O_VAL1], o[L.O_VAL2], o[L.O_SCALE], bad)
+            if key == self._reason_key:
+                reason = self._last_reason
+            else:
+                reason = reason_text(int(o[L.O_REASON]), o[L.O_VAL1], o[L.O_VAL2],
+                                     self._params, self.robot.joint_names, o[L.O_SCALE], bad)
+                self._reason_key = key
+        self._last_state = state
+        self._last_valid = _VALID[code]
+        self._last_reason = reason
+        return _new_result(StepResult, (
+            self._dq_out.copy(), self._q_out.copy(), state, reason, o[L.O_SIGMA_MIN],
+            o[L.O_SIGMA_MAX], o[L.O_COND], o[L.O_W], o[L.O_SCALE], o[L.O_LAMBDA],
+            o[L.O_PERR], o[L.O_OERR], o[L.O_GOAL] != 0.0, LIMITED_TEXT[o[L.O_LIMITED]]))
+
+    def _checked_step(self, q_measured, target, dt, measurement_age, target_age, rejected):
+        """The cycle for any input: checked and copied here, then the kernel.  Returns
+        (pose target, text of a malformed input, state code)."""
         mode = C.MODE_BAD
         bad = ""
         try:
@@ -327,46 +391,15 @@ class Controller:
             bad = str(rejected) or "input rejected"
         code = K.control_step(self._rows, self._buf, mode, dt, measurement_age, target_age,
                               self._paused)
-        o = self._out.tolist()
-        if mode == C.MODE_POSE and code != C.S_INVALID:
-            if o[L.O_NEW_GOAL] != 0.0:
-                self._new_goal(target)
-            elif o[L.O_BLOCKED] != 0.0 and not self._blocked_search:
-                self._start_fallback(target)
-            if self._planning:
-                self._advance_fallback()
-        elif self._planning:
-            self._stop_fallback(False)
-        state = _STATES[code]
-        reason = reason_text(int(o[L.O_REASON]), o[L.O_VAL1], o[L.O_VAL2], self._params,
-                             self.robot.joint_names, o[L.O_SCALE], bad)
-        self._last_state = state
-        self._last_reason = reason
-        self._last_valid = state is not SafetyState.INVALID_INPUT \
-            and state is not SafetyState.STALE_INPUT
-        return StepResult(
-            dq_command=self._dq_out.copy(),
-            q_command=self._q_out.copy(),
-            state=state,
-            reason=reason,
-            sigma_min=o[L.O_SIGMA_MIN],
-            sigma_max=o[L.O_SIGMA_MAX],
-            condition_number=o[L.O_COND],
-            manipulability=o[L.O_W],
-            speed_scale=o[L.O_SCALE],
-            damping=o[L.O_LAMBDA],
-            position_error=o[L.O_PERR],
-            orientation_error=o[L.O_OERR],
-            goal_reached=o[L.O_GOAL] != 0.0,
-            limited=limited_text(int(o[L.O_LIMITED])),
-        )
+        return mode == C.MODE_POSE, bad, code
 
     def _new_goal(self, T_base_target) -> None:
         """A new pose goal: any fallback of the last one ends; a far goal (position
         error above joint_move_distance) starts a search, ahead of any blockage, for a
         straight joint-space path from the arm's position that keeps σ_min up, while
         the arm starts toward the goal in Cartesian space."""
-        self._stop_fallback(False)
+        if self._planning:      # (else nothing runs: the kernel ended any joint move)
+            self._stop_fallback(False)
         self._fallbacks = 0
         p = self._params
         if p.joint_fallback and p.joint_move_distance > 0.0 \

@@ -93,14 +93,15 @@ LIMIT_NAMES = (
     (K.L_POSITION, "joint_position"),
 )
 
-_LIMITED_TEXT = {
+#: ``limited`` text of each bit mask (also found by the mask as a float).
+LIMITED_TEXT = {
     bits: ",".join(name for bit, name in LIMIT_NAMES if bits & bit) for bits in range(32)
 }
 
 
 def limited_text(bits: int) -> str:
     """Comma-separated names of the limits that shaped the command ("" for none)."""
-    return _LIMITED_TEXT[bits]
+    return LIMITED_TEXT[bits]
 
 
 #: Message of each reason code; fields: v1, v2 (the kernel's values), p (params),
@@ -152,6 +153,10 @@ _REASONS = {
     K.R_JOINT_MOVE: "moving in joint space, along a path that keeps sigma_min up, to a "
                     "configuration that reaches the goal ({v1:.4f} rad to go)",
 }
+
+#: The messages that have no fields, by reason code (also found by the code as a float);
+#: the other codes need ``reason_text``.
+FIXED_REASONS = {code: template for code, template in _REASONS.items() if "{" not in template}
 
 #: Reasons whose v1 is a joint index.
 _JOINT_REASONS = frozenset({K.R_BAD_Q, K.R_JOINT_OUT, K.R_JOINT_LEAVING, K.R_BLOCKED_JOINT})

@@ -497,6 +497,91 @@ def test_warm_up_leaves_the_controller_untouched():
     assert np.all(np.abs(res.dq_command) <= amax * DT * (1 + 1e-9))
 
 
+def test_step_results_are_immutable_and_later_cycles_leave_them_unchanged():
+    """A StepResult's fields cannot be set or added, and its arrays and values are
+    that cycle's own: later cycles (which reuse the controller's buffers) leave them
+    unchanged."""
+    ctl = warm_controller("panda")
+    q, twist, _last = _moving_panda(ctl)
+    res = ctl.step(q, twist, DT)
+    kept = {name: (value.copy() if isinstance(value, np.ndarray) else value)
+            for name, value in res._asdict().items()}
+    for name in kept:
+        with pytest.raises(AttributeError):
+            setattr(res, name, kept[name])
+    with pytest.raises(AttributeError):
+        res.extra = 1.0
+    for _ in range(20):
+        later = ctl.step(q, twist, DT)
+        q = q + later.dq_command * DT
+    assert np.any(later.q_command != kept["q_command"])
+    for name, value in kept.items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(getattr(res, name), value)
+        else:
+            assert getattr(res, name) == value, name
+
+
+def _inputs_another_way(q, target, k):
+    """The same numbers as other kinds of input: lists, a read-only q, a Fortran-order
+    target; none of them goes to the kernel directly."""
+    if k % 3 == 0:
+        q = q.tolist()
+    elif k % 3 == 1:
+        q = q.copy()
+        q.flags.writeable = False
+    if target is not None:
+        target = np.asfortranarray(target) if k % 2 else target.tolist()
+    return q, target
+
+
+def test_every_kind_of_input_gives_the_same_cycle_bit_for_bit():
+    """Float64 C-order arrays go straight to the kernel; lists and other arrays are
+    checked and copied in Python first: both give identical results, cycle by cycle,
+    through a far and a near pose goal, a twist, a hold, a late cycle and rejected or
+    non-finite input."""
+    robot = bundled_arm("panda")
+    direct, checked = warm_controller("panda"), warm_controller("panda")
+    q = np.array([0.1, -0.3, 0.2, -2.0, 0.1, 1.9, 0.3])
+    far = robot.fk(np.array([1.2, 0.4, -0.8, -1.2, 0.6, 1.2, -0.5]))
+    near = robot.fk(q + 0.05)
+    twist = np.array([0.05, -0.02, 0.03, 0.0, 0.2, 0.0])
+    for k in range(600):
+        target = far if k < 250 else near if k < 400 else twist if k < 500 else None
+        dt = 3 * DT if k == 420 else DT
+        kind = {"rejected": "test input" if k == 450 else None}
+        if k == 460:
+            dt = math.nan
+        a = direct.step(q, target, dt, **kind)
+        qb, tb = _inputs_another_way(q, target, k)
+        b = checked.step(qb, tb, dt, **kind)
+        for name, value in a._asdict().items():
+            other = getattr(b, name)
+            if isinstance(value, np.ndarray):
+                np.testing.assert_array_equal(value, other, err_msg=f"{name}, cycle {k}")
+            else:
+                assert value == other, (name, k, value, other)
+        q = q + a.dq_command * DT
+    assert direct.state is checked.state is SafetyState.IDLE
+
+
+def test_after_warm_up_an_unusual_input_type_does_not_compile_in_the_cycle():
+    """After warm_up() the kernel behind step() compiles nothing more: a read-only or
+    Fortran-order array, an integer dt or a list is handled without a new signature."""
+    from jacobian_ik.kernels import control as K
+
+    ctl = warm_controller("panda")
+    robot = bundled_arm("panda")
+    before = list(K.control_cycle.signatures)
+    q = robot.q_mid.copy()
+    q.flags.writeable = False
+    T = np.asfortranarray(robot.fk(robot.q_mid))
+    for target, dt in ((T, DT), (None, 1), (list(map(list, T)), DT)):
+        res = ctl.step(q, target, dt)
+        assert res.state is not SafetyState.INVALID_INPUT
+    assert list(K.control_cycle.signatures) == before
+
+
 @pytest.mark.slow
 def test_importing_the_core_does_not_import_ros():
     """jacobian_ik.controller, .params, .safety and .ik never import rclpy."""

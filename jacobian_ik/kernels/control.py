@@ -1013,6 +1013,39 @@ def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
 
 
 @njit(cache=True)
+def control_cycle(rows, buf, q, target, dt, measurement_age, target_age, paused):
+    """``control_step`` with its inputs passed in: the measured q (Shape (n,)) is
+    copied to the ``J_Q_IN`` vector and the target (None: hold; a (4, 4)
+    ``T_base_target``: pose; a (6,) twist) to the target block, then the cycle runs
+    with the mode the target's shape gives.  Returns the state code, or −1 without
+    touching ``buf`` when q is not Shape (n,) or the target has another shape (the
+    caller then checks the input itself and calls ``control_step``).
+
+    One call instead of Python copies and a call: ``Controller.step`` passes its
+    inputs straight through when they are float64 arrays of these kinds (C order).
+    """
+    n = int(buf[L.C_N])
+    if q.shape[0] != n:
+        return -1
+    mode = MODE_HOLD
+    if target is not None:
+        if target.ndim == 2 and target.shape[0] == 4 and target.size == 16:
+            mode = MODE_POSE
+        elif target.ndim == 1 and target.size == 6:
+            mode = MODE_TWIST
+        else:
+            return -1
+        flat = target.reshape(target.size)
+        o = block_offset(n, L.B_TARGET)
+        for i in range(flat.shape[0]):
+            buf[o + i] = flat[i]
+    o = block_offset(n, L.B_JOINTS) + L.J_Q_IN * n
+    for i in range(n):
+        buf[o + i] = q[i]
+    return control_step(rows, buf, mode, dt, measurement_age, target_age, paused)
+
+
+@njit(cache=True)
 def _peak(v):
     """maxᵢ |vᵢ|."""
     peak = 0.0
