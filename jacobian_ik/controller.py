@@ -323,7 +323,7 @@ class Controller:
         o = self._out.tolist()
         if pose and code != C.S_INVALID:
             if o[L.O_NEW_GOAL] != 0.0:
-                self._new_goal(target)
+                self._new_goal(target, o[L.O_PERR])
             elif o[L.O_BLOCKED] != 0.0 and not self._blocked_search:
                 self._start_fallback(target)
             if self._planning:
@@ -393,9 +393,9 @@ class Controller:
                               self._paused)
         return mode == C.MODE_POSE, bad, code
 
-    def _new_goal(self, T_base_target) -> None:
+    def _new_goal(self, T_base_target, position_error: float) -> None:
         """A new pose goal: any fallback of the last one ends; a far goal (position
-        error above joint_move_distance) starts a search, ahead of any blockage, for a
+        error [m] above joint_move_distance) starts a search, ahead of any blockage, for a
         straight joint-space path from the arm's position that keeps σ_min up, while
         the arm starts toward the goal in Cartesian space."""
         if self._planning:      # (else nothing runs: the kernel ended any joint move)
@@ -403,7 +403,7 @@ class Controller:
         self._fallbacks = 0
         p = self._params
         if p.joint_fallback and p.joint_move_distance > 0.0 \
-                and self._out[L.O_PERR] > p.joint_move_distance:
+                and position_error > p.joint_move_distance:
             self._planning = True
             self._fallback.start(self._q_in, T_base_target, p)
 
