@@ -17,6 +17,7 @@ input) never raise: they are reported in ``StepResult.state`` and ``reason``.
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import NamedTuple
 
 import numpy as np
@@ -93,6 +94,14 @@ class StepResult(NamedTuple):
 
 #: Builds a StepResult from the tuple of its fields (no argument parsing).
 _new_result = tuple.__new__
+#: The float fields of StepResult, sigma_min to orientation_error, from the out list.
+_FLOAT_FIELDS = itemgetter(L.O_SIGMA_MIN, L.O_SIGMA_MAX, L.O_COND, L.O_W, L.O_SCALE,
+                           L.O_LAMBDA, L.O_PERR, L.O_OERR)
+# The other out slots step() reads, as module globals (kernels.layout's constants are
+# module attributes of a module with __getattr__, which Python reads more slowly).
+_O_NEW_GOAL, _O_BLOCKED, _O_PERR, _O_GOAL, _O_LIMITED = (
+    L.O_NEW_GOAL, L.O_BLOCKED, L.O_PERR, L.O_GOAL, L.O_LIMITED)
+_O_REASON, _O_VAL1, _O_VAL2, _O_SCALE = L.O_REASON, L.O_VAL1, L.O_VAL2, L.O_SCALE
 
 
 class Controller:
@@ -322,31 +331,30 @@ class Controller:
                                                  target_age, rejected)
         o = self._out.tolist()
         if pose and code != C.S_INVALID:
-            if o[L.O_NEW_GOAL] != 0.0:
-                self._new_goal(target, o[L.O_PERR])
-            elif o[L.O_BLOCKED] != 0.0 and not self._blocked_search:
+            if o[_O_NEW_GOAL] != 0.0:
+                self._new_goal(target, o[_O_PERR])
+            elif o[_O_BLOCKED] != 0.0 and not self._blocked_search:
                 self._start_fallback(target)
             if self._planning:
                 self._advance_fallback()
         elif self._planning:
             self._stop_fallback(False)
         state = _STATES[code]
-        reason = FIXED_REASONS.get(o[L.O_REASON])
+        reason = FIXED_REASONS.get(o[_O_REASON])
         if reason is None:
-            key = (o[L.O_REASON], o[L.O_VAL1], o[L.O_VAL2], o[L.O_SCALE], bad)
+            key = (o[_O_REASON], o[_O_VAL1], o[_O_VAL2], o[_O_SCALE], bad)
             if key == self._reason_key:
                 reason = self._last_reason
             else:
-                reason = reason_text(int(o[L.O_REASON]), o[L.O_VAL1], o[L.O_VAL2],
-                                     self._params, self.robot.joint_names, o[L.O_SCALE], bad)
+                reason = reason_text(int(key[0]), key[1], key[2], self._params,
+                                     self.robot.joint_names, key[3], bad)
                 self._reason_key = key
         self._last_state = state
         self._last_valid = _VALID[code]
         self._last_reason = reason
         return _new_result(StepResult, (
-            self._dq_out.copy(), self._q_out.copy(), state, reason, o[L.O_SIGMA_MIN],
-            o[L.O_SIGMA_MAX], o[L.O_COND], o[L.O_W], o[L.O_SCALE], o[L.O_LAMBDA],
-            o[L.O_PERR], o[L.O_OERR], o[L.O_GOAL] != 0.0, LIMITED_TEXT[o[L.O_LIMITED]]))
+            self._dq_out.copy(), self._q_out.copy(), state, reason, *_FLOAT_FIELDS(o),
+            o[_O_GOAL] != 0.0, LIMITED_TEXT[o[_O_LIMITED]]))
 
     def _checked_step(self, q_measured, target, dt, measurement_age, target_age, rejected):
         """The cycle for any input: checked and copied here, then the kernel.  Returns
