@@ -336,6 +336,7 @@ def argument_parser() -> argparse.ArgumentParser:
         if argument.fault_type is not None:
             faults.add_argument("--" + argument.name.replace("_", "-"),
                                 type=argument.fault_type, default=None,
+                                choices=argument.choices or None,
                                 help=f"sim_arm parameter {argument.name}: "
                                      f"{argument.description.removeprefix('simulator: ')}")
     parser.add_argument("-p", "--controller-param", action="append", default=[],
