@@ -27,12 +27,18 @@ barrier and look-ahead as any other motion.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Final, Literal
 
 import numpy as np
 
 from jacobian_ik.ik import ATTEMPT_ITERATIONS, IkSolver
 from jacobian_ik.kernels.lookahead import LOOKAHEAD_MARGIN, path_min_sigma, sigma_at
+
+if TYPE_CHECKING:
+    from jacobian_ik.params import ControllerParams
+    from jacobian_ik.robot import Robot
 
 #: Points at which σ_min is checked along each path segment.
 PATH_SAMPLES = 24
@@ -52,14 +58,21 @@ IK_ITERATIONS = 2 * ATTEMPT_ITERATIONS
 #: Pose tolerance of the IK solution [m | rad] (well inside the goal tolerances).
 IK_TOLERANCE = 1e-5
 
+
+class _Searching(enum.Enum):
+    """The type of SEARCHING (a sentinel type checkers can tell from a path)."""
+
+    SEARCHING = "searching"
+
+
 #: What ``step`` returns while the search goes on.
-SEARCHING = "searching"
+SEARCHING: Final = _Searching.SEARCHING
 
 
 class JointPathFinder:
     """Finds joint-space paths for one robot (keeps its work arrays; not thread-safe)."""
 
-    def __init__(self, robot, rows: np.ndarray):
+    def __init__(self, robot: Robot, rows: np.ndarray) -> None:
         self.robot = robot
         self._rows = rows
         n = robot.dof
@@ -75,13 +88,13 @@ class JointPathFinder:
         self._high = np.where(bounded, robot.upper, np.pi)
         self._search: Iterator | None = None
 
-    def warm_up(self, params) -> None:
+    def warm_up(self, params: ControllerParams) -> None:
         """Compile the kernels the search uses."""
         q = self.robot.q_mid
         self.find(q, self.robot.fk(q), params)
 
     # ------------------------------------------------------------------ search
-    def start(self, q_live: np.ndarray, T_base_target: np.ndarray, params,
+    def start(self, q_live: np.ndarray, T_base_target: np.ndarray, params: ControllerParams,
               q_origin: np.ndarray | None = None, waypoints: bool = True) -> None:
         """Begin a search for ``T_base_target`` (replaces any running one).
 
@@ -103,7 +116,7 @@ class JointPathFinder:
     def searching(self) -> bool:
         return self._search is not None
 
-    def step(self):
+    def step(self) -> list[np.ndarray] | Literal[_Searching.SEARCHING] | None:
         """One slice of the search: SEARCHING, a list of joint waypoints (the last
         reaches the goal; the first starts from the arm's position at this slice),
         or None when no path was found."""
@@ -118,7 +131,8 @@ class JointPathFinder:
             self._search = None
         return result
 
-    def find(self, q: np.ndarray, T_base_target: np.ndarray, params):
+    def find(self, q: np.ndarray, T_base_target: np.ndarray,
+             params: ControllerParams) -> list[np.ndarray] | None:
         """The whole search from q at once: a list of waypoints, or None."""
         self.start(np.array(q, dtype=np.float64), T_base_target, params)
         while True:
@@ -149,7 +163,9 @@ class JointPathFinder:
                                 self._probe)
         return lowest >= floor
 
-    def _candidates(self, q_live, T, params, origin, waypoints):
+    def _candidates(self, q_live: np.ndarray, T: np.ndarray, params: ControllerParams,
+                    origin: np.ndarray,
+                    waypoints: bool) -> Iterator[list[np.ndarray] | Literal[_Searching.SEARCHING]]:
         r = self.robot
         n = r.dof
         bounded = r.continuous == 0
@@ -186,7 +202,7 @@ class JointPathFinder:
         q = q_live.copy()
         base_floor = min(params.sigma_warn, self._sigma(q))
 
-        def floor_of(sigma_x):
+        def floor_of(sigma_x: float) -> float:
             return max(guard, 0.95 * min(base_floor, sigma_x))
 
         # two-segment paths; one path check per slice
