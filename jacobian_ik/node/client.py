@@ -240,6 +240,14 @@ class ControllerClient:
         with self._lock:
             return self.states[-1] if self.states else None
 
+    def latest_q(self) -> np.ndarray:
+        """The latest joint positions [rad | m], Shape (n,); RuntimeError before the
+        first /joint_states message of this arm."""
+        q = self.q
+        if q is None:
+            raise RuntimeError("no /joint_states message of this arm received yet")
+        return q
+
     def states_since(self, t0: float) -> list[StateSample]:
         with self._lock:
             return [s for s in self.states if s.time >= t0]
