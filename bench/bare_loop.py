@@ -56,7 +56,7 @@ class BareLoop(Node):
             self._metrics_pub.publish(self._metrics)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, required=True)
     parser.add_argument("--executor", choices=("events", "single"), required=True)

@@ -101,7 +101,7 @@ def measure(samples: int, repeats: int) -> list[dict]:
     return rows_out
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--samples", type=int, default=1_000_000,
                         help="configurations per measurement (default 1000000)")

@@ -50,7 +50,7 @@ def precompile(env: dict) -> float:
     return time.monotonic() - started
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--warm-runs", type=int, default=3)
     parser.add_argument("--uncached", action="store_true",

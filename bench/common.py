@@ -6,15 +6,20 @@ import json
 import platform
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:
+    from jacobian_ik.robot import Robot
 
 #: The repository root (the benchmarks run from there: ``python -m bench.<name>``).
 REPOSITORY = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPOSITORY / "bench" / "results"
 
 
-def trajectory(robot, cycles: int, speed: float, seed: int = 0) -> np.ndarray:
+def trajectory(robot: Robot, cycles: int, speed: float, seed: int = 0) -> np.ndarray:
     """Joint positions of a random smooth motion within limits at 500 Hz: a new
     uniform velocity in [−speed, speed] [rad/s] per joint every 500 cycles.
     Shape (cycles, n)."""
@@ -29,7 +34,7 @@ def trajectory(robot, cycles: int, speed: float, seed: int = 0) -> np.ndarray:
     return out
 
 
-def percentiles(samples) -> dict[str, float]:
+def percentiles(samples: ArrayLike) -> dict[str, float]:
     """p50 / p90 / p99 / max / mean of a sample array."""
     a = np.asarray(samples, dtype=float)
     return {"p50": float(np.percentile(a, 50)), "p90": float(np.percentile(a, 90)),

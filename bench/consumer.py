@@ -55,7 +55,7 @@ class Recorder:
             self.count += 1
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--topic", required=True)
     parser.add_argument("--seconds", type=float, required=True)
