@@ -1,12 +1,14 @@
-"""Helpers shared by the benchmarks: percentiles and the results folder."""
+"""Helpers shared by the benchmarks: percentiles, process CPU time and the results folder."""
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -41,7 +43,18 @@ def percentiles(samples: ArrayLike) -> dict[str, float]:
             "p99": float(np.percentile(a, 99)), "max": float(a.max()), "mean": float(a.mean())}
 
 
-def write_results(name: str, result: dict) -> Path:
+#: Clock ticks per second of /proc/<pid>/stat times.
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process [s] (from /proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat") as stream:
+        fields = stream.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def write_results(name: str, result: dict[str, Any]) -> Path:
     """Write ``bench/results/<name>.json`` with the machine it was measured on."""
     RESULTS_DIR.mkdir(exist_ok=True)
     path = RESULTS_DIR / f"{name}.json"
@@ -51,3 +64,21 @@ def write_results(name: str, result: dict) -> Path:
                **result}
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A markdown table of ``header`` and ``rows`` (cells as given), one line per row."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def report(name: str, result: dict[str, Any], table: str, note: str) -> int:
+    """Print ``table`` after a blank line, then ``note``; write ``result`` with
+    ``write_results`` and print the file's path.  Returns 0 (the benchmark's exit code)."""
+    print()
+    print(table)
+    print(note)
+    path = write_results(name, result)
+    print(f"written: {path}")
+    return 0
