@@ -18,9 +18,10 @@ input) never raise: they are reported in ``StepResult.state`` and ``reason``.
 from __future__ import annotations
 
 from operator import itemgetter
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from jacobian_ik.errors import ConfigurationError
 from jacobian_ik.fallback import SEARCHING, JointPathFinder
@@ -28,8 +29,11 @@ from jacobian_ik.kernels import codes as C
 from jacobian_ik.kernels import control as K
 from jacobian_ik.kernels import layout as L
 from jacobian_ik.kernels.lookahead import sigma_lipschitz
-from jacobian_ik.params import PARAMETER_SPECS, ControllerParams
+from jacobian_ik.params import PARAMETER_SPECS, ControllerParams, JointLimits
 from jacobian_ik.safety import FIXED_REASONS, LIMITED_TEXT, SafetyState, reason_text
+
+if TYPE_CHECKING:
+    from jacobian_ik.robot import Robot
 
 __all__ = ["Controller", "StepResult", "SafetyState"]
 
@@ -116,7 +120,7 @@ class Controller:
     One instance per control loop; not thread-safe.
     """
 
-    def __init__(self, robot, params: ControllerParams | None = None):
+    def __init__(self, robot: Robot, params: ControllerParams | None = None) -> None:
         params = ControllerParams() if params is None else params
         if not isinstance(params, ControllerParams):
             raise ConfigurationError(
@@ -181,7 +185,7 @@ class Controller:
         return self._last_state
 
     @property
-    def joint_limits(self):
+    def joint_limits(self) -> JointLimits:
         """Resolved per-joint velocity and acceleration limits (``params.JointLimits``)."""
         return self._limits
 
@@ -296,8 +300,9 @@ class Controller:
             self._mem[L.M_ANCHOR] = K.ANCHOR_FRESH
 
     # ------------------------------------------------------------------ the cycle
-    def step(self, q_measured, target, dt, *, measurement_age=0.0, target_age=0.0,
-             rejected=None) -> StepResult:
+    def step(self, q_measured: ArrayLike, target: ArrayLike | None, dt: float, *,
+             measurement_age: float = 0.0, target_age: float = 0.0,
+             rejected: str | None = None) -> StepResult:
         """One control cycle.
 
         q_measured       Shape (n,): measured joint positions [rad | m].
@@ -317,6 +322,8 @@ class Controller:
         position command continues from the last one (never a step).
         """
         code = -1
+        pose = False
+        bad = ""
         if self._fast and rejected is None and type(q_measured) is np.ndarray \
                 and (target is None or type(target) is np.ndarray):
             # float64 arrays of the right shapes go straight to the kernel, which
@@ -324,24 +331,22 @@ class Controller:
             try:
                 code = K.control_cycle(self._rows, self._buf, q_measured, target, dt,
                                        measurement_age, target_age, self._paused)
+                pose = target is not None and target.ndim == 2
             except TypeError:
                 # an input type warm_up() did not compile: this controller checks
                 # its input in Python from now on (and never compiles in the loop)
                 self._fast = False
-        if code >= 0:
-            pose = target is not None and target.ndim == 2
-            bad = ""
-        else:
+        if code < 0:
             pose, bad, code = self._checked_step(q_measured, target, dt, measurement_age,
                                                  target_age, rejected)
         o = self._out.tolist()
         if pose and code != C.S_INVALID:
             if o[_O_NEW_GOAL] != 0.0:
-                self._new_goal(target, o[_O_PERR])
+                self._new_goal(self._pose_in, o[_O_PERR])
             elif o[_O_BLOCKED] != 0.0 and not self._blocked_search:
-                self._start_fallback(target)
+                self._start_fallback(self._pose_in)
             elif o[_O_REASON] == C.R_BARRIER and not self._planning:
-                self._slide(target, float(dt))  # (dt is a number: the kernel took it)
+                self._slide(self._pose_in, float(dt))  # (a number: the kernel took it)
             if self._planning:
                 self._advance_fallback()
         elif self._planning:
@@ -363,7 +368,9 @@ class Controller:
             self._dq_out.copy(), self._q_out.copy(), state, reason, *_FLOAT_FIELDS(o),
             o[_O_GOAL] != 0.0, LIMITED_TEXT[o[_O_LIMITED]]))
 
-    def _checked_step(self, q_measured, target, dt, measurement_age, target_age, rejected):
+    def _checked_step(self, q_measured: ArrayLike, target: ArrayLike | None, dt: float,
+                      measurement_age: float, target_age: float,
+                      rejected: str | None) -> tuple[bool, str, int]:
         """The cycle for any input: checked and copied here, then the kernel.  Returns
         (pose target, text of a malformed input, state code)."""
         mode = C.MODE_BAD
@@ -408,7 +415,7 @@ class Controller:
                               self._paused)
         return mode == C.MODE_POSE, bad, code
 
-    def _new_goal(self, T_base_target, position_error: float) -> None:
+    def _new_goal(self, T_base_target: np.ndarray, position_error: float) -> None:
         """A new pose goal: any fallback of the last one ends; a far goal (position
         error [m] above joint_move_distance) starts a search, ahead of any blockage, for a
         straight joint-space path from the arm's position that keeps σ_min up, while
@@ -424,7 +431,7 @@ class Controller:
             self._planning = True
             self._fallback.start(self._q_in, T_base_target, p, preview=True)
 
-    def _slide(self, T_base_target, dt: float) -> None:
+    def _slide(self, T_base_target: np.ndarray, dt: float) -> None:
         """The pose goal's Cartesian motion slides along the σ_min barrier: after
         stall_timeout of it (once per goal), search for a joint path that keeps σ_min
         up, however long the tip's way along it (the slide may be slower still)."""
@@ -435,7 +442,7 @@ class Controller:
             self._planning = True
             self._fallback.start(self._q_in, T_base_target, self._params, self._q_origin)
 
-    def _start_fallback(self, T_base_target) -> None:
+    def _start_fallback(self, T_base_target: np.ndarray) -> None:
         """The pose goal makes no progress: search (one slice per cycle while the arm
         holds) for a joint-space path that keeps σ_min up, or, with joint_fallback off,
         after MAX_FALLBACKS for this goal or when a joint move is itself blocked,

@@ -38,7 +38,9 @@ same limits, barrier and look-ahead as any other motion.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import enum
+from collections.abc import Generator, Iterator
+from typing import TYPE_CHECKING, Final, Literal
 
 import numpy as np
 
@@ -46,6 +48,10 @@ from jacobian_ik import kernels
 from jacobian_ik.ik import ATTEMPT_ITERATIONS, IkSolver
 from jacobian_ik.kernels.lookahead import LOOKAHEAD_MARGIN, path_min_sigma, sigma_at
 from jacobian_ik.rotations import axis_rotation, rotation_between
+
+if TYPE_CHECKING:
+    from jacobian_ik.params import ControllerParams
+    from jacobian_ik.robot import Robot
 
 #: Points at which σ_min is checked along each path segment.
 PATH_SAMPLES = 24
@@ -65,8 +71,17 @@ IK_ITERATIONS = 2 * ATTEMPT_ITERATIONS
 #: Pose tolerance of the IK solution [m | rad] (well inside the goal tolerances).
 IK_TOLERANCE = 1e-5
 
+
+class _Searching(enum.Enum):
+    """The type of SEARCHING (a sentinel type checkers can tell from a path)."""
+
+    SEARCHING = "searching"
+
+
 #: What ``step`` returns while the search goes on.
-SEARCHING = "searching"
+SEARCHING: Final = _Searching.SEARCHING
+#: Its type, for annotations.
+Searching = Literal[_Searching.SEARCHING]
 #: Largest distance [rad | m] (∞-norm) between σ_min samples along a path.
 SAMPLE_SPACING = 0.02
 #: σ_min samples (≈ 2–3 µs each) a search slice may spend on path checks.
@@ -99,7 +114,7 @@ def samples_between(a: np.ndarray, b: np.ndarray) -> int:
 class JointPathFinder:
     """Finds joint-space paths for one robot (keeps its work arrays; not thread-safe)."""
 
-    def __init__(self, robot, rows: np.ndarray):
+    def __init__(self, robot: Robot, rows: np.ndarray) -> None:
         self.robot = robot
         self._rows = rows
         n = robot.dof
@@ -116,7 +131,7 @@ class JointPathFinder:
         self._search: Iterator | None = None
         self._spent = 0          # σ_min samples spent in this slice
 
-    def warm_up(self, params) -> None:
+    def warm_up(self, params: ControllerParams) -> None:
         """Compile every kernel the search uses (called directly: a warm-up search
         could end before reaching some of them, e.g. where σ_min is 0 at q_mid)."""
         r = self.robot
@@ -135,7 +150,7 @@ class JointPathFinder:
         self._spent = 0
 
     # ------------------------------------------------------------------ search
-    def start(self, q_live: np.ndarray, T_base_target: np.ndarray, params,
+    def start(self, q_live: np.ndarray, T_base_target: np.ndarray, params: ControllerParams,
               q_origin: np.ndarray | None = None, waypoints: bool = True,
               blocked: bool = False, preview: bool = False) -> None:
         """Begin a search for ``T_base_target`` (replaces any running one).
@@ -165,7 +180,7 @@ class JointPathFinder:
     def searching(self) -> bool:
         return self._search is not None
 
-    def step(self):
+    def step(self) -> list[np.ndarray] | Searching | None:
         """One slice of the search: SEARCHING, a list of joint waypoints (the last
         reaches the goal; the first starts from the arm's position at this slice),
         or None when no path was found."""
@@ -183,7 +198,8 @@ class JointPathFinder:
             self._search = None
         return result
 
-    def find(self, q: np.ndarray, T_base_target: np.ndarray, params):
+    def find(self, q: np.ndarray, T_base_target: np.ndarray,
+             params: ControllerParams) -> list[np.ndarray] | None:
         """The whole search from q at once: a list of waypoints, or None."""
         self.start(np.array(q, dtype=np.float64), T_base_target, params)
         while True:
@@ -208,7 +224,8 @@ class JointPathFinder:
         inside = (r.continuous != 0) | ((q + shifted >= r.lower) & (q + shifted <= r.upper))
         return q + np.where(inside, shifted, step)
 
-    def _clear(self, a: np.ndarray, b: np.ndarray, floor: float) -> Iterator[str]:
+    def _clear(self, a: np.ndarray, b: np.ndarray,
+               floor: float) -> Generator[Searching, None, bool]:
         """Whether σ_min stays ≥ floor along a → b (without a), sampled at least
         PATH_SAMPLES times and at most SAMPLE_SPACING apart; a generator (use
         ``ok = yield from self._clear(…)``) that checks at most SLICE_SAMPLES samples
@@ -250,7 +267,8 @@ class JointPathFinder:
             p_prev[:] = p
         return travel
 
-    def _route(self, q: np.ndarray, T: np.ndarray, floor: float) -> Iterator[str | bool]:
+    def _route(self, q: np.ndarray, T: np.ndarray,
+               floor: float) -> Iterator[Searching | bool]:
         """Preview of the Cartesian route from q to ``T``: yields SEARCHING per few
         points, then whether IK follows it continuously with σ_min ≥ floor."""
         r = self.robot
@@ -276,7 +294,9 @@ class JointPathFinder:
             yield SEARCHING
         yield True
 
-    def _candidates(self, q_live, T, params, origin, waypoints, blocked, preview):
+    def _candidates(self, q_live: np.ndarray, T: np.ndarray, params: ControllerParams,
+                    origin: np.ndarray, waypoints: bool, blocked: bool, preview: bool
+                    ) -> Generator[list[np.ndarray] | Searching, None, None]:
         r = self.robot
         n = r.dof
         bounded = r.continuous == 0
@@ -335,7 +355,7 @@ class JointPathFinder:
         q = q_live.copy()
         base_floor = min(params.sigma_warn, self._sigma(q))
 
-        def floor_of(sigma_x):
+        def floor_of(sigma_x: float) -> float:
             return max(guard, 0.95 * min(base_floor, sigma_x))
 
         # two-segment paths
