@@ -348,3 +348,31 @@ def test_small_thresholds_keep_the_guarantee_on_a_fast_ur5_move():
         if res.goal_reached:
             break
     assert res.goal_reached
+
+
+def test_a_fast_crossing_far_above_sigma_warn_is_seen_by_the_first_order_rest_value():
+    """Small thresholds (sigma_stop 0.0042, sigma_warn 2·sigma_stop), no speed scaling
+    (speed_scale_floor 1): a constant twist drives the Panda's position task at the
+    joint speed limit toward a singular surface it would cross within the braking
+    distance while σ_min is still far above GRADIENT_RANGE·sigma_warn.  The σ_min
+    gradient is computed there (the rest path can reach the guard), the first-order
+    rest value sees the crossing, and σ_min never falls below sigma_stop."""
+    rng = np.random.default_rng(13320)
+    s_stop = 10 ** -2.375
+    params = ControllerParams(
+        task="position", sigma_stop=s_stop, sigma_resume=2 * s_stop, sigma_warn=2 * s_stop,
+        sigma_damp=2 * s_stop, lambda_max=s_stop, barrier_gain=1.0, speed_scale_floor=1.0,
+        max_linear_speed=1.0, max_angular_speed=1.0)
+    robot = bundled_arm("panda")
+    ctl = Controller(robot, params)
+    lo, hi = robot.lower, robot.upper
+    q = rng.uniform(lo + 0.3 * (hi - lo), hi - 0.3 * (hi - lo))
+    twist = rng.normal(size=6)
+    twist[:3] *= 0.5 / np.linalg.norm(twist[:3])
+    twist[3:] *= 1.0 / np.linalg.norm(twist[3:])
+    measured = q.copy()
+    for _ in range(1500):
+        res = ctl.step(measured, twist, DT)
+        assert res.sigma_min >= s_stop, (res.state, res.reason)
+        measured = q.copy()
+        q = q + res.dq_command * DT

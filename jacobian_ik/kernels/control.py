@@ -118,6 +118,7 @@ from jacobian_ik.kernels.kinematics import damping_nakamura, dls_step
 from jacobian_ik.kernels.layout import block, block_offset
 from jacobian_ik.kernels.limits import brake_velocity, clamp_to_bounds, joint_velocity_bounds
 from jacobian_ik.kernels.lookahead import (
+    LOOKAHEAD_CYCLES,
     LOOKAHEAD_MARGIN,
     linear_rest_sigma,
     rest_sigma,
@@ -351,10 +352,14 @@ def anchor_decision(q, q_cmd, dq_prev, cont, mem, moving, fresh, recent, drift):
 
 
 @njit(cache=True)
-def kinematics_phase(buf, n, rows, q, want_gradient):
+def kinematics_phase(buf, n, rows, q, want_gradient, h, age):
     """Phase 2: FK, J, σ at q into out; ∂σ_min/∂q into the grad vector when asked and
-    σ_min < GRADIENT_RANGE·sigma_warn (else zero: no barrier, no σ term in the
-    secondary objective).  Returns (σ_min, soft-min h of the singular values)."""
+    σ_min < GRADIENT_RANGE·sigma_warn, or when the look-ahead's first-order rest value
+    may need it: σ_min − lipschitz·‖|dq_prev| + a_max·h‖₁·horizon below its guard
+    (the path to rest of any command this cycle may reach the guard; the horizon
+    as rest_horizon's for that command).  Else zero: no barrier, no σ term in the
+    secondary objective, nothing the rest path can reach.  Returns (σ_min, soft-min
+    h of the singular values)."""
     cfg = block(buf, n, L.B_CFG)
     mem = block(buf, n, L.B_MEM)
     out = block(buf, n, L.B_OUT)
@@ -376,9 +381,21 @@ def kinematics_phase(buf, n, rows, q, want_gradient):
     h = sigma_min
     grad = _jv(buf, n, L.J_GRAD)
     if want_gradient and sigma_min >= GRADIENT_RANGE * cfg[L.C_SIGMA_WARN]:
-        want_gradient = False       # far from any singularity: nothing binds, nothing to raise
+        dq_prev = _jv(buf, n, L.J_DQ_PREV)
+        amax = _jv(buf, n, L.J_AMAX)
+        travel = 0.0               # [rad/s | m/s] ‖·‖₁ of the largest command this cycle
+        t_brake = 0.0
         for i in range(n):
-            grad[i] = 0.0
+            v = abs(dq_prev[i]) + amax[i] * h
+            travel += v
+            if v / amax[i] > t_brake:
+                t_brake = v / amax[i]
+        horizon = LOOKAHEAD_CYCLES * h + age + 0.5 * t_brake
+        guard = cfg[L.C_SIGMA_STOP] * (1.0 + LOOKAHEAD_MARGIN)
+        if sigma_min - cfg[L.C_LIPSCHITZ] * travel * horizon >= guard:
+            want_gradient = False   # far from any singularity: nothing binds, nothing to raise
+            for i in range(n):
+                grad[i] = 0.0
     if want_gradient:
         dJ = block(buf, n, L.B_DJAC).reshape((n, 6, n))
         s_ = n if n > 6 else 6
@@ -855,7 +872,7 @@ def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
             reason = R_IDLE
 
     # ------------------------------------------------------------ 2. kinematics at q
-    sigma_min, h_sigma = kinematics_phase(buf, n, rows, q, have_task)
+    sigma_min, h_sigma = kinematics_phase(buf, n, rows, q, have_task, h, measurement_age)
     s_stop = cfg[L.C_SIGMA_STOP]
     s_warn = cfg[L.C_SIGMA_WARN]
     if mem[L.M_LATCH] != 0.0 and sigma_min > cfg[L.C_SIGMA_RESUME]:
