@@ -45,7 +45,7 @@ class BareLoop(Node):
         self.create_timer(1.0 / rate, self._on_tick,
                           clock=Clock(clock_type=ClockType.STEADY_TIME))
 
-    def _on_joint_state(self, msg) -> None:
+    def _on_joint_state(self, msg: JointState) -> None:
         self.last_joint_state = msg
 
     def _on_tick(self) -> None:
@@ -56,7 +56,7 @@ class BareLoop(Node):
             self._metrics_pub.publish(self._metrics)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, required=True)
     parser.add_argument("--executor", choices=("events", "single"), required=True)

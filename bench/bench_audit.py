@@ -21,6 +21,8 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
@@ -31,6 +33,9 @@ from jacobian_ik.audit.report import run_audit
 from jacobian_ik.audit.source import load_target
 from jacobian_ik.kernels import batch
 
+if TYPE_CHECKING:
+    from jacobian_ik.robot import Robot
+
 #: numba's thread count (numba.config has no type information for it).
 NUMBA_THREADS: int = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
 
@@ -38,7 +43,7 @@ NUMBA_THREADS: int = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined
 TARGET_PER_SECOND = 500_000
 
 
-def _rates(fn, count, repeats):
+def _rates(fn: Callable[[], object], count: int, repeats: int) -> tuple[float, float, float]:
     """(median, best) of count / wall seconds over ``repeats`` calls of fn(), and the
     median CPU time of the process per configuration [µs] (all threads together)."""
     rates, cpu = [], []
@@ -51,14 +56,14 @@ def _rates(fn, count, repeats):
     return float(np.median(rates)), float(np.max(rates)), float(np.median(cpu))
 
 
-def _metrics_kernel(robot, q, rows):
+def _metrics_kernel(robot: Robot, q: np.ndarray, rows: np.ndarray) -> Callable[[], object]:
     n = q.shape[0]
     out = (np.empty(n), np.empty(n), np.empty(n), np.empty((n, 3)))
     return lambda: batch.batch_metrics(robot.placements, robot.axes, robot.joint_types, q,
                                        rows, batch.DEFAULT_CHUNK, *out)
 
 
-def _exact_kernel(robot, q, rows):
+def _exact_kernel(robot: Robot, q: np.ndarray, rows: np.ndarray) -> Callable[[], object]:
     n = q.shape[0]
     out = (np.empty((n, 6)), np.empty((n, rows.size)), np.empty((n, robot.dof)),
            np.empty((n, 3)))
@@ -101,7 +106,7 @@ def measure(samples: int, repeats: int) -> list[dict]:
     return rows_out
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--samples", type=int, default=1_000_000,
                         help="configurations per measurement (default 1000000)")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
@@ -40,8 +41,8 @@ GOAL_TIME = 10.0     # [s] budget per goal
 TWIST_TIME = 6.0     # [s] a constant twist is held
 
 
-def run(robot: Robot, params: ControllerParams, target, seconds: float,
-        stop_at_goal: bool) -> dict:
+def run(robot: Robot, params: ControllerParams, target: np.ndarray, seconds: float,
+        stop_at_goal: bool) -> dict[str, Any]:
     """One closed-loop run of a fresh controller from HOME; returns its statistics."""
     ctl = Controller(robot, params)
     limits = ctl.joint_limits
@@ -105,7 +106,7 @@ def summarize(name: str, runs: list[dict]) -> dict:
     }
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of the runs")
     parser.add_argument("--seed", type=int, default=7)

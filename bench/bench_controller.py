@@ -79,7 +79,7 @@ class NumpyCycle:
         self.q_cmd: np.ndarray | None = None
         self.scale = 0.0
 
-    def kinematics(self, q):
+    def kinematics(self, q: np.ndarray) -> tuple[pin.SE3, np.ndarray]:
         """(T_base_tip, J (6, n) in the base frame at the tip) from pinocchio."""
         self.q_full[self.idx] = q
         pin.framesForwardKinematics(self.model, self.data, self.q_full)
@@ -91,10 +91,11 @@ class NumpyCycle:
         J = np.vstack((R @ J[:3], R @ J[3:]))
         return M, J
 
-    def sigma(self, q):
+    def sigma(self, q: np.ndarray) -> float:
         return np.linalg.svd(self.kinematics(q)[1][self.rows], compute_uv=False)[-1]
 
-    def rest_sigma(self, q, dq, sigma_min, guard):
+    def rest_sigma(self, q: np.ndarray, dq: np.ndarray, sigma_min: float,
+                   guard: float) -> float:
         horizon = lookahead.LOOKAHEAD_CYCLES * DT + 0.5 * np.max(np.abs(dq) / self.amax)  # age 0
         reach = self.lipschitz * np.abs(dq).sum() * horizon
         if sigma_min - reach >= guard:
@@ -104,7 +105,7 @@ class NumpyCycle:
             return s_end
         return min(s_end, self.sigma(q + dq * 0.5 * horizon))
 
-    def bare(self, q, T_target):
+    def bare(self, q: np.ndarray, T_target: np.ndarray) -> tuple[float, np.ndarray]:
         """FK, Jacobian, SVD, twist and the DLS solve: (σ_min, dq).  Alone, this is the
         bare pinocchio + NumPy DLS cycle timed for reference."""
         p = self.p
@@ -132,7 +133,7 @@ class NumpyCycle:
             dq = np.linalg.solve(Jt.T @ Jt + lam2 * np.eye(Jt.shape[1]), Jt.T @ v[self.rows])
         return sigma_min, dq
 
-    def step(self, q, T_target):
+    def step(self, q: np.ndarray, T_target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The whole tracking cycle: (dq, q_command)."""
         p = self.p
         sigma_min, dq = self.bare(q, T_target)
@@ -174,7 +175,7 @@ class NumpyCycle:
         self.dq_prev = dq
         return dq, self.q_cmd
 
-    def _braking(self, d):
+    def _braking(self, d: np.ndarray) -> np.ndarray:
         a = self.amax
         d_eff = np.maximum(d - 0.125 * a * DT * DT, 0.0)
         v = a * (np.sqrt(0.25 * DT * DT + 2.0 * d_eff / a) - 0.5 * DT)
@@ -254,7 +255,7 @@ def measure(name: str, cycles: int, block: int = 500) -> dict:
             "max_dq_difference": diff}
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=10000)
     args = parser.parse_args(argv)

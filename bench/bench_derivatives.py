@@ -32,13 +32,16 @@ SPEED = 2.0  # [rad/s] joint speed bound of the trajectory
 
 
 @njit
-def _fk_block(Q, P, A, T, frames, Js):
+def _fk_block(Q: np.ndarray, P: np.ndarray, A: np.ndarray, T: np.ndarray,
+              frames: np.ndarray, Js: np.ndarray) -> None:
     for i in range(Q.shape[0]):
         kernels.fk_jacobian(P, A, T, Q[i], frames, Js[i])
 
 
 @njit
-def _derivative_block(Js, frames, A, T, dJ, rows, G, work, grad, tau):
+def _derivative_block(Js: np.ndarray, frames: np.ndarray, A: np.ndarray, T: np.ndarray,
+                      dJ: np.ndarray, rows: np.ndarray, G: np.ndarray, work: np.ndarray,
+                      grad: np.ndarray, tau: float) -> float:
     acc = 0.0
     for i in range(Js.shape[0]):
         derivatives.jacobian_derivative(frames, A, T, Js[i], dJ)
@@ -47,7 +50,8 @@ def _derivative_block(Js, frames, A, T, dJ, rows, G, work, grad, tau):
 
 
 @njit
-def _svd_block(Js, rows, w, V, sv, u, v):
+def _svd_block(Js: np.ndarray, rows: np.ndarray, w: np.ndarray, V: np.ndarray,
+               sv: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
     for i in range(Js.shape[0]):
         kernels.jacobi_svd(Js[i], rows, w, V, sv, True, u, v)
 
@@ -64,7 +68,7 @@ class PinocchioGradient:
         self.idx_q = [self.model.joints[self.model.getJointId(n)].idx_q for n in robot.joint_names]
         self.idx_v = [self.model.joints[self.model.getJointId(n)].idx_v for n in robot.joint_names]
 
-    def __call__(self, q):
+    def __call__(self, q: np.ndarray) -> tuple[float, np.ndarray]:
         self.q[self.idx_q] = q
         pin.computeJointJacobians(self.model, self.data, self.q)
         pin.framesForwardKinematics(self.model, self.data, self.q)
@@ -81,7 +85,7 @@ class PinocchioGradient:
         return S[m], np.einsum("a,kia,i->k", U[:, m], H, Vt[m])
 
 
-def _blocks(cycles):
+def _blocks(cycles: int) -> list[tuple[int, int]]:
     return [(s, min(s + BLOCK, cycles)) for s in range(0, cycles, BLOCK)]
 
 

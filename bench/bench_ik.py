@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +45,8 @@ ERD_ARMS = (
 )
 
 
-def arms():
+def arms() -> list[tuple[str, Robot, tuple[float, float] | None,
+                     tuple[float, float] | None]]:
     """(label, Robot, TRAC-IK figures, KDL figures) of every benchmarked arm."""
     out: list[tuple[str, Robot, tuple[float, float] | None, tuple[float, float] | None]] = []
     for name in bundled.BUNDLED_ROBOTS:
@@ -59,7 +61,7 @@ def arms():
     return out
 
 
-def pose_error_components(T_target, T):
+def pose_error_components(T_target: np.ndarray, T: np.ndarray) -> np.ndarray:
     """TRAC-IK's six error components, in the target frame (independent of the solver)."""
     R_t = T_target[:3, :3]
     dp = R_t.T @ (T[:3, 3] - T_target[:3, 3])
@@ -72,7 +74,7 @@ def pose_error_components(T_target, T):
     return np.concatenate([dp, rot])
 
 
-def measure(robot, samples: int, seed: int) -> dict:
+def measure(robot: Robot, samples: int, seed: int) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     configs = robot.random_configurations(samples, rng)
     solve_ik(robot, robot.fk(robot.q_mid))  # compile
@@ -102,7 +104,7 @@ def measure(robot, samples: int, seed: int) -> dict:
     }
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1,000 samples per arm")
     parser.add_argument("--samples", type=int, default=None, help="samples per arm")

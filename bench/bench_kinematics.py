@@ -38,7 +38,7 @@ class PinocchioCycle:
         self.idx = [self.model.joints[self.model.getJointId(n)].idx_q for n in robot.joint_names]
         self.eye = np.eye(6)
 
-    def __call__(self, q, v):
+    def __call__(self, q: np.ndarray, v: np.ndarray) -> tuple[pin.SE3, float, np.ndarray]:
         self.q[self.idx] = q
         pin.framesForwardKinematics(self.model, self.data, self.q)
         T = self.data.oMf[self.tip]

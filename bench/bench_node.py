@@ -32,6 +32,9 @@ import argparse
 import os
 import sys
 import time
+from typing import Any
+
+import numpy as np
 
 from bench.common import write_results
 from bench.loop_runs import (
@@ -48,7 +51,7 @@ from bench.loop_runs import (
 EXECUTORS = ("events", "single")
 
 
-def measure_controller(rate: float, executor: str, seconds: float, home,
+def measure_controller(rate: float, executor: str, seconds: float, home: np.ndarray,
                        priority: int = 0) -> dict:
     env = measurement_env()
     parameters = {"control_rate": float(rate), "executor": executor}
@@ -74,7 +77,7 @@ def measure_bare(rate: float, executor: str, seconds: float, priority: int = 0) 
     return row
 
 
-def table(rows) -> str:
+def table(rows: list[dict[str, Any]]) -> str:
     out = ["| rate | loop | executor | achieved | gap p50 / p99 / max | gaps > 1.5 periods "
            "| CPU | CPU vs bare events | machine load |",
            "|---|---|---|---|---|---|---|---|---|"]
@@ -93,7 +96,7 @@ def table(rows) -> str:
     return "\n".join(out)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0,
                         help="measurement window per run [s] (default %(default)s)")

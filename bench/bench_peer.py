@@ -30,8 +30,10 @@ import argparse
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,9 +42,15 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.common import write_results  # noqa: E402
-from bench.peer_goals import ARMS, SET_NAMES, goal, load_arm  # noqa: E402
+from bench.peer_goals import ARMS, SET_NAMES, Arm, goal, load_arm  # noqa: E402
 from bench.peer_loop import DT, GOAL_TIME, PlantProbe, make_controller, probe, run_ours  # noqa: E402
-from jacobian_ik.params import ControllerParams  # noqa: E402
+from jacobian_ik.params import ControllerParams, JointLimits  # noqa: E402
+
+if TYPE_CHECKING:
+    from bench.peer_pink import PinkPeer
+
+#: One run's statistics (peer_loop.closed_loop and what each controller adds).
+Run = dict[str, Any]
 
 GOALS_FULL = 300    # goals per set, default run
 GOALS_QUICK = 50    # goals per set, --quick
@@ -54,7 +62,7 @@ STRETCHED = {"panda": np.zeros(7),
              "ur5": np.array([0.0, -np.pi / 2, 0.0, -np.pi / 2, 0.0, 0.0])}
 
 
-def summarize(runs: list[dict], controller: str, sigma_stop: float) -> dict:
+def summarize(runs: list[Run], controller: str, sigma_stop: float) -> dict[str, Any]:
     """Aggregate of the runs of one controller on one set."""
     times = np.array([r["time"] for r in runs if r["reached"]])
     steps = np.concatenate([r["step_ns"] for r in runs]) * 1e-3   # [µs]
@@ -100,13 +108,13 @@ MISS_FIELDS = ("sigma_min_low", "cycles_below_sigma_stop", "final_position_error
                "final_reason", "qp_failures")
 
 
-def miss_records(runs: list[dict]) -> list[dict]:
+def miss_records(runs: list[Run]) -> list[dict[str, Any]]:
     """The runs that missed their goal, for the results file."""
     return [{"goal": k, **{key: r[key] for key in MISS_FIELDS if key in r}}
             for k, r in enumerate(runs) if not r["reached"]]
 
 
-def check_setup(arm, params, peer) -> None:
+def check_setup(arm: Arm, params: ControllerParams, peer: PinkPeer | None) -> None:
     """The bench's σ_min and goal errors equal their NumPy references (SVD of
     Robot.jacobian, Robot.fk) and Robot.singular_values, also at a singular
     position; pink's tip pose equals Robot.fk; the start is inside the limits and
@@ -135,11 +143,12 @@ def check_setup(arm, params, peer) -> None:
         raise RuntimeError(f"{arm.name}: start configuration is near a singularity")
 
 
-def fmt_time(s: dict) -> str:
+def fmt_time(s: dict[str, Any]) -> str:
     return "–" if s["time_to_reach_median_s"] is None else f"{s['time_to_reach_median_s']:.2f}"
 
 
-def print_table(summary: dict, params: ControllerParams) -> None:
+def print_table(summary: dict[str, dict[str, dict[str, Any]]],
+                params: ControllerParams) -> None:
     print(f"\n| set | controller | reached | median time to reach [s] | lowest σ_min | "
           f"cycles (runs) below sigma_stop {params.sigma_stop:g} | velocity / position / "
           f"acceleration violations [cycles] | max ‖dq‖/v_max, ‖Δdq‖/(a_max·dt), "
@@ -159,15 +168,15 @@ def print_table(summary: dict, params: ControllerParams) -> None:
                   f"{s['tip_speed_max']:.3f}, {s['tip_angular_speed_max']:.3f} | "
                   f"{s['step_us_mean']:.1f} / {s['step_us_p50']:.1f} / {s['step_us_p99']:.1f} |")
     for name, per in summary.items():
-        s = per.get("ours")
-        if s is None or not s["misses_by_reason"]:
+        ours = per.get("ours")
+        if ours is None or not ours["misses_by_reason"]:
             continue
-        print(f"\nours, {name}: {s['runs'] - s['reached']} misses ({s['misses_still_moving']} "
-              f"still moving at {GOAL_TIME:g} s, {s['misses_still_progressing']} still "
-              f"progressing: "
+        print(f"\nours, {name}: {ours['runs'] - ours['reached']} misses "
+              f"({ours['misses_still_moving']} still moving at {GOAL_TIME:g} s, "
+              f"{ours['misses_still_progressing']} still progressing: "
               f"≥ 1 mm or 0.01 rad closer in the last second), by final state: "
-              + ", ".join(f"{k} {v}" for k, v in sorted(s["misses_by_final_state"].items())))
-        for reason, count in s["misses_by_reason"].items():
+              + ", ".join(f"{k} {v}" for k, v in sorted(ours["misses_by_final_state"].items())))
+        for reason, count in ours["misses_by_reason"].items():
             print(f"  {count:4d}  {reason}")
     for name, per in summary.items():
         ours, pink = per.get("ours"), per.get("pink")
@@ -190,7 +199,7 @@ def print_table(summary: dict, params: ControllerParams) -> None:
                       + " [cycles]")
 
 
-def parse_args(argv):
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help=f"{GOALS_QUICK} goals per set (default {GOALS_FULL})")
@@ -215,10 +224,13 @@ def parse_args(argv):
 class Bench:
     """The arms, our compiled controllers and the pink peers of one process."""
 
-    def __init__(self, sets, controllers, seed: int, delay: int):
+    def __init__(self, sets: Iterable[str], controllers: Sequence[str], seed: int,
+                 delay: int) -> None:
         self.params = ControllerParams()
         self.controllers, self.seed, self.delay = controllers, seed, delay
-        self.arms, self.limits, self.peers = {}, {}, {}
+        self.arms: dict[str, Arm] = {}
+        self.limits: dict[str, JointLimits] = {}
+        self.peers: dict[str, PinkPeer] = {}
         for name in sets:
             arm_name = name.rsplit("_", 1)[0]
             if arm_name in self.arms:
@@ -230,7 +242,7 @@ class Bench:
                 self.peers[arm_name] = PinkPeer(arm.robot, arm.urdf_path, self.params,
                                                 self.limits[arm_name])
 
-    def run_goal(self, name: str, k: int) -> dict:
+    def run_goal(self, name: str, k: int) -> dict[str, Run]:
         """Goal k of set ``name`` run by each controller: {controller: run statistics}."""
         arm_name, kind = name.rsplit("_", 1)
         arm = self.arms[arm_name]
@@ -247,27 +259,31 @@ class Bench:
 _WORKER: Bench | None = None
 
 
-def _worker_init(sets, controllers, seed, delay):
+def _worker_init(sets: Sequence[str], controllers: Sequence[str], seed: int,
+                 delay: int) -> None:
     global _WORKER
     _WORKER = Bench(sets, controllers, seed, delay)
 
 
-def _worker_run(task):
+def _worker_run(task: tuple[str, int]) -> dict[str, Run]:
+    if _WORKER is None:
+        raise RuntimeError("the worker process was not initialised (_worker_init)")
     return _WORKER.run_goal(*task)
 
 
-def run_all(bench: Bench, sets, count: int, jobs: int):
+def run_all(bench: Bench, sets: Sequence[str], count: int,
+            jobs: int) -> Iterator[tuple[str, dict[str, list[Run]]]]:
     """Yields (set name, {controller: [runs in goal order]}) set by set."""
     tasks = [(name, k) for name in sets for k in range(count)]
     if jobs == 1:
-        results = (bench.run_goal(*task) for task in tasks)
+        results: Iterator[dict[str, Run]] = (bench.run_goal(*task) for task in tasks)
         pool = None
     else:
         pool = ProcessPoolExecutor(jobs, initializer=_worker_init,
                                    initargs=(sets, bench.controllers, bench.seed, bench.delay))
         results = pool.map(_worker_run, tasks, chunksize=2)
     try:
-        runs = {}
+        runs: dict[str, list[Run]] = {}
         for (name, k), result in zip(tasks, results):
             for c, r in result.items():
                 runs.setdefault(c, []).append(r)
@@ -281,7 +297,7 @@ def run_all(bench: Bench, sets, count: int, jobs: int):
             pool.shutdown(cancel_futures=True)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     count = args.goals or (GOALS_QUICK if args.quick else GOALS_FULL)
     sets = args.sets or list(SET_NAMES)

@@ -33,13 +33,19 @@ import signal
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bench.common import cpu_seconds
 from jacobian_ik import Robot, bundled
+from jacobian_ik.sim.backend import Backend
 from jacobian_ik.sim.command import Command
 from jacobian_ik.sim.config import SimConfig
 from jacobian_ik.sim.kinematic import KinematicBackend
+
+if TYPE_CHECKING:
+    from jacobian_ik.sim.mujoco_backend import MujocoBackend
 
 TICK = 0.002  # [s] node tick at the default 500 Hz
 DEFAULTS = SimConfig(urdf_path="x", base_link="a", tip_link="b")
@@ -53,14 +59,14 @@ def alternating(n: int) -> np.ndarray:
     return np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
 
 
-def mujoco_backend(robot, actuator="velocity"):
+def mujoco_backend(robot: Robot, actuator: str = "velocity") -> MujocoBackend:
     from jacobian_ik.sim.mujoco_backend import MujocoBackend
 
     return MujocoBackend(robot, robot.q_mid, actuator=actuator, kp=DEFAULTS.mujoco_kp,
                          kv=DEFAULTS.mujoco_kv, timestep=DEFAULTS.mujoco_timestep)
 
 
-def real_time_factor(backend, seconds: float) -> tuple[float, float]:
+def real_time_factor(backend: Backend, seconds: float) -> tuple[float, float]:
     """(RTF by CPU time, RTF by wall time) over ``seconds`` of simulated motion."""
     command = Command.velocity_command(0.2 * alternating(backend.dof))
     cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -70,7 +76,7 @@ def real_time_factor(backend, seconds: float) -> tuple[float, float]:
     return backend.sim_time / cpu, backend.sim_time / wall
 
 
-def velocity_tracking(robot, actuator) -> dict:
+def velocity_tracking(robot: Robot, actuator: str) -> dict[str, Any]:
     backend = mujoco_backend(robot, actuator)
     v = 0.3 * alternating(robot.dof)
     for _ in range(int(1.0 / TICK)):
@@ -89,7 +95,8 @@ def velocity_tracking(robot, actuator) -> dict:
 TRACKING_START = {"panda": None, "ur5": np.array([0.0, -1.2, 1.5, -1.5, -1.5708, 0.0])}
 
 
-def tip_tracking(robot, actuator, gain: float, start=None) -> float:
+def tip_tracking(robot: Robot, actuator: str, gain: float,
+                 start: np.ndarray | None = None) -> float:
     """Largest tip position error [m] over the last second of a 2 s straight line at
     (5, 5, −5) cm/s, commanded by a minimal closed loop: q̇ = J⁺·(v + gain·(x_d − x))
     from the measured joints each tick (gain [1/s]; 0 = open loop)."""
@@ -111,7 +118,7 @@ def tip_tracking(robot, actuator, gain: float, start=None) -> float:
     return worst
 
 
-def position_step(robot, actuator) -> dict:
+def position_step(robot: Robot, actuator: str) -> dict[str, Any]:
     backend = mujoco_backend(robot, actuator)
     signs = alternating(robot.dof)
     target = robot.q_mid + 0.4 * signs
@@ -168,10 +175,10 @@ def node_measurement(arm: str, backend: str, seconds: float) -> dict | None:
         while time.monotonic() < settle:
             executor.spin_once(timeout_sec=0.01)
         stamps.clear()
-        cpu0, wall0 = _cpu_seconds(process.pid), time.monotonic()
+        cpu0, wall0 = cpu_seconds(process.pid), time.monotonic()
         while time.monotonic() - wall0 < seconds:
             executor.spin_once(timeout_sec=0.01)
-        cpu, wall = _cpu_seconds(process.pid) - cpu0, time.monotonic() - wall0
+        cpu, wall = cpu_seconds(process.pid) - cpu0, time.monotonic() - wall0
     finally:
         executor.shutdown()
         node.destroy_node()
@@ -188,14 +195,7 @@ def node_measurement(arm: str, backend: str, seconds: float) -> dict | None:
                 cpu_load=cpu / wall)
 
 
-def _cpu_seconds(pid: int) -> float:
-    """utime + stime of a process [s] from /proc."""
-    with open(f"/proc/{pid}/stat") as stream:
-        fields = stream.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0,
                         help="simulated seconds per real-time-factor measurement")

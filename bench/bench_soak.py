@@ -74,7 +74,7 @@ def soak(minutes: float, priority: int = 0) -> dict:
     return row
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=2.0)
     parser.add_argument("--full", action="store_true", help="10 minutes")

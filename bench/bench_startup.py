@@ -26,14 +26,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 
-from bench.common import write_results
+from bench.common import markdown_table, report
 from jacobian_ik.node.bringup import Bringup, BringupConfig, ros_environment
 
 ROBOT = "panda"
 
 
-def time_to_ready(env: dict) -> float:
+def time_to_ready(env: dict[str, str]) -> float:
     lines: list[str] = []
     runner = Bringup(BringupConfig(robot=ROBOT, sim="none"), env=env, sink=lines.append)
     started = time.monotonic()
@@ -43,20 +44,20 @@ def time_to_ready(env: dict) -> float:
         return time.monotonic() - started
 
 
-def precompile(env: dict) -> float:
+def precompile(env: dict[str, str]) -> float:
     started = time.monotonic()
     subprocess.run([sys.executable, "-m", "jacobian_ik.audit", "precompile", "--only",
                     "controller"], env=env, check=True, stdout=subprocess.DEVNULL)
     return time.monotonic() - started
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--warm-runs", type=int, default=3)
     parser.add_argument("--uncached", action="store_true",
                         help="also time a start without a precompiled cache (minutes)")
     args = parser.parse_args(argv)
-    result = {"robot": ROBOT, "load_average_1min_before": os.getloadavg()[0]}
+    result: dict[str, Any] = {"robot": ROBOT, "load_average_1min_before": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory(prefix="bench_numba_") as uncached, \
             tempfile.TemporaryDirectory(prefix="bench_numba_") as folder:
         if args.uncached:
@@ -74,20 +75,19 @@ def main(argv=None) -> int:
             warm.append(time_to_ready(env))
         result["warm_s"] = {"median": statistics.median(warm), "max": max(warm), "runs": warm}
     result["load_average_1min_after"] = os.getloadavg()[0]
-    print()
-    print("| start | time to \"controller ready\" |")
-    print("|---|---|")
+    rows = []
     if "uncached_s" in result:
-        print(f"| no precompile (kernels compiled at start) | {result['uncached_s']:.1f} s |")
-    print(f"| `jacobian-ik precompile --only controller` itself | {result['precompile_s']:.1f} s |")
-    print(f"| cold: first start after precompile | {result['cold_s']:.2f} s |")
-    print(f"| warm: later starts, median (max) | {result['warm_s']['median']:.2f} s "
-          f"({result['warm_s']['max']:.2f} s) |")
-    print(f"\nmachine load (1-min average) before / after: "
-          f"{result['load_average_1min_before']:.1f} / {result['load_average_1min_after']:.1f}")
-    path = write_results("startup", result)
-    print(f"written: {path}")
-    return 0
+        rows.append(("no precompile (kernels compiled at start)", f"{result['uncached_s']:.1f} s"))
+    rows += [("`jacobian-ik precompile --only controller` itself",
+              f"{result['precompile_s']:.1f} s"),
+             ("cold: first start after precompile", f"{result['cold_s']:.2f} s"),
+             ("warm: later starts, median (max)",
+              f"{result['warm_s']['median']:.2f} s ({result['warm_s']['max']:.2f} s)")]
+    table = markdown_table(("start", 'time to "controller ready"'), rows)
+    return report("startup", result, table,
+                  f"\nmachine load (1-min average) before / after: "
+                  f"{result['load_average_1min_before']:.1f} / "
+                  f"{result['load_average_1min_after']:.1f}")
 
 
 if __name__ == "__main__":

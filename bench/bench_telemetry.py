@@ -29,14 +29,17 @@ import os
 import sys
 import threading
 import time
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bench.bench_node import cpu_seconds, diagnostic_values
-from bench.common import write_results
+from bench.common import cpu_seconds, markdown_table, report
 from jacobian_ik import bundled
 from jacobian_ik.node.bringup import EXPORTER_NODE, Bringup, BringupConfig, ros_environment
 from jacobian_ik.robot import Robot
+
+if TYPE_CHECKING:
+    from jacobian_ik.node.client import ControllerClient
 
 ROBOT = "panda"
 SCRAPE_PERIOD = 1.0   # [s]
@@ -50,7 +53,19 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _counters(client):
+def diagnostic_values(client: ControllerClient) -> dict[str, float]:
+    """The numeric values of the node's latest diagnostics, by key."""
+    status = client.diagnostics
+    out = {}
+    for kv in status.values if status is not None else ():
+        try:
+            out[kv.key] = float(kv.value)
+        except ValueError:
+            pass
+    return out
+
+
+def _counters(client: ControllerClient) -> tuple[float, float]:
     """(cycles, overruns) of the node's latest diagnostics, after a fresh one arrived."""
     first = client.diagnostics
     client.wait_for(lambda: client.diagnostics is not first, 3.0)
@@ -64,7 +79,8 @@ CONFIGURATIONS = (("reference", False, 1), ("exporter", True, 1),
                   ("exporter, metrics every 10th cycle", True, 10))
 
 
-def measure(seconds: float, robot: Robot, with_exporter: bool, decimation: int = 1) -> dict:
+def measure(seconds: float, robot: Robot, with_exporter: bool,
+            decimation: int = 1) -> dict[str, Any]:
     from jacobian_ik.node.client import ControllerClient
     from jacobian_ik.telemetry.scrape import scrape
 
@@ -80,7 +96,7 @@ def measure(seconds: float, robot: Robot, with_exporter: bool, decimation: int =
                                   node_name="bench_telemetry")
         stop = threading.Event()
 
-        def scraper():
+        def scraper() -> None:
             url = f"http://127.0.0.1:{port}/metrics"
             while not stop.wait(SCRAPE_PERIOD):
                 try:
@@ -93,7 +109,7 @@ def measure(seconds: float, robot: Robot, with_exporter: bool, decimation: int =
         try:
             if not client.wait_until_connected(60.0):
                 raise RuntimeError("no joint states:\n" + "\n".join(lines[-30:]))
-            home = robot.fk(client.q)
+            home = robot.fk(client.latest_q())
             away = home.copy()
             away[:3, 3] += [0.0, 0.16, 0.0]
             targets = (away, home)
@@ -105,14 +121,14 @@ def measure(seconds: float, robot: Robot, with_exporter: bool, decimation: int =
             time.sleep(3.0)                              # settle
             cycles0, overruns0 = _counters(client)
             cpu0, t0 = cpu_seconds(pid), time.monotonic()
-            exp0 = cpu_seconds(exporter_pid) if with_exporter else 0.0
+            exp0 = cpu_seconds(exporter_pid) if exporter_pid is not None else 0.0
             k = 0
             while time.monotonic() - t0 < seconds:
                 client.send_pose(targets[k % 2], robot.base_link)
                 k += 1
                 time.sleep(max(0.0, min(1.5, seconds - (time.monotonic() - t0))))
             cpu1, t1 = cpu_seconds(pid), time.monotonic()
-            exp1 = cpu_seconds(exporter_pid) if with_exporter else 0.0
+            exp1 = cpu_seconds(exporter_pid) if exporter_pid is not None else 0.0
             cycles1, overruns1 = _counters(client)
         finally:
             stop.set()
@@ -132,7 +148,7 @@ def measure(seconds: float, robot: Robot, with_exporter: bool, decimation: int =
     }
 
 
-def hook_cost(robot: Robot, cycles: int = 20000) -> dict:
+def hook_cost(robot: Robot, cycles: int = 20000) -> dict[str, float]:
     """Mean time [µs] of Controller.step and of the telemetry hooks of one cycle."""
     from jacobian_ik.controller import Controller
     from jacobian_ik.params import ControllerParams
@@ -173,11 +189,11 @@ def hook_cost(robot: Robot, cycles: int = 20000) -> dict:
             "hooks_over_step": hooks_us / step_us}
 
 
-def median(rows, key) -> float:
+def median(rows: list[dict[str, Any]], key: str) -> float:
     return float(np.median([r[key] for r in rows]))
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0,
                         help="measurement window per run [s] (default %(default)s)")
@@ -188,14 +204,14 @@ def main(argv=None) -> int:
     robot = Robot.from_urdf(bundled.urdf_path(ROBOT), *bundled.robot_links(ROBOT))
     print("telemetry hooks per control cycle (in-process) ...", flush=True)
     hooks = hook_cost(robot)
-    rows = {name: [] for name, _, _ in CONFIGURATIONS}
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in CONFIGURATIONS}
     for round_ in range(args.rounds):
         for name, with_exporter, decimation in CONFIGURATIONS:
             print(f"round {round_ + 1}: {name} for {args.seconds:g} s ...", flush=True)
             row = measure(args.seconds, robot, with_exporter, decimation)
             row["configuration"] = name
             rows[name].append(row)
-    summary = {}
+    summary: dict[str, dict[str, Any]] = {}
     for name, with_exporter, _ in CONFIGURATIONS:
         runs = rows[name]
         summary[name] = {
@@ -213,23 +229,20 @@ def main(argv=None) -> int:
     result = {"robot": ROBOT, "control_rate_hz": 500.0, "scrape_period_s": SCRAPE_PERIOD,
               "cpu_count": os.cpu_count(), "rounds": args.rounds, "hooks": hooks,
               "summary": summary, "runs": [r for name in rows for r in rows[name]]}
-    print()
-    print("| configuration (medians) | late cycles | controller CPU | controller CPU per cycle "
-          "| exporter CPU | load |")
-    print("|---|---|---|---|---|---|")
+    table = []
     for name, values in summary.items():
         exporter = values["exporter_cpu_percent"]
-        print(f"| {name} | {100 * values['late_share']:.1f} % "
-              f"| {values['controller_cpu_percent']:.0f} % of a core "
-              f"| {values['controller_cpu_us_per_cycle']:.0f} µs "
-              f"({values['ratio_cpu_per_cycle']:.2f}×) "
-              f"| {'-' if exporter is None else f'{exporter:.0f} % of a core'} "
-              f"| {values['load_average_1min']:.1f} |")
-    print(f"\ntelemetry hooks in the cycle: {hooks['telemetry_hooks_us']:.1f} µs "
-          f"(Controller.step {hooks['controller_step_us']:.1f} µs)")
-    path = write_results("telemetry", result)
-    print(f"written: {path}")
-    return 0
+        table.append((name, f"{100 * values['late_share']:.1f} %",
+                      f"{values['controller_cpu_percent']:.0f} % of a core",
+                      f"{values['controller_cpu_us_per_cycle']:.0f} µs "
+                      f"({values['ratio_cpu_per_cycle']:.2f}×)",
+                      "-" if exporter is None else f"{exporter:.0f} % of a core",
+                      f"{values['load_average_1min']:.1f}"))
+    return report("telemetry", result,
+                  markdown_table(("configuration (medians)", "late cycles", "controller CPU",
+                                  "controller CPU per cycle", "exporter CPU", "load"), table),
+                  f"\ntelemetry hooks in the cycle: {hooks['telemetry_hooks_us']:.1f} µs "
+                  f"(Controller.step {hooks['controller_step_us']:.1f} µs)")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import time
@@ -26,14 +25,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from std_msgs.msg import Float64MultiArray
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process [s]."""
-    with open(f"/proc/{pid}/stat") as stream:
-        fields = stream.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+from bench.common import cpu_seconds
 
 
 def rss_bytes(pid: int) -> int:
@@ -45,17 +37,17 @@ def rss_bytes(pid: int) -> int:
 
 
 class Recorder:
-    def __init__(self, capacity: int):
+    def __init__(self, capacity: int) -> None:
         self.times = np.zeros(capacity)
         self.count = 0
 
-    def __call__(self, msg) -> None:
+    def __call__(self, msg: Float64MultiArray) -> None:
         if self.count < self.times.size:
             self.times[self.count] = time.monotonic()
             self.count += 1
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--topic", required=True)
     parser.add_argument("--seconds", type=float, required=True)
@@ -92,7 +84,7 @@ def main(argv=None) -> int:
     np.save(out / "times.npy", recorder.times[:recorder.count] - t0)
     (out / "process.json").write_text(json.dumps({
         "window_s": t1 - t0,
-        "cpu_s": (cpu1 - cpu0) if args.pid else None,
+        "cpu_s": (cpu1 - cpu0) if cpu0 is not None and cpu1 is not None else None,
         "rss": rss}))
     node.destroy_node()
     rclpy.try_shutdown()

@@ -15,8 +15,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +49,7 @@ def robot() -> Robot:
     return Robot.from_urdf(bundled.urdf_path(ROBOT), *bundled.robot_links(ROBOT))
 
 
-def start_pose():
+def start_pose() -> np.ndarray:
     """T_base_tip where the simulator starts (its initial_positions in config/panda.yaml)."""
     import yaml
 
@@ -73,7 +75,7 @@ def realtime_prefix(priority: int) -> list[str]:
 
 
 @contextmanager
-def simulator(env: dict, priority: int = 0):
+def simulator(env: dict[str, str], priority: int = 0) -> Iterator[subprocess.Popen]:
     """The kinematic simulator alone (for the bare loop runs)."""
     config = BringupConfig(robot=ROBOT, sim_parameters={"realtime_priority": priority})
     with tempfile.TemporaryDirectory(prefix="bench_sim_") as folder:
@@ -89,7 +91,8 @@ def simulator(env: dict, priority: int = 0):
 
 
 @contextmanager
-def controller(env: dict, parameters: dict, priority: int = 0):
+def controller(env: dict[str, str], parameters: dict[str, Any],
+               priority: int = 0) -> Iterator[tuple[int, float, list[str]]]:
     """Simulator + controller; yields (controller pid, seconds from start to ready, log).
     ``priority``: SCHED_FIFO priority of both nodes (their realtime_priority)."""
     lines: list[str] = []
@@ -106,7 +109,8 @@ def controller(env: dict, parameters: dict, priority: int = 0):
 
 
 @contextmanager
-def bare_loop(env: dict, rate: float, executor: str, priority: int = 0):
+def bare_loop(env: dict[str, str], rate: float, executor: str,
+              priority: int = 0) -> Iterator[int]:
     process = subprocess.Popen(
         realtime_prefix(priority) + [sys.executable, "-m", "bench.bare_loop", "--rate", str(rate),
                                      "--executor", executor],
@@ -120,7 +124,7 @@ def bare_loop(env: dict, rate: float, executor: str, priority: int = 0):
 class GoalSender:
     """Publishes goal poses on ~/target_pose, alternating between two poses."""
 
-    def __init__(self, env: dict, home):
+    def __init__(self, env: dict[str, str], home: np.ndarray) -> None:
         import rclpy
         from geometry_msgs.msg import PoseStamped
         from rclpy.node import Node

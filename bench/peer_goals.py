@@ -27,6 +27,7 @@ import numpy as np
 from jacobian_ik import bundled
 from jacobian_ik.ik import solve_ik
 from jacobian_ik.robot import Robot
+from jacobian_ik.rotations import axis_rotation
 
 #: Arm name → (example-robot-data URDF below robots/, start configuration [rad]).
 ARMS = {
@@ -70,12 +71,6 @@ def load_arm(name: str) -> Arm:
                q_start=np.array(q_start, dtype=np.float64))
 
 
-def _rotation(axis: np.ndarray, angle: float) -> np.ndarray:
-    """Rotation matrix of ``angle`` [rad] about the unit vector ``axis`` (Rodrigues)."""
-    k = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
-    return np.eye(3) + math.sin(angle) * k + (1.0 - math.cos(angle)) * (k @ k)
-
-
 def _unit(rng: np.random.Generator) -> np.ndarray:
     v = rng.normal(size=3)
     return v / np.linalg.norm(v)
@@ -87,7 +82,7 @@ def _nearby_goal(arm: Arm, rng: np.random.Generator) -> np.ndarray:
     while True:
         T = T0.copy()
         T[:3, 3] += rng.uniform(*NEARBY_DISTANCE) * _unit(rng)
-        T[:3, :3] = _rotation(_unit(rng), rng.uniform(0.0, NEARBY_ANGLE)) @ T0[:3, :3]
+        T[:3, :3] = axis_rotation(_unit(rng), rng.uniform(0.0, NEARBY_ANGLE)) @ T0[:3, :3]
         ik_seed = int(rng.integers(1 << 30))
         res = solve_ik(arm.robot, T, q0=arm.q_start, tol=NEARBY_IK_TOL,
                        timeout=NEARBY_IK_TIMEOUT, seed=ik_seed)

@@ -30,13 +30,17 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 from numba import njit
+from numpy.typing import ArrayLike
 
-from jacobian_ik.controller import Controller
+from jacobian_ik.controller import Controller, StepResult
 from jacobian_ik.kernels import fk_jacobian
 from jacobian_ik.params import ControllerParams
+from jacobian_ik.robot import Robot
 
 RATE = 500.0          # [Hz] control and plant rate
 DT = 1.0 / RATE       # [s]
@@ -52,6 +56,9 @@ POSITION_SLACK = 1e-9
 #: Largest relative difference of a controller's reported sigma_min from the bench's
 #: (the controller's σ_min may come from a warm-started iteration: ~1e-8 apart).
 SIGMA_REPORT_TOL = 1e-6
+
+#: What a controller's step returns besides the command (``closed_loop``).
+ResultT = TypeVar("ResultT")
 
 _NUMBER = re.compile(r"(?<![A-Za-z_])[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?%?")
 
@@ -71,7 +78,7 @@ class PlantProbe:
     """Reference (NumPy) of ``probe_position``: σ_min by ``numpy.linalg.svd`` of
     ``Robot.jacobian``, goal errors from ``Robot.fk``; the bench checks that both agree."""
 
-    def __init__(self, robot, goal: np.ndarray):
+    def __init__(self, robot: Robot, goal: np.ndarray) -> None:
         self.robot = robot
         self.goal = goal
 
@@ -85,27 +92,37 @@ class PlantProbe:
 
 
 @njit(cache=True)
-def probe_position(placements, axes, joint_types, q, T_goal, frames, J, out):
+def pose_distance(T_a: np.ndarray, T_b: np.ndarray) -> tuple[float, float]:
+    """(‖p_a − p_b‖ [m], angle(R_a R_bᵀ) [rad]) of two (4, 4) transforms, the angle
+    from ``‖R_a − R_b‖_F = 2√2·sin(θ/2)`` (exact near 0)."""
+    d = 0.0
+    c = 0.0
+    for i in range(3):
+        d += (T_a[i, 3] - T_b[i, 3]) ** 2
+        for j in range(3):
+            c += (T_a[i, j] - T_b[i, j]) ** 2
+    return math.sqrt(d), 2.0 * math.asin(min(1.0, math.sqrt(c) / (2.0 * math.sqrt(2.0))))
+
+
+@njit(cache=True)
+def probe_position(placements: np.ndarray, axes: np.ndarray, joint_types: np.ndarray,
+                   q: np.ndarray, T_goal: np.ndarray, frames: np.ndarray, J: np.ndarray,
+                   out: np.ndarray) -> None:
     """The bench's view of position q: ``out[3] = σ_min = √λ_min(J Jᵀ)`` of the 6×n
     Jacobian (equal to the smallest singular value, see PlantProbe for the SVD
     reference), ``out[4] = ‖p_goal − p‖`` [m], ``out[5] = angle(R_goal Rᵀ)`` [rad]."""
     fk_jacobian(placements, axes, joint_types, q, frames, J)
     lam = np.linalg.eigvalsh(J @ J.T)[0]
     out[3] = math.sqrt(lam) if lam > 0.0 else 0.0
-    T = frames[q.shape[0]]
-    d = 0.0
-    c = 0.0
-    for i in range(3):
-        d += (T_goal[i, 3] - T[i, 3]) ** 2
-        for j in range(3):
-            c += (T_goal[i, j] - T[i, j]) ** 2
-    out[4] = math.sqrt(d)
-    out[5] = 2.0 * math.asin(min(1.0, math.sqrt(c) / (2.0 * math.sqrt(2.0))))
+    out[4], out[5] = pose_distance(T_goal, frames[q.shape[0]])
 
 
 @njit(cache=True)
-def plant_cycle(placements, axes, joint_types, lower, upper, v_max, a_max, dt, T_goal,
-                q, dq, dq_prev, frames, J, out):
+def plant_cycle(placements: np.ndarray, axes: np.ndarray, joint_types: np.ndarray,
+                lower: np.ndarray, upper: np.ndarray, v_max: np.ndarray, a_max: np.ndarray,
+                dt: float, T_goal: np.ndarray, q: np.ndarray, dq: np.ndarray,
+                dq_prev: np.ndarray, frames: np.ndarray, J: np.ndarray,
+                out: np.ndarray) -> None:
     """One plant cycle and its checks.  A non-finite dq is replaced by zeros (out[6] = 1).
 
     out[0] = max_i |dq_i| / v_max_i;  out[1] = max_i |dq_i − dq_prev_i| / (a_max_i·dt);
@@ -137,18 +154,12 @@ def plant_cycle(placements, axes, joint_types, lower, upper, v_max, a_max, dt, T
     out[1] = ra
     out[2] = ex
     probe_position(placements, axes, joint_types, q, T_goal, frames, J, out)
-    T = frames[n]
-    d = 0.0
-    c = 0.0
-    for i in range(3):
-        d += (T[i, 3] - T_prev[i, 3]) ** 2
-        for j in range(3):
-            c += (T[i, j] - T_prev[i, j]) ** 2
-    out[7] = math.sqrt(d) / dt
-    out[8] = 2.0 * math.asin(min(1.0, math.sqrt(c) / (2.0 * math.sqrt(2.0)))) / dt
+    d, angle = pose_distance(frames[n], T_prev)
+    out[7] = d / dt
+    out[8] = angle / dt
 
 
-def probe(robot, q, goal) -> tuple[float, float, float]:
+def probe(robot: Robot, q: ArrayLike, goal: ArrayLike) -> tuple[float, float, float]:
     """``probe_position`` at q: (σ_min, position error [m], orientation error [rad])."""
     n = robot.dof
     out = np.zeros(9)
@@ -168,9 +179,13 @@ def _progressing(errors: np.ndarray, tol_position: float, tol_orientation: float
     return bool(then[0] - now[0] >= tol_position or then[1] - now[1] >= tol_orientation)
 
 
-def closed_loop(robot, step, goal: np.ndarray, q_start: np.ndarray, *, v_max, a_max,
+def closed_loop(robot: Robot, step: Callable[[np.ndarray], tuple[ArrayLike, ResultT]],
+                goal: np.ndarray, q_start: ArrayLike, *, v_max: ArrayLike, a_max: ArrayLike,
                 sigma_stop: float, tol_position: float, tol_orientation: float,
-                seconds: float = GOAL_TIME, delay: int = 1, check=None) -> tuple[dict, object]:
+                seconds: float = GOAL_TIME, delay: int = 1,
+                # (its first argument is a ResultT; typed Any, for mypy's inference)
+                check: Callable[[Any, float, bool, dict[str, Any]], None] | None = None,
+                ) -> tuple[dict[str, Any], ResultT | None]:
     """One run of ``step`` on the plant from ``q_start`` toward ``goal`` (T_base_goal).
 
     ``step(q_measured) -> (dq, result)`` is one control cycle (timed here; it must not
@@ -182,8 +197,8 @@ def closed_loop(robot, step, goal: np.ndarray, q_start: np.ndarray, *, v_max, a_
         raise ValueError(f"delay must be 0 or 1 cycle, got {delay}")
     n = robot.dof
     kin = (robot.placements, robot.axes, robot.joint_types)
-    limits = (robot.lower, robot.upper, np.asarray(v_max, dtype=np.float64),
-              np.asarray(a_max, dtype=np.float64), DT)
+    v_limit = np.asarray(v_max, dtype=np.float64)
+    a_limit = np.asarray(a_max, dtype=np.float64)
     goal = np.ascontiguousarray(goal, dtype=np.float64)
     frames = np.zeros((n + 1, 4, 4))
     J = np.zeros((6, n))
@@ -205,9 +220,9 @@ def closed_loop(robot, step, goal: np.ndarray, q_start: np.ndarray, *, v_max, a_
     worst_p = -np.inf
     tip_v = tip_w = 0.0
     v_bound = a_bound = 1.0 + LIMIT_SLACK
-    stats = {"sigma_report_mismatches": 0, "goal_report_mismatches": 0}
+    stats: dict[str, Any] = {"sigma_report_mismatches": 0, "goal_report_mismatches": 0}
     reached_at = None
-    result = None
+    result: ResultT | None = None
     k = 0
     perf = time.perf_counter_ns
     for k in range(cycles):
@@ -218,7 +233,8 @@ def closed_loop(robot, step, goal: np.ndarray, q_start: np.ndarray, *, v_max, a_
             check(result, sigma_measured, reached_measured, stats)
         dq = np.array(dq, dtype=np.float64)
         q_before[:] = q
-        plant_cycle(*kin, *limits, goal, q, dq, dq_prev, frames, J, out)
+        plant_cycle(*kin, robot.lower, robot.upper, v_limit, a_limit, DT, goal, q, dq, dq_prev,
+                    frames, J, out)
         nonfinite += out[6] > 0.0
         worst_v = max(worst_v, out[0])
         worst_a = max(worst_a, out[1])
@@ -252,21 +268,21 @@ def closed_loop(robot, step, goal: np.ndarray, q_start: np.ndarray, *, v_max, a_
         "final_position_error": float(out[4]), "final_orientation_error": float(out[5]),
         "at_rest": bool(np.all(dq_prev == 0.0)),
         "progressing": _progressing(errors[:k + 1], tol_position, tol_orientation),
-        "final_joint_speed_ratio": float(np.max(np.abs(dq_prev) / limits[2])),
+        "final_joint_speed_ratio": float(np.max(np.abs(dq_prev) / v_limit)),
         "step_ns": times[:k + 1],
     })
     return stats, result
 
 
-def make_controller(robot, params: ControllerParams | None = None) -> Controller:
+def make_controller(robot: Robot, params: ControllerParams | None = None) -> Controller:
     """A compiled controller for ``robot`` (numba compiles in ``warm_up``, before any cycle)."""
     ctl = Controller(robot, params if params is not None else ControllerParams())
     ctl.warm_up()
     return ctl
 
 
-def run_ours(robot, params: ControllerParams | None, goal: np.ndarray, start, *,
-             seconds: float = GOAL_TIME, delay: int = 1) -> dict:
+def run_ours(robot: Robot, params: ControllerParams | None, goal: np.ndarray,
+             start: ArrayLike, *, seconds: float = GOAL_TIME, delay: int = 1) -> dict[str, Any]:
     """One closed-loop run of a fresh ``Controller(robot, params)`` toward ``goal``.
 
     ``goal``: ``T_base_goal``, Shape (4, 4); ``start``: Shape (n,) [rad].  Returns the
@@ -280,25 +296,28 @@ def run_ours(robot, params: ControllerParams | None, goal: np.ndarray, start, *,
         raise ValueError(f"params.control_rate must be {RATE:g} Hz for this plant")
     ctl = Controller(robot, params)
     limits = ctl.joint_limits
-    states = set()
+    states: set[str] = set()
 
-    def step(q_measured):
+    def step(q_measured: np.ndarray) -> tuple[np.ndarray, StepResult]:
         res = ctl.step(q_measured, goal, DT)
         return res.dq_command, res
 
-    def check(res, sigma_measured, reached_measured, stats):
+    def check(res: StepResult, sigma_measured: float, reached_measured: bool,
+              stats: dict[str, Any]) -> None:
         states.add(res.state.name)
         stats["sigma_report_mismatches"] += int(abs(res.sigma_min - sigma_measured)
                                                 > SIGMA_REPORT_TOL * max(1.0, sigma_measured))
         stats["goal_report_mismatches"] += int(bool(res.goal_reached) != reached_measured)
 
-    stats, res = closed_loop(robot, step, goal, start, v_max=limits.max_joint_velocity,
-                             a_max=limits.max_joint_acceleration,
-                             sigma_stop=params.sigma_stop,
-                             tol_position=params.goal_position_tolerance,
-                             tol_orientation=params.goal_orientation_tolerance,
-                             seconds=seconds, delay=delay, check=check)
-    stats.update({"final_state": res.state.name, "final_reason": res.reason,
-                  "reason_class": reason_class(res.state.name, res.reason),
-                  "final_limited": res.limited, "states": sorted(states)})
+    stats, last = closed_loop(robot, step, goal, start, v_max=limits.max_joint_velocity,
+                              a_max=limits.max_joint_acceleration,
+                              sigma_stop=params.sigma_stop,
+                              tol_position=params.goal_position_tolerance,
+                              tol_orientation=params.goal_orientation_tolerance,
+                              seconds=seconds, delay=delay, check=check)
+    if last is None:
+        raise ValueError(f"a run of {seconds} s has no control cycle")
+    stats.update({"final_state": last.state.name, "final_reason": last.reason,
+                  "reason_class": reason_class(last.state.name, last.reason),
+                  "final_limited": last.limited, "states": sorted(states)})
     return stats

@@ -23,10 +23,14 @@ fingers) locked at its neutral position.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bench.peer_loop import DT, GOAL_TIME, closed_loop
+from jacobian_ik.params import ControllerParams, JointLimits
+from jacobian_ik.robot import Robot
 
 FRAME_COST = 1.0
 POSTURE_COST = 1e-3
@@ -37,14 +41,15 @@ QP_SOLVER = "daqp"
 class _DropLimitWarnings(logging.Filter):
     """pink logs every cycle its configuration is outside the limits; the bench counts them."""
 
-    def filter(self, record):
+    def filter(self, record: logging.LogRecord) -> bool:
         return "out of limits" not in record.getMessage()
 
 
 class PinkPeer:
     """pink set up for one arm; ``run(goal, start)`` is one closed-loop run."""
 
-    def __init__(self, robot, urdf_path: str, params, joint_limits):
+    def __init__(self, robot: Robot, urdf_path: str, params: ControllerParams,
+                 joint_limits: JointLimits) -> None:
         """``joint_limits``: our controller's resolved ``JointLimits`` (the same velocity
         limits for both; the acceleration limit is only measured for pink)."""
         import pink
@@ -95,12 +100,12 @@ class PinkPeer:
                            "VelocityLimit": self.v_max.tolist()},
                 "damping": "solve_ik default (1e-12)"}
 
-    def _T_world_base(self, q) -> np.ndarray:
+    def _T_world_base(self, q: np.ndarray) -> np.ndarray:
         pin = self._pin
         pin.framesForwardKinematics(self.model, self.data, q)
         return self.data.oMf[self.model.getFrameId(self.base)].homogeneous.copy()
 
-    def check_frames(self, q) -> float:
+    def check_frames(self, q: np.ndarray) -> float:
         """Largest difference of pink's base → tip transform from ``Robot.fk`` at q."""
         pin = self._pin
         pin.framesForwardKinematics(self.model, self.data, q)
@@ -108,7 +113,8 @@ class PinkPeer:
         T_wt = self.data.oMf[self.model.getFrameId(self.tip)].homogeneous
         return float(np.abs(np.linalg.solve(T_wb, T_wt) - self.robot.fk(q)).max())
 
-    def run(self, goal: np.ndarray, start, *, seconds: float = GOAL_TIME, delay: int = 1) -> dict:
+    def run(self, goal: np.ndarray, start: ArrayLike, *, seconds: float = GOAL_TIME,
+            delay: int = 1) -> dict[str, Any]:
         """One closed-loop run toward ``T_base_goal`` from ``start``; see peer_loop.closed_loop."""
         pin, pink = self._pin, self._pink
         p = self.params
@@ -124,7 +130,7 @@ class PinkPeer:
         failures = [0]
         zero = np.zeros(self.robot.dof)
 
-        def step(q_measured):
+        def step(q_measured: np.ndarray) -> tuple[np.ndarray, None]:
             configuration.update(q_measured)
             e = frame_task.compute_error(configuration)
             twist = gain * rate

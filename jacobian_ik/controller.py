@@ -18,8 +18,10 @@ input) never raise: they are reported in ``StepResult.state`` and ``reason``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from jacobian_ik.errors import ConfigurationError
 from jacobian_ik.fallback import SEARCHING, JointPathFinder
@@ -27,8 +29,11 @@ from jacobian_ik.kernels import codes as C
 from jacobian_ik.kernels import control as K
 from jacobian_ik.kernels import layout as L
 from jacobian_ik.kernels.lookahead import sigma_lipschitz
-from jacobian_ik.params import PARAMETER_SPECS, ControllerParams
+from jacobian_ik.params import PARAMETER_SPECS, ControllerParams, JointLimits
 from jacobian_ik.safety import SafetyState, limited_text, reason_text
+
+if TYPE_CHECKING:
+    from jacobian_ik.robot import Robot
 
 __all__ = ["Controller", "StepResult", "SafetyState"]
 
@@ -43,6 +48,9 @@ MAX_DT_PERIODS = 5.0
 
 #: Joint-space fallbacks per pose goal; blocked once more, the goal is unreachable.
 MAX_FALLBACKS = 2
+#: A joint move heads for the next waypoint of its path once every joint is this
+#: close to the current one [rad | m]: the arm passes waypoints without stopping.
+WAYPOINT_PASS = 0.05
 
 #: cfg slots filled from the ControllerParams field of the same name.
 _PARAM_SLOTS = tuple((getattr(L, "C_" + name.upper()), name)
@@ -97,7 +105,7 @@ class Controller:
     One instance per control loop; not thread-safe.
     """
 
-    def __init__(self, robot, params: ControllerParams | None = None):
+    def __init__(self, robot: Robot, params: ControllerParams | None = None) -> None:
         params = ControllerParams() if params is None else params
         if not isinstance(params, ControllerParams):
             raise ConfigurationError(
@@ -140,6 +148,8 @@ class Controller:
         self._planning = False                  # a fallback search or move is running
         self._blocked_search = False            # ... started because the goal was blocked
         self._fallbacks = 0                     # blocked fallbacks of this goal
+        self._slide_time = 0.0                  # [s] this goal slid along the barrier
+        self._slide_searched = False            # ... and searched for a joint path
         self._waypoints: list[np.ndarray] = []  # joint goals still to come
         self._paused = False
         self._last_state = SafetyState.IDLE
@@ -158,7 +168,7 @@ class Controller:
         return self._last_state
 
     @property
-    def joint_limits(self):
+    def joint_limits(self) -> JointLimits:
         """Resolved per-joint velocity and acceleration limits (``params.JointLimits``)."""
         return self._limits
 
@@ -267,8 +277,9 @@ class Controller:
             self._mem[L.M_ANCHOR] = K.ANCHOR_FRESH
 
     # ------------------------------------------------------------------ the cycle
-    def step(self, q_measured, target, dt, *, measurement_age=0.0, target_age=0.0,
-             rejected=None) -> StepResult:
+    def step(self, q_measured: ArrayLike, target: ArrayLike | None, dt: float, *,
+             measurement_age: float = 0.0, target_age: float = 0.0,
+             rejected: str | None = None) -> StepResult:
         """One control cycle.
 
         q_measured       Shape (n,): measured joint positions [rad | m].
@@ -330,9 +341,11 @@ class Controller:
         o = self._out.tolist()
         if mode == C.MODE_POSE and code != C.S_INVALID:
             if o[L.O_NEW_GOAL] != 0.0:
-                self._new_goal(target)
+                self._new_goal(self._pose_in)
             elif o[L.O_BLOCKED] != 0.0 and not self._blocked_search:
-                self._start_fallback(target)
+                self._start_fallback(self._pose_in)
+            elif o[L.O_REASON] == C.R_BARRIER and not self._planning:
+                self._slide(self._pose_in, dt)
             if self._planning:
                 self._advance_fallback()
         elif self._planning:
@@ -361,20 +374,33 @@ class Controller:
             limited=limited_text(int(o[L.O_LIMITED])),
         )
 
-    def _new_goal(self, T_base_target) -> None:
+    def _new_goal(self, T_base_target: np.ndarray) -> None:
         """A new pose goal: any fallback of the last one ends; a far goal (position
         error above joint_move_distance) starts a search, ahead of any blockage, for a
         straight joint-space path from the arm's position that keeps σ_min up, while
         the arm starts toward the goal in Cartesian space."""
         self._stop_fallback(False)
         self._fallbacks = 0
+        self._slide_time = 0.0                  # [s] spent sliding along the barrier
+        self._slide_searched = False
         p = self._params
         if p.joint_fallback and p.joint_move_distance > 0.0 \
                 and self._out[L.O_PERR] > p.joint_move_distance:
             self._planning = True
-            self._fallback.start(self._q_in, T_base_target, p)
+            self._fallback.start(self._q_in, T_base_target, p, preview=True)
 
-    def _start_fallback(self, T_base_target) -> None:
+    def _slide(self, T_base_target: np.ndarray, dt: float) -> None:
+        """The pose goal's Cartesian motion slides along the σ_min barrier: after
+        stall_timeout of it (once per goal), search for a joint path that keeps σ_min
+        up, however long the tip's way along it (the slide may be slower still)."""
+        self._slide_time += dt
+        if self._slide_time >= self._params.stall_timeout and not self._slide_searched \
+                and self._params.joint_fallback:
+            self._slide_searched = True
+            self._planning = True
+            self._fallback.start(self._q_in, T_base_target, self._params, self._q_origin)
+
+    def _start_fallback(self, T_base_target: np.ndarray) -> None:
         """The pose goal makes no progress: search (one slice per cycle while the arm
         holds) for a joint-space path that keeps σ_min up, or, with joint_fallback off,
         after MAX_FALLBACKS for this goal or when a joint move is itself blocked,
@@ -390,7 +416,8 @@ class Controller:
         self._planning = True
         self._blocked_search = True
         self._waypoints = []
-        self._fallback.start(self._q_in, T_base_target, self._params, self._q_origin)
+        self._fallback.start(self._q_in, T_base_target, self._params, self._q_origin,
+                             blocked=True)
 
     def _stop_fallback(self, unreachable: bool) -> None:
         mem = self._mem
@@ -408,8 +435,10 @@ class Controller:
     def _advance_fallback(self) -> None:
         """One cycle of a running fallback: a search slice, or the next waypoint."""
         mem = self._mem
-        if mem[L.M_JOINT_MOVE] != 0.0:
-            return                              # moving; the kernel says when it arrives
+        if mem[L.M_JOINT_MOVE] != 0.0:          # moving; the kernel says when it arrives
+            if self._waypoints and np.max(np.abs(self._q_goal - self._q_in)) < WAYPOINT_PASS:
+                self._next_waypoint()
+            return
         if self._out[L.O_GOAL] != 0.0:
             self._stop_fallback(False)          # reached in Cartesian space meanwhile
             return
@@ -425,6 +454,10 @@ class Controller:
             self._planning = False
             self._blocked_search = False
             return
+        self._next_waypoint()
+
+    def _next_waypoint(self) -> None:
+        mem = self._mem
         self._q_goal[:] = self._waypoints.pop(0)
         mem[L.M_JOINT_MOVE] = 1.0
         mem[L.M_BEST_ERROR] = np.inf

@@ -27,8 +27,10 @@ import argparse
 import math
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -38,6 +40,9 @@ from jacobian_ik.node.interface import EXPORTER_NODE, OUTPUT_MODES
 from jacobian_ik.robot import Robot
 from jacobian_ik.telemetry import names as metric_names
 from jacobian_ik.telemetry.recorder import default_folder
+
+if TYPE_CHECKING:
+    from jacobian_ik.node.client import ControllerClient
 
 ROBOT = "panda"
 #: A stopped arm: every joint slower than this [rad/s] ...
@@ -52,7 +57,8 @@ SETTLE_TIME = 0.3
 class Goal:
     label: str
     expected: str            # "reached" | "SAFE_STOP"
-    make_target: object      # (T_base_tip at the start, T_base_tip at home) -> T_base_target
+    # (T_base_tip at the start, T_base_tip at home) -> T_base_target
+    make_target: Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass
@@ -64,7 +70,7 @@ class Outcome:
     orientation_error: float
     duration: float
     sigma_min: float
-    states: list
+    states: list[str]
 
     @property
     def ok(self) -> bool:
@@ -76,19 +82,19 @@ def _rot_z(angle: float) -> np.ndarray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
-def _shifted(T, offset) -> np.ndarray:
+def _shifted(T: np.ndarray, offset: Sequence[float]) -> np.ndarray:
     T = T.copy()
     T[:3, 3] += offset
     return T
 
 
-def _turned(T, offset, angle) -> np.ndarray:
+def _turned(T: np.ndarray, offset: Sequence[float], angle: float) -> np.ndarray:
     T = _shifted(T, offset)
     T[:3, :3] = T[:3, :3] @ _rot_z(angle)
     return T
 
 
-def _beyond_reach(T, distance: float) -> np.ndarray:
+def _beyond_reach(T: np.ndarray, distance: float) -> np.ndarray:
     """The current orientation, at ``distance`` [m] from the base along the tip's
     horizontal direction, at the tip's height."""
     T = T.copy()
@@ -107,7 +113,7 @@ GOALS = (
 )
 
 
-def _at_rest(client) -> bool:
+def _at_rest(client: ControllerClient) -> bool:
     records, _, _ = client.recorded()
     if len(records) < 2:
         return False
@@ -119,8 +125,9 @@ def _at_rest(client) -> bool:
     return bool(np.all(span <= REST_SPEED * REST_TIME))
 
 
-def run_goal(client, robot, goal: Goal, home, timeout: float) -> Outcome:
-    T_start = robot.fk(client.q)
+def run_goal(client: ControllerClient, robot: Robot, goal: Goal, home: np.ndarray,
+             timeout: float) -> Outcome:
+    T_start = robot.fk(client.latest_q())
     target = goal.make_target(T_start, home)
     client.clear_records()
     t0 = time.monotonic()
@@ -147,7 +154,7 @@ def run_goal(client, robot, goal: Goal, home, timeout: float) -> Outcome:
         time.sleep(SETTLE_TIME)   # the arm keeps converging inside the tolerance
     _, _, metrics = client.recorded()
     sigma = [row[0] for t, row in metrics if t >= t0]
-    states = []
+    states: list[str] = []
     for sample in client.states_since(t0):
         if not states or states[-1] != sample.name:
             states.append(sample.name)
@@ -157,7 +164,7 @@ def run_goal(client, robot, goal: Goal, home, timeout: float) -> Outcome:
                    min(sigma) if sigma else math.nan, states)
 
 
-def print_table(outcomes) -> None:
+def print_table(outcomes: Sequence[Outcome]) -> None:
     header = ("goal", "expected", "outcome", "pos err [mm]", "rot err [mrad]", "time [s]",
               "min sigma", "states visited")
     rows = [(o.label, o.expected, o.outcome + ("" if o.ok else "  <-- unexpected"),
@@ -170,7 +177,7 @@ def print_table(outcomes) -> None:
 
 
 #: Live values the demo prints: (label, metric, labels).
-LIVE_VALUES = (
+LIVE_VALUES: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("sigma_min", metric_names.SIGMA_MIN.name, {}),
     ("loop rate [Hz]", metric_names.LOOP_RATE.name, {}),
     ("control cycles", metric_names.CYCLES.name, {}),
@@ -194,17 +201,18 @@ def print_live_values(url: str, when: str) -> None:
             parts.append(f"{label} {found:.4g}")
     stops = [value(samples, metric_names.TRANSITIONS.name, state="SAFE_STOP", reason_class=c)
              for c in metric_names.TRANSITION_CLASSES["SAFE_STOP"]]
-    if all(v is not None for v in stops):
-        parts.append(f"safe stops {sum(stops):.4g}")
+    counted = [v for v in stops if v is not None]
+    if len(counted) == len(stops):
+        parts.append(f"safe stops {sum(counted):.4g}")
     print(f"  telemetry ({when}): " + (", ".join(parts) if parts else "no data yet"))
 
 
-def new_files(folder: Path, before: set) -> list:
+def new_files(folder: Path, before: set[str]) -> list[Path]:
     return sorted(p for p in folder.glob("flight_*") if p.name not in before
                   and not p.name.endswith(".partial"))
 
 
-def wait_for_new_file(folder: Path, before: set, timeout: float) -> list:
+def wait_for_new_file(folder: Path, before: set[str], timeout: float) -> list[Path]:
     """The flight-recorder files written since ``before``, once one of a safe stop
     is among them (or after ``timeout`` [s]: whatever is there)."""
     deadline = time.monotonic() + timeout
@@ -216,7 +224,7 @@ def wait_for_new_file(folder: Path, before: set, timeout: float) -> list:
     return new_files(folder, before)
 
 
-def parse_args(argv=None):
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m jacobian_ik.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sim", choices=("kinematic", "mujoco"), default="kinematic")
@@ -229,7 +237,7 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # Imported here so that --help works without a ROS environment.
     from jacobian_ik.node.client import ControllerClient
@@ -239,7 +247,7 @@ def main(argv=None) -> int:
     print(f"jacobian_ik demo: {ROBOT}, sim {args.sim}, output {args.output}, "
           f"ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}", flush=True)
     robot = Robot.from_urdf(bundled.urdf_path(ROBOT), *bundled.robot_links(ROBOT))
-    log = []
+    log: list[str] = []
     sink = (lambda line: print(line, flush=True)) if args.verbose else log.append
     recorder_folder = Path(default_folder())
     runner = Bringup(BringupConfig(robot=ROBOT, sim=args.sim, output=args.output,
@@ -279,7 +287,7 @@ def main(argv=None) -> int:
             print(f"the telemetry exporter did not start (code {exporter_lost}): "
                   f"{lines[-1] if lines else ''}", flush=True)
         print(f"sending {len(GOALS)} goals\n", flush=True)
-        home = robot.fk(client.q)
+        home = robot.fk(client.latest_q())
         for goal in GOALS:
             outcome = run_goal(client, robot, goal, home, args.goal_timeout)
             outcomes.append(outcome)

@@ -18,13 +18,15 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
+from typing import Any
 
 #: The folder whose ``__pycache__`` numba uses by default.
 KERNELS_DIR = Path(__file__).resolve().parent / "kernels"
 
 
-def user_cache_dir(environ=None) -> Path:
+def user_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     """``$XDG_CACHE_HOME/jacobian_ik/numba`` (``~/.cache`` when XDG_CACHE_HOME is unset)."""
     environ = os.environ if environ is None else environ
     base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -42,7 +44,8 @@ def writable(folder: Path) -> bool:
     return True
 
 
-def choose_cache_dir(environ=None, kernels_dir: Path = KERNELS_DIR) -> Path:
+def choose_cache_dir(environ: MutableMapping[str, str] | None = None,
+                     kernels_dir: Path = KERNELS_DIR) -> Path:
     """The folder numba will cache in; sets ``NUMBA_CACHE_DIR`` in ``environ`` when
     it is not the default.  An explicit ``NUMBA_CACHE_DIR`` is kept as it is."""
     environ = os.environ if environ is None else environ
@@ -53,7 +56,8 @@ def choose_cache_dir(environ=None, kernels_dir: Path = KERNELS_DIR) -> Path:
         return in_tree
     folder = user_cache_dir(environ)
     environ["NUMBA_CACHE_DIR"] = str(folder)
-    config = sys.modules.get("numba.core.config")
+    # numba's settings module, looked up by name: its attributes are set at run time.
+    config: Any = sys.modules.get("numba.core.config")
     if config is not None:  # numba was imported first and has read its environment
         config.CACHE_DIR = str(folder)
     return folder

@@ -216,20 +216,22 @@ class ControllerParams:
         "range (continuous joints excluded)", tunable=True)
     stall_timeout: float = _number(
         0.5, "s", 0.01, 60.0,
-        "a pose goal whose error has not improved by 1 % for this long is "
-        "blocked: the joint-space fallback starts, or the goal is declared "
-        "unreachable (SAFE_STOP)", tunable=True)
+        "a pose goal whose error has not improved by 5 % (or 0.03) for this "
+        "long is blocked: the joint-space fallback starts, or the goal is "
+        "declared unreachable (SAFE_STOP); a goal sliding along the sigma_min "
+        "barrier for this long looks for a short joint path", tunable=True)
     joint_move_distance: float = _number(
         0.3, "m", 0.0, 100.0,
-        "a pose goal farther than this from the tip starts with a "
-        "joint-space move when the straight joint path to an IK solution "
-        "keeps sigma_min above sigma_warn (then the pose is tracked); "
-        "0 = always Cartesian first", tunable=True)
+        "a pose goal farther than this from the tip previews its Cartesian "
+        "route; where sigma_min would fall toward the barrier on it, the arm "
+        "moves in joint space along a path that keeps sigma_min up (then the "
+        "pose is tracked); 0 = always Cartesian first", tunable=True)
     joint_fallback: bool = _flag(
         True,
-        "when a pose goal is blocked, look for a joint-space path to an IK "
-        "solution along which sigma_min stays above sigma_warn, and follow it "
-        "(JOINT_MOVE)", tunable=True)
+        "for pose goals that are blocked, slide along the sigma_min barrier or "
+        "are far (joint_move_distance), look for a joint-space path to an IK "
+        "solution along which sigma_min stays up, and follow it (JOINT_MOVE)",
+        tunable=True)
 
     def __post_init__(self) -> None:
         for name, spec in PARAMETER_SPECS.items():

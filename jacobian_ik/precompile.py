@@ -30,18 +30,25 @@ import io
 import pkgutil
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from jacobian_ik.numba_cache import choose_cache_dir, writable
 
 #: The package folder whose modules ``compile_bytecode`` compiles.
 PACKAGE_DIR = Path(__file__).resolve().parent
 
+if TYPE_CHECKING:
+    from numba.core.registry import CPUDispatcher
+
+    from jacobian_ik.robot import Robot
+
 #: The robot whose chain drives the compilation (every chain has the same types).
 ROBOT = "panda"
 
 
-def kernel_dispatchers() -> dict[str, object]:
+def kernel_dispatchers() -> dict[str, CPUDispatcher]:
     """Every numba dispatcher defined in ``jacobian_ik.kernels``: "module.name" → dispatcher."""
     from numba.core.registry import CPUDispatcher
 
@@ -56,7 +63,7 @@ def kernel_dispatchers() -> dict[str, object]:
     return found
 
 
-def _robot():
+def _robot() -> Robot:
     from jacobian_ik import bundled
     from jacobian_ik.robot import Robot
 
@@ -96,7 +103,7 @@ def _audit_kernels() -> None:
 PARTS = {"controller": _controller_kernels, "ik": _ik_kernels, "audit": _audit_kernels}
 
 
-def exercise_kernels(parts=tuple(PARTS)) -> None:
+def exercise_kernels(parts: Iterable[str] = tuple(PARTS)) -> None:
     """Call the kernel paths of ``parts`` once (compiles or loads each kernel)."""
     for part in parts:
         PARTS[part]()
@@ -110,7 +117,7 @@ def compile_bytecode(package_dir: Path = PACKAGE_DIR) -> bool:
     return bool(compileall.compile_dir(str(package_dir), quiet=2))
 
 
-def precompile(out=sys.stdout, parts=tuple(PARTS)) -> int:
+def precompile(out: TextIO = sys.stdout, parts: Iterable[str] = tuple(PARTS)) -> int:
     """Fill the cache for ``parts``, write the package's bytecode and report;
     returns 0 (an error raises)."""
     folder = choose_cache_dir()
@@ -131,7 +138,7 @@ def precompile(out=sys.stdout, parts=tuple(PARTS)) -> int:
     return 0
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     return precompile()  # every part; the jacobian-ik command offers --only
 
 

@@ -48,11 +48,16 @@ states that report a fault (``FAULT_STATES``).
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from jacobian_ik.kernels import codes as K
 from jacobian_ik.kernels.control import BARRIER_MARGIN, WARN_HYSTERESIS
 from jacobian_ik.kernels.lookahead import LOOKAHEAD_MARGIN
 from jacobian_ik.kernels.task import POSE_TOLERANCE
+
+if TYPE_CHECKING:
+    from jacobian_ik.params import ControllerParams
 
 
 class SafetyState(enum.IntEnum):
@@ -157,8 +162,8 @@ _REASONS = {
 _JOINT_REASONS = frozenset({K.R_BAD_Q, K.R_JOINT_OUT, K.R_JOINT_LEAVING, K.R_BLOCKED_JOINT})
 
 
-def reason_text(code: int, val1: float, val2: float, params, joint_names, speed_scale: float,
-                bad_input: str = "") -> str:
+def reason_text(code: int, val1: float, val2: float, params: ControllerParams,
+                joint_names: Sequence[str], speed_scale: float, bad_input: str = "") -> str:
     """The human-readable reason of a cycle's state."""
     template = _REASONS[code]
     if "{" not in template:

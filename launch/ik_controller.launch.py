@@ -11,8 +11,9 @@ The arguments, their defaults and the simulator faults are the table
                       (controller only, for a real arm driven by ros2_control)
     output            controller output: velocity (default), position, trajectory
     params_file       extra parameter file applied after config/<robot>.yaml
-    noise_std, latency, drop_probability, freeze_after, jump_after,
-    jump_offset, seed simulator faults (see sim_arm's parameters)
+    noise_std, latency, drop_probability, freeze_after, freeze_mode,
+    jump_after, jump_offset, seed
+                      simulator faults (see sim_arm's parameters)
     metrics_port      Prometheus exporter port (empty: no exporter)
     metrics_address   address the exporter binds (default 127.0.0.1)
 

@@ -26,6 +26,7 @@ from jacobian_ik.node.bringup import (
     ros_environment,
 )
 from jacobian_ik.node.interface import (
+    ARGUMENTS,
     CONTROLLER_NODE,
     EXPORTER_NODE,
     FAULT_PARAMETERS,
@@ -119,12 +120,22 @@ def test_runner_command_line_takes_every_argument_of_the_table():
     args = parser.parse_args([])
     for name in ("robot", "sim", "output"):
         assert getattr(args, name) == LAUNCH_ARGUMENTS[name]
-    argv = []
-    for name in FAULT_PARAMETERS:
-        argv += ["--" + name.replace("_", "-"), "1"]
+    argv, given = [], {}
+    for argument in ARGUMENTS:
+        if argument.fault_type is not None:
+            text = argument.choices[-1] if argument.choices else "1"
+            argv += ["--" + argument.name.replace("_", "-"), text]
+            given[argument.name] = argument.fault_type(text)
     config = config_from_args(parser.parse_args(argv))
-    assert config.faults == {name: kind("1") for name, kind in FAULT_PARAMETERS.items()}
+    assert config.faults == given
+    assert set(given) == set(FAULT_PARAMETERS)
     assert all(type(value) is FAULT_PARAMETERS[name] for name, value in config.faults.items())
+
+
+def test_runner_rejects_a_fault_value_outside_its_choices():
+    """A fault with choices (freeze_mode) takes only those on the command line."""
+    with pytest.raises(SystemExit):
+        argument_parser().parse_args(["--freeze-mode", "late"])
 
 
 def test_launch_file_builds_a_launch_description_when_launch_is_installed():

@@ -134,7 +134,8 @@ def _pip_install(tmp_path: Path, editable: bool) -> Path:
 @pytest.mark.parametrize("editable", [True, False], ids=["editable", "regular"])
 def test_pip_install_puts_console_scripts_on_bin(tmp_path, editable):
     """pip install (-e) writes the console scripts to <prefix>/bin (the venv's
-    PATH), not to lib/jacobian_ik: setup.cfg's colcon settings do not leak into pip."""
+    PATH), not to lib/jacobian_ik: setup.cfg's colcon settings do not leak into pip.  A
+    regular install ships py.typed (PEP 561: type checkers read the package's annotations)."""
     prefix = _pip_install(tmp_path, editable)
     for script in ALL_SCRIPTS:
         assert (prefix / "bin" / script).is_file(), script
@@ -144,6 +145,8 @@ def test_pip_install_puts_console_scripts_on_bin(tmp_path, editable):
         for robot in ROBOTS:
             assert (share / "urdf" / f"{robot}.urdf").is_file(), robot
             assert (share / "config" / f"{robot}.yaml").is_file(), robot
+        site = sorted(prefix.glob("lib/python*/site-packages"))
+        assert site and (site[0] / PACKAGE / "py.typed").is_file()
 
 
 def test_package_xml_declares_ament_python_and_runtime_dependencies():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,8 +38,8 @@ class FlightRecord:
     time: np.ndarray
     sigma_min: np.ndarray
     state: np.ndarray
-    state_names: list
-    events: list          # [(time [s], text)]
+    state_names: list[str]
+    events: list[tuple[float, str]]          # [(time [s], text)]
 
     @property
     def event_time(self) -> float:
@@ -46,7 +47,7 @@ class FlightRecord:
         return self.events[0][0] if self.events else float(self.time[-1])
 
 
-def is_flight_record(path) -> bool:
+def is_flight_record(path: str | Path) -> bool:
     """A rosbag2 with the flight recorder's cycle topic."""
     from rosbags.highlevel import AnyReader, AnyReaderError
 
@@ -57,17 +58,21 @@ def is_flight_record(path) -> bool:
         return False
 
 
-def load_flight_record(path) -> FlightRecord:
+def load_flight_record(path: str | Path) -> FlightRecord:
     from rosbags.highlevel import AnyReader, AnyReaderError
 
-    times, sigma, state, events = [], [], [], []
+    times: list[float] = []
+    sigma: list[float] = []
+    state: list[int] = []
+    events: list[tuple[float, str]] = []
     columns = None
     try:
         with AnyReader([Path(path)]) as reader:
             wanted = [c for c in reader.connections
                       if c.topic in (CYCLE_TOPIC, EVENT_TOPIC, COLUMNS_TOPIC)]
             for connection, stamp, raw in reader.messages(connections=wanted):
-                msg = reader.deserialize(raw, connection.msgtype)
+                # rosbags builds the message classes at run time: typed `object`
+                msg: Any = reader.deserialize(raw, connection.msgtype)
                 if connection.topic == CYCLE_TOPIC:
                     times.append(stamp * 1e-9)
                     sigma.append(msg.data[CYCLE_FIELDS.index("sigma_min")])
@@ -85,10 +90,10 @@ def load_flight_record(path) -> FlightRecord:
                         events=sorted(events))
 
 
-def flight_block(record: FlightRecord) -> dict:
+def flight_block(record: FlightRecord) -> dict[str, Any]:
     """The report's ``flight_recorder`` entry."""
     t0 = record.event_time
-    visited = []
+    visited: list[str] = []
     for value in record.state:
         name = record.state_names[value]
         if not visited or visited[-1] != name:
@@ -103,7 +108,7 @@ def flight_block(record: FlightRecord) -> dict:
     }
 
 
-def render_flight(block: dict) -> str:
+def render_flight(block: dict[str, Any]) -> str:
     """Lines appended to the text report."""
     lines = ["", f"flight record: {block['cycles']} cycles from {block['start']:+.3f} s to "
                  f"{block['end']:+.3f} s around the event; lowest controller sigma_min "

@@ -31,8 +31,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 import yaml
 
@@ -105,7 +107,8 @@ class BringupConfig:
                                      valid_range=(1, 65535))
 
 
-def ros_environment(base: dict | None = None, *, announce=print) -> dict:
+def ros_environment(base: dict[str, str] | None = None, *,
+                    announce: Callable[[str], object] | None = print) -> dict[str, str]:
     """A copy of ``base`` (default os.environ) with LOCALHOST discovery and a domain id.
 
     A missing ``ROS_DOMAIN_ID`` is picked at random from ``AUTO_DOMAIN_IDS``
@@ -183,8 +186,9 @@ class Bringup:
     Use as a context manager to stop on exit.
     """
 
-    def __init__(self, config: BringupConfig, env: dict | None = None, sink=None,
-                 python: str = sys.executable):
+    def __init__(self, config: BringupConfig, env: dict[str, str] | None = None,
+                 sink: Callable[[str], object] | None = None,
+                 python: str = sys.executable) -> None:
         config.check()
         self.config = config
         self.env = ros_environment(env, announce=None)
@@ -288,7 +292,7 @@ class Bringup:
     def __enter__(self) -> Bringup:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
@@ -336,6 +340,7 @@ def argument_parser() -> argparse.ArgumentParser:
         if argument.fault_type is not None:
             faults.add_argument("--" + argument.name.replace("_", "-"),
                                 type=argument.fault_type, default=None,
+                                choices=argument.choices or None,
                                 help=f"sim_arm parameter {argument.name}: "
                                      f"{argument.description.removeprefix('simulator: ')}")
     parser.add_argument("-p", "--controller-param", action="append", default=[],
@@ -355,7 +360,7 @@ def argument_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def config_from_args(args) -> BringupConfig:
+def config_from_args(args: argparse.Namespace) -> BringupConfig:
     faults = {name: getattr(args, name) for name in FAULT_PARAMETERS
               if getattr(args, name) is not None}
     return BringupConfig(robot=args.robot, sim=args.sim, output=args.output,
@@ -365,7 +370,7 @@ def config_from_args(args) -> BringupConfig:
                          metrics_address=args.metrics_address)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = argument_parser().parse_args(argv)
     try:
         config = config_from_args(args)
@@ -376,7 +381,7 @@ def main(argv=None) -> int:
         return 2
     stop_requested = threading.Event()
 
-    def request_stop(signum, frame):
+    def request_stop(signum: int, frame: FrameType | None) -> None:
         stop_requested.set()
 
     signal.signal(signal.SIGINT, request_stop)

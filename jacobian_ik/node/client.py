@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped, TwistStamped
+from numpy.typing import ArrayLike
+from rcl_interfaces.msg import SetParametersResult
 from rcl_interfaces.srv import GetParameters, SetParameters
+from rclpy.client import Client
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter, parameter_value_to_python
@@ -39,7 +44,7 @@ class StateSample:
     reason: str
 
 
-def matrix_to_quaternion(R) -> tuple[float, float, float, float]:
+def matrix_to_quaternion(R: ArrayLike) -> tuple[float, float, float, float]:
     """(x, y, z, w) of a rotation matrix (3, 3)."""
     R = np.asarray(R, dtype=float)
     trace = R[0, 0] + R[1, 1] + R[2, 2]
@@ -62,7 +67,7 @@ def matrix_to_quaternion(R) -> tuple[float, float, float, float]:
     return float(x), float(y), float(z), float(w)
 
 
-def pose_message(T, frame_id: str) -> PoseStamped:
+def pose_message(T: np.ndarray, frame_id: str) -> PoseStamped:
     """``PoseStamped`` of a (4, 4) transform in ``frame_id``."""
     msg = PoseStamped()
     msg.header.frame_id = frame_id
@@ -73,7 +78,7 @@ def pose_message(T, frame_id: str) -> PoseStamped:
     return msg
 
 
-def twist_message(twist, frame_id: str, stamp_sec: int = 0) -> TwistStamped:
+def twist_message(twist: Iterable[float], frame_id: str, stamp_sec: int = 0) -> TwistStamped:
     """``TwistStamped`` of (vx, vy, vz, wx, wy, wz) [m/s, rad/s] in ``frame_id``
     (header stamp ``stamp_sec`` [s]; the controller ignores it)."""
     msg = TwistStamped()
@@ -96,11 +101,11 @@ class ControllerClient:
     sample (for limit checks); otherwise only the latest is kept.
     """
 
-    def __init__(self, joint_names, *, domain_id: int | None = None,
+    def __init__(self, joint_names: Iterable[str], *, domain_id: int | None = None,
                  controller: str = "/ik_controller", output: str = "velocity",
                  output_topic: str | None = None, record_joint_states: bool = False,
                  record_commands: bool = False, record_metrics: bool = False,
-                 node_name: str = "jacobian_ik_client"):
+                 node_name: str = "jacobian_ik_client") -> None:
         self.joint_names = tuple(joint_names)
         self.controller = controller.rstrip("/")
         self.output = output
@@ -116,13 +121,14 @@ class ControllerClient:
         self.q: np.ndarray | None = None
         self.q_time = 0.0
         self.command: np.ndarray | None = None
-        self.last_command_message = None
+        self.last_command_message: Float64MultiArray | JointTrajectory | None = None
         self.command_count = 0
         self.metrics_count = 0
         self._record_joint_states = record_joint_states
         self._record_commands = record_commands
         self._record_metrics = record_metrics
-        self._index = None
+        self._index: list[int] | None = None     # message index of each chain joint
+        self._index_names: list[str] = []        # the names the index was built for
         n = self.node
         n.create_subscription(String, f"{self.controller}/state", self._on_state,
                               STATE_SUBSCRIBER_QOS)
@@ -131,7 +137,7 @@ class ControllerClient:
         n.create_subscription(JointState, "/joint_states", self._on_joint_states,
                               1000 if record_joint_states else 50)
         n.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
-        self.diagnostics = None
+        self.diagnostics: DiagnosticStatus | None = None
         topic = output_topic or DEFAULT_TOPICS[output]
         # Deep queues while recording, so that no sample is lost when this
         # process is briefly starved of CPU.
@@ -145,13 +151,16 @@ class ControllerClient:
         self.twist_publisher = n.create_publisher(TwistStamped,
                                                   f"{self.controller}/target_twist", 10)
         self.joint_state_publisher = n.create_publisher(JointState, "/joint_states", 10)
-        self._reset = n.create_client(Trigger, f"{self.controller}/reset")
-        self._pause = n.create_client(SetBool, f"{self.controller}/pause")
-        self._dump = n.create_client(Trigger, f"{self.controller}/{DUMP_SERVICE[2:]}")
-        self._set_parameters = n.create_client(SetParameters,
-                                               f"{self.controller}/set_parameters")
-        self._get_parameters = n.create_client(GetParameters,
-                                               f"{self.controller}/get_parameters")
+        self._reset: Client[Trigger.Request, Trigger.Response] = \
+            n.create_client(Trigger, f"{self.controller}/reset")
+        self._pause: Client[SetBool.Request, SetBool.Response] = \
+            n.create_client(SetBool, f"{self.controller}/pause")
+        self._dump: Client[Trigger.Request, Trigger.Response] = \
+            n.create_client(Trigger, f"{self.controller}/{DUMP_SERVICE[2:]}")
+        self._set_parameters: Client[SetParameters.Request, SetParameters.Response] = \
+            n.create_client(SetParameters, f"{self.controller}/set_parameters")
+        self._get_parameters: Client[GetParameters.Request, GetParameters.Response] = \
+            n.create_client(GetParameters, f"{self.controller}/get_parameters")
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self._thread = threading.Thread(target=self._spin, daemon=True)
@@ -184,16 +193,18 @@ class ControllerClient:
                     self.diagnostics = status
 
     def _on_joint_states(self, msg: JointState) -> None:
-        if self._index is None or len(msg.name) != len(self._index_names) \
+        index = self._index
+        if index is None or len(msg.name) != len(self._index_names) \
                 or list(msg.name) != self._index_names:
             try:
-                self._index = [list(msg.name).index(j) for j in self.joint_names]
-                self._index_names = list(msg.name)
+                index = [list(msg.name).index(j) for j in self.joint_names]
             except ValueError:
                 return  # not a message of this arm (e.g. one the tests inject)
+            self._index = index
+            self._index_names = list(msg.name)
         if len(msg.position) != len(msg.name):
             return
-        q = np.array([msg.position[i] for i in self._index])
+        q = np.array([msg.position[i] for i in index])
         now = time.monotonic()
         stamp = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
         with self._lock:
@@ -229,6 +240,14 @@ class ControllerClient:
         with self._lock:
             return self.states[-1] if self.states else None
 
+    def latest_q(self) -> np.ndarray:
+        """The latest joint positions [rad | m], Shape (n,); RuntimeError before the
+        first /joint_states message of this arm."""
+        q = self.q
+        if q is None:
+            raise RuntimeError("no /joint_states message of this arm received yet")
+        return q
+
     def states_since(self, t0: float) -> list[StateSample]:
         with self._lock:
             return [s for s in self.states if s.time >= t0]
@@ -239,12 +258,14 @@ class ControllerClient:
             self.commands.clear()
             self.metrics_history.clear()
 
-    def recorded(self):
+    def recorded(self) -> tuple[list[tuple[float, np.ndarray]], list[tuple[float, np.ndarray]],
+                                list[tuple[float, np.ndarray]]]:
         """(joint_states, commands, metrics_history) recorded so far (copies)."""
         with self._lock:
             return list(self.joint_states), list(self.commands), list(self.metrics_history)
 
-    def wait_for(self, predicate, timeout: float, poll: float = 0.01) -> bool:
+    def wait_for(self, predicate: Callable[[], object], timeout: float,
+                 poll: float = 0.01) -> bool:
         """Wait until ``predicate()`` is true; False after ``timeout`` [s]."""
         deadline = time.monotonic() + timeout
         while True:
@@ -254,14 +275,14 @@ class ControllerClient:
                 return False
             time.sleep(poll)
 
-    def wait_for_state(self, names, timeout: float,
+    def wait_for_state(self, names: str | Iterable[str], timeout: float,
                        since: float | None = None) -> StateSample | None:
         """The first state sample named in ``names`` (received at or after ``since``)."""
         names = {names} if isinstance(names, str) else set(names)
         t0 = -1.0 if since is None else since
-        found = []
+        found: list[StateSample] = []
 
-        def check():
+        def check() -> bool:
             for sample in self.states_since(t0):
                 if sample.name in names:
                     found.append(sample)
@@ -281,36 +302,38 @@ class ControllerClient:
         return ok
 
     # ------------------------------------------------------------ commands
-    def send_pose(self, T, frame_id: str) -> None:
+    def send_pose(self, T: np.ndarray, frame_id: str) -> None:
         self.pose_publisher.publish(pose_message(T, frame_id))
 
-    def send_twist(self, twist, frame_id: str, stamp_sec: int = 0) -> None:
+    def send_twist(self, twist: Iterable[float], frame_id: str, stamp_sec: int = 0) -> None:
         self.twist_publisher.publish(twist_message(twist, frame_id, stamp_sec))
 
-    def _call(self, client, request, timeout: float):
+    def _call(self, client: Client[Any, Any], request: Any, timeout: float) -> Any:
+        """The service's reply to ``request`` (raises TimeoutError after ``timeout`` [s])."""
         future = client.call_async(request)
         if not self.wait_for(future.done, timeout):
             raise TimeoutError(f"service {client.srv_name} did not answer in {timeout} s")
         return future.result()
 
-    def reset(self, timeout: float = 10.0):
+    def reset(self, timeout: float = 10.0) -> Trigger.Response:
         return self._call(self._reset, Trigger.Request(), timeout)
 
-    def dump(self, timeout: float = 10.0):
+    def dump(self, timeout: float = 10.0) -> Trigger.Response:
         """Ask the flight recorder for a file; the reply's message is its path."""
         return self._call(self._dump, Trigger.Request(), timeout)
 
-    def pause(self, paused: bool, timeout: float = 10.0):
+    def pause(self, paused: bool, timeout: float = 10.0) -> SetBool.Response:
         return self._call(self._pause, SetBool.Request(data=paused), timeout)
 
-    def set_parameters(self, timeout: float = 10.0, **values):
+    def set_parameters(self, timeout: float = 10.0,
+                       **values: Any) -> list[SetParametersResult]:
         """Set controller parameters live; returns the list of SetParametersResult."""
         request = SetParameters.Request()
         request.parameters = [Parameter(name, value=value).to_parameter_msg()
                               for name, value in values.items()]
         return self._call(self._set_parameters, request, timeout).results
 
-    def get_parameters(self, *names, timeout: float = 10.0) -> dict:
+    def get_parameters(self, *names: str, timeout: float = 10.0) -> dict[str, Any]:
         """Current values of controller parameters, by name."""
         request = GetParameters.Request(names=list(names))
         values = self._call(self._get_parameters, request, timeout).values

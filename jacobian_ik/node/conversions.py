@@ -16,8 +16,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from geometry_msgs.msg import PoseStamped, TwistStamped
+
+    from jacobian_ik.robot import Robot
 
 #: A target quaternion whose norm differs from 1 by at most this much is
 #: normalised; a larger deviation (zero, garbage) rejects the message.
@@ -53,7 +59,7 @@ def check_frame(frame_id: str, base_link: str, what: str) -> InputCheck:
                              f"'{base_link}' (or empty); message rejected")
 
 
-def chain_reach(robot) -> float:
+def chain_reach(robot: Robot) -> float:
     """Upper bound [m] on the tip's distance from the base over all joint values:
     the sum of the chain's link offsets plus the travel of prismatic joints."""
     offsets = np.linalg.norm(np.asarray(robot.placements)[:, :3, 3], axis=1).sum()
@@ -76,7 +82,8 @@ def quaternion_to_matrix(x: float, y: float, z: float, w: float, out: np.ndarray
     out[2, 2] = 1.0 - 2.0 * (x * x + y * y)
 
 
-def read_pose(msg, base_link: str, max_distance: float, T_out: np.ndarray) -> InputCheck:
+def read_pose(msg: PoseStamped, base_link: str, max_distance: float,
+              T_out: np.ndarray) -> InputCheck:
     """``geometry_msgs/PoseStamped`` → ``T_base_target`` (4, 4) in ``T_out``.
 
     Rejected: a frame other than the base link (or empty), non-finite numbers,
@@ -112,7 +119,7 @@ def read_pose(msg, base_link: str, max_distance: float, T_out: np.ndarray) -> In
     return ACCEPTED
 
 
-def read_twist(msg, base_link: str, twist_out: np.ndarray) -> InputCheck:
+def read_twist(msg: TwistStamped, base_link: str, twist_out: np.ndarray) -> InputCheck:
     """``geometry_msgs/TwistStamped`` → twist (6,) [m/s, rad/s] in ``twist_out``.
 
     Rejected: a frame other than the base link (or empty), non-finite numbers.

@@ -13,18 +13,25 @@ cannot be created (an rclpy without it), it logs one warning and returns a
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rclpy.executors import Executor, SingleThreadedExecutor
 
 from jacobian_ik.node.parameters import EXECUTOR_CHOICES
 
+if TYPE_CHECKING:
+    from rclpy.context import Context
+    from rclpy.impl.rcutils_logger import RcutilsLogger
 
-def _events_executor(context) -> Executor:
+
+def _events_executor(context: Context | None) -> Executor:
     from rclpy.experimental import EventsExecutor
 
     return EventsExecutor(context=context)
 
 
-def make_executor(name: str, context=None, logger=None) -> tuple[Executor, str]:
+def make_executor(name: str, context: Context | None = None,
+                  logger: RcutilsLogger | None = None) -> tuple[Executor, str]:
     """(executor, the name of the one actually made) for ``name`` in EXECUTOR_CHOICES."""
     if name not in EXECUTOR_CHOICES:
         raise ValueError(f"executor '{name}' is unknown; choices: {', '.join(EXECUTOR_CHOICES)}")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Any
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped, TwistStamped
@@ -31,7 +32,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from std_srvs.srv import SetBool, Trigger
 
-from jacobian_ik.controller import Controller, SafetyState
+from jacobian_ik.controller import Controller, SafetyState, StepResult
 from jacobian_ik.errors import JacobianIkError
 from jacobian_ik.node.conversions import chain_reach, read_pose, read_twist
 from jacobian_ik.node.interface import CONTROLLER_NODE, READY_TEXT
@@ -47,6 +48,7 @@ from jacobian_ik.node.status import DiagnosticsPublisher, MetricsPublisher, Stat
 from jacobian_ik.node.telemetry_hooks import ControllerTelemetry
 from jacobian_ik.node.timing import CycleStats
 from jacobian_ik.numba_target import load_cpu_target
+from jacobian_ik.params import ControllerParams
 from jacobian_ik.robot import Robot
 from jacobian_ik.telemetry.aggregate import AGGREGATES_LABEL
 
@@ -69,7 +71,7 @@ class IkControllerNode(Node):
     """The controller node.  Raises ``JacobianIkError`` from the constructor for
     a bad robot description or parameter (the node is destroyed first)."""
 
-    def __init__(self, **node_kwargs):
+    def __init__(self, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
         try:
             self._configure()
@@ -97,7 +99,7 @@ class IkControllerNode(Node):
         self._twist_buffer = np.zeros(6)
         self._pose = np.eye(4)                  # T_base_target
         self._twist = np.zeros(6)               # [m/s, rad/s]
-        self._target_mode = None                # None | "pose" | "twist"
+        self._target_mode: str | None = None    # None | "pose" | "twist"
         self._twist_received = 0.0              # [s, monotonic]
         self._target_fault = ""                 # rejected target, until a valid one
         self.rejected_messages = 0
@@ -119,9 +121,9 @@ class IkControllerNode(Node):
             self, f"{NODE_NAME}: {self.get_fully_qualified_name()}",
             f"{self.robot.base_link} -> {self.robot.tip_link}")
         self.stats = CycleStats(self.period)
-        self.last_result = None
+        self.last_result: StepResult | None = None
         self._cycle = 0
-        self._last_cycle_start = None
+        self._last_cycle_start: float | None = None
         self._reason_published_at = 0.0
         self._log_window_start = 0.0
         self._log_count = 0
@@ -153,7 +155,7 @@ class IkControllerNode(Node):
             f"{READY_TEXT}: kernels compiled in {warm_up_time:.2f} s; control loop at "
             f"{params.control_rate:g} Hz")
 
-    def _apply_params(self, new_params) -> None:
+    def _apply_params(self, new_params: ControllerParams) -> None:
         """Hand validated parameters to the controller (it refuses read-only changes)."""
         changed = self.controller.params.changed_fields(new_params)
         self.controller.update_params(new_params)
@@ -208,7 +210,8 @@ class IkControllerNode(Node):
         self.get_logger().warning(f"rejected: {reason}", throttle_duration_sec=REJECT_LOG_PERIOD)
 
     # ------------------------------------------------------------ services
-    def _on_reset(self, request, response):
+    def _on_reset(self, request: Trigger.Request,
+                  response: Trigger.Response) -> Trigger.Response:
         ok, message = self.controller.reset()
         if ok and self._target_fault:
             self._target_fault = ""
@@ -218,7 +221,8 @@ class IkControllerNode(Node):
         self.get_logger().info(f"reset: {message}")
         return response
 
-    def _on_pause(self, request, response):
+    def _on_pause(self, request: SetBool.Request,
+                  response: SetBool.Response) -> SetBool.Response:
         if request.data:
             self.controller.pause()
             # Resuming must not continue an old command: drop the target now.
@@ -263,6 +267,7 @@ class IkControllerNode(Node):
         rejected = self._joint_fault or self._target_fault or None
         self._joint_fault = ""
         target_age = 0.0
+        target: np.ndarray | None
         if self._target_mode == "pose":
             target = self._pose
         elif self._target_mode == "twist":
@@ -363,7 +368,7 @@ def _on_stop(node: IkControllerNode) -> None:
         f"stopped after {node.stats.cycles} cycles ({node.stats.overruns} overruns)")
 
 
-def main(args=None) -> int:
+def main(args: list[str] | None = None) -> int:
     """Run the node until Ctrl-C / SIGTERM.  Returns 0, or 1 if it cannot start."""
     return run_node(NODE_NAME, IkControllerNode, _on_stop, args)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jacobian_ik import bundled
-from jacobian_ik.sim.config import BACKENDS
+from jacobian_ik.sim.config import BACKENDS, FREEZE_MODES
 from jacobian_ik.telemetry.names import DEFAULT_METRICS_ADDRESS
 
 #: The ROS package (share directory, executables).
@@ -60,8 +60,9 @@ class LaunchArgument:
     fault_type: type | None = None
 
 
-def _fault(name: str, default: str, kind: type, description: str) -> LaunchArgument:
-    return LaunchArgument(name, default, "simulator: " + description, fault_type=kind)
+def _fault(name: str, default: str, kind: type, description: str,
+           choices: tuple[str, ...] = ()) -> LaunchArgument:
+    return LaunchArgument(name, default, "simulator: " + description, choices, fault_type=kind)
 
 
 #: Every launch argument, in declaration order.
@@ -76,7 +77,10 @@ ARGUMENTS: tuple[LaunchArgument, ...] = (
     _fault("noise_std", "0.0", float, "joint position noise std [rad]"),
     _fault("latency", "0.0", float, "age of the published state [s]"),
     _fault("drop_probability", "0.0", float, "probability of dropping a joint state"),
-    _fault("freeze_after", "0.0", float, "stop publishing after this time [s] (<= 0: never)"),
+    _fault("freeze_after", "0.0", float, "freeze /joint_states from then on [s] (<= 0: never)"),
+    _fault("freeze_mode", FREEZE_MODES[0], str,
+           "once frozen: publish nothing, the last message again, or its positions with "
+           "fresh stamps", FREEZE_MODES),
     _fault("jump_after", "0.0", float, "jump the joints at this time [s] (<= 0: never)"),
     _fault("jump_offset", "0.0", float, "size of the joint jump [rad]"),
     _fault("seed", "0", int, "seed of the fault random numbers"),

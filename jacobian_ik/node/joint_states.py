@@ -25,10 +25,15 @@ publisher repeating one message is stale even while the arm is at rest.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from jacobian_ik.node.conversions import ACCEPTED, InputCheck
+
+if TYPE_CHECKING:
+    from sensor_msgs.msg import JointState
 
 #: Result of a message naming none of the chain's joints.
 IGNORED = InputCheck(False, "joint_states names none of the chain's joints", ignored=True)
@@ -46,7 +51,7 @@ class JointStateMerger:
     per message (two publishers alternating cost a rebuild each).
     """
 
-    def __init__(self, joint_names):
+    def __init__(self, joint_names: Iterable[str]) -> None:
         self.joint_names = tuple(joint_names)
         n = len(self.joint_names)
         self._slot = {name: i for i, name in enumerate(self.joint_names)}
@@ -60,7 +65,8 @@ class JointStateMerger:
         self.repeated = 0          # accepted messages that repeated a joint's stamp
 
     # ------------------------------------------------------------ reading
-    def _map_for(self, names) -> tuple[tuple[list[int], list[int]] | None, InputCheck]:
+    def _map_for(self, names: Sequence[str]
+                 ) -> tuple[tuple[list[int], list[int]] | None, InputCheck]:
         """(message indices, chain slots) of the chain joints a name list holds."""
         if self._last_names is not None and names == self._last_names:
             return self._last_map, self._last_check
@@ -84,7 +90,7 @@ class JointStateMerger:
         self._last_check = check
         return self._last_map, check
 
-    def update(self, msg, now: float) -> InputCheck:
+    def update(self, msg: JointState, now: float) -> InputCheck:
         """Merge ``msg`` (``sensor_msgs/JointState``) received at ``now`` [s].
 
         Returns ``ACCEPTED``, ``IGNORED`` (no chain joint named) or a rejection with

@@ -20,8 +20,10 @@ and no per-element Python conversion or allocation.
 from __future__ import annotations
 
 from array import array
+from collections.abc import Sequence
 
 import numpy as np
+from rclpy.node import Node
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
@@ -31,7 +33,7 @@ from jacobian_ik.node.interface import DEFAULT_TOPICS, OUTPUT_MODES
 __all__ = ["DEFAULT_TOPICS", "OUTPUT_MODES", "CommandOutput", "output_topic_parameter"]
 
 
-def float64_field(msg, field: str, n: int) -> np.ndarray:
+def float64_field(msg: object, field: str, n: int) -> np.ndarray:
     """Set ``float64[]`` field ``field`` of ``msg`` to n zeros; return a NumPy view
     of the array the message holds (write it every cycle; never reassign the field)."""
     setattr(msg, field, array("d", bytes(8 * n)))
@@ -47,7 +49,8 @@ def output_topic_parameter(mode: str) -> str:
 class CommandOutput:
     """Publishes joint commands in one output mode; one message reused per cycle."""
 
-    def __init__(self, node, mode: str, topic: str, joint_names, period: float, qos_depth=1):
+    def __init__(self, node: Node, mode: str, topic: str, joint_names: Sequence[str],
+                 period: float, qos_depth: int = 1) -> None:
         if mode not in DEFAULT_TOPICS:
             # ConfigurationError is raised by the caller's parameter check; this
             # guards direct use of the class.
@@ -79,7 +82,7 @@ class CommandOutput:
             self._msg = msg
             self._publisher = node.create_publisher(Float64MultiArray, topic, qos_depth)
 
-    def publish(self, dq_command, q_command) -> None:
+    def publish(self, dq_command: np.ndarray, q_command: np.ndarray) -> None:
         """Publish velocities dq_command [rad/s] and/or positions q_command [rad], shape (n,)."""
         mode = self.mode
         if mode == "velocity":
@@ -91,5 +94,5 @@ class CommandOutput:
             np.copyto(self._velocities, dq_command)
         self._publisher.publish(self._msg)
 
-    def destroy(self, node) -> None:
+    def destroy(self, node: Node) -> None:
         node.destroy_publisher(self._publisher)

@@ -19,7 +19,9 @@ controller, or refuses it with the reason (the running value stays).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from rcl_interfaces.msg import (
     FloatingPointRange,
@@ -32,11 +34,12 @@ from rclpy.exceptions import (
     InvalidParameterValueException,
     ParameterUninitializedException,
 )
+from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from jacobian_ik.errors import ConfigurationError, JacobianIkError
 from jacobian_ik.node.outputs import DEFAULT_TOPICS, OUTPUT_MODES, output_topic_parameter
-from jacobian_ik.params import PARAMETER_SPECS, ControllerParams
+from jacobian_ik.params import PARAMETER_SPECS, ControllerParams, ParameterSpec
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,7 @@ _KIND_TYPES = {
 }
 
 
-def _ros_type(default) -> Parameter.Type:
+def _ros_type(default: object) -> Parameter.Type:
     if isinstance(default, NodeParameter):
         return default.ros_type or _ros_type(default.default)
     if isinstance(default, bool):
@@ -159,7 +162,7 @@ _TYPE_WORDS = {
 }
 
 
-def _spec_text(spec) -> str:
+def _spec_text(spec: ParameterSpec | NodeParameter) -> str:
     text = spec.description
     unit = getattr(spec, "unit", "")
     if unit:
@@ -171,7 +174,8 @@ def _spec_text(spec) -> str:
     return text
 
 
-def controller_descriptor(name: str, spec, ros_type: Parameter.Type) -> ParameterDescriptor:
+def controller_descriptor(name: str, spec: ParameterSpec,
+                          ros_type: Parameter.Type) -> ParameterDescriptor:
     """The ROS descriptor of controller field ``name`` from its ``ParameterSpec``."""
     descriptor = ParameterDescriptor()
     descriptor.name = name
@@ -212,7 +216,8 @@ def node_descriptor(name: str, spec: NodeParameter) -> ParameterDescriptor:
     return descriptor
 
 
-def _declare(node, name: str, default, descriptor: ParameterDescriptor, ros_type):
+def _declare(node: Node, name: str, default: Any, descriptor: ParameterDescriptor,
+             ros_type: Parameter.Type) -> None:
     """Declare one parameter; a type or range error becomes ConfigurationError."""
     try:
         if ros_type in _ARRAY_TYPES and len(default) == 0:
@@ -237,7 +242,7 @@ def _declare(node, name: str, default, descriptor: ParameterDescriptor, ros_type
 _ARRAY_TYPES = (Parameter.Type.DOUBLE_ARRAY, Parameter.Type.INTEGER_ARRAY)
 
 
-def _value(node, name: str, ros_type):
+def _value(node: Node, name: str, ros_type: Parameter.Type) -> Any:
     try:
         value = node.get_parameter(name).value
     except ParameterUninitializedException:
@@ -249,7 +254,7 @@ def _value(node, name: str, ros_type):
     return value
 
 
-def declare_controller_parameters(node) -> ControllerParams:
+def declare_controller_parameters(node: Node) -> ControllerParams:
     """Declare every ``ControllerParams`` field and return the validated values.
 
     Raises ``ConfigurationError`` for a wrong type, an out-of-range value or a
@@ -264,7 +269,7 @@ def declare_controller_parameters(node) -> ControllerParams:
     return ControllerParams.from_dict(values)
 
 
-def declare_node_parameters(node) -> NodeSettings:
+def declare_node_parameters(node: Node) -> NodeSettings:
     """Declare ``NODE_PARAMETERS`` and return them checked.
 
     Raises ``ConfigurationError`` when no robot is given, a link is empty, the
@@ -292,7 +297,7 @@ def declare_node_parameters(node) -> NodeSettings:
         metrics_rate=float(values["metrics_rate"]))
 
 
-def _declare_all(node, specs: dict[str, NodeParameter]) -> dict:
+def _declare_all(node: Node, specs: dict[str, NodeParameter]) -> dict[str, Any]:
     values = {}
     for name, spec in specs.items():
         ros_type = _ros_type(spec)
@@ -311,7 +316,7 @@ class ProcessSettings:
     lock_memory: bool = False
 
 
-def declare_process_parameters(node) -> ProcessSettings:
+def declare_process_parameters(node: Node) -> ProcessSettings:
     """Declare ``PROCESS_PARAMETERS`` on ``node`` and return them checked.
 
     Raises ``ConfigurationError`` for an unknown executor, a negative core
@@ -337,7 +342,7 @@ def declare_process_parameters(node) -> ProcessSettings:
                            lock_memory=bool(values["lock_memory"]))
 
 
-def _as_field_value(parameter: Parameter):
+def _as_field_value(parameter: Parameter) -> Any:
     value = parameter.value
     if parameter.type_ == Parameter.Type.DOUBLE_ARRAY:
         return tuple(float(v) for v in value)
@@ -352,11 +357,12 @@ class ParameterGate:
     raises ``ConfigurationError`` to refuse (e.g. a read-only field).
     """
 
-    def __init__(self, get_params, apply):
+    def __init__(self, get_params: Callable[[], ControllerParams],
+                 apply: Callable[[ControllerParams], None]) -> None:
         self._get_params = get_params
         self._apply = apply
 
-    def __call__(self, parameters) -> SetParametersResult:
+    def __call__(self, parameters: Iterable[Parameter]) -> SetParametersResult:
         changes = {}
         for parameter in parameters:
             if parameter.name in PARAMETER_SPECS:

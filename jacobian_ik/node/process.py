@@ -20,6 +20,8 @@ from __future__ import annotations
 import signal
 import sys
 from collections.abc import Callable
+from types import FrameType
+from typing import TypeVar
 
 import rclpy
 from rclpy.executors import ExternalShutdownException
@@ -31,19 +33,23 @@ from jacobian_ik.node import realtime
 from jacobian_ik.node.executors import make_executor
 from jacobian_ik.node.parameters import declare_process_parameters
 
+#: The node class a process runs.
+NodeT = TypeVar("NodeT", bound=Node)
+
 
 class _StopRequest:
     """Set by SIGINT / SIGTERM; the handler does nothing else."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.requested = False
 
-    def __call__(self, signum, frame) -> None:
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
         self.requested = True
 
 
-def run_node(node_name: str, make_node: Callable[[], Node],
-             on_stop: Callable[[Node], None] | None = None, args=None) -> int:
+def run_node(node_name: str, make_node: Callable[[], NodeT],
+             on_stop: Callable[[NodeT], None] | None = None,
+             args: list[str] | None = None) -> int:
     """Create the node with ``make_node`` and spin it until a stop is requested.
 
     Returns 0 after a clean stop, 1 if rclpy rejects the ROS arguments or

@@ -21,7 +21,11 @@ import ctypes.util
 import gc
 import os
 import resource
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from jacobian_ik.node.parameters import ProcessSettings
 
 #: mlockall flags (Linux <sys/mman.h>).
 MCL_CURRENT = 1
@@ -33,7 +37,7 @@ CAP_IPC_LOCK = 14
 GC_PERIOD = 1.0
 
 
-def set_cpu_affinity(cores) -> str | None:
+def set_cpu_affinity(cores: Sequence[int]) -> str | None:
     """Restrict this process to ``cores``; the reason when refused, else None."""
     try:
         os.sched_setaffinity(0, set(cores))
@@ -84,7 +88,7 @@ def lock_memory() -> str | None:
     return None
 
 
-def apply_realtime(settings, warn: Callable[[str], None]) -> str:
+def apply_realtime(settings: ProcessSettings, warn: Callable[[str], object]) -> str:
     """Apply ``settings`` (a ``ProcessSettings``) to this process; returns a summary."""
     applied = []
     if settings.cpu_affinity:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from typing import Any
 
 import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor
@@ -39,6 +40,7 @@ from jacobian_ik.node.outputs import float64_field
 from jacobian_ik.node.process import run_node
 from jacobian_ik.sim.arm import SimArm
 from jacobian_ik.sim.config import SimConfig
+from jacobian_ik.sim.faults import JointSample
 
 NODE_NAME = SIM_NODE[0]
 JOINT_STATES_TOPIC = "/joint_states"
@@ -99,7 +101,7 @@ def declare_sim_parameters(node: Node) -> SimConfig:
 class SimArmNode(Node):
     """The ``sim_arm`` node: timer → ``SimArm.tick`` → /joint_states; commands → SimArm."""
 
-    def __init__(self, **node_kwargs):
+    def __init__(self, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
         try:
             self.config = declare_sim_parameters(self)
@@ -110,7 +112,7 @@ class SimArmNode(Node):
         self.dropped_commands = 0
         self._warned: dict[tuple[str, str], tuple[float, int]] = {}  # → (time, repeats)
         self._msg = JointState()
-        self._sample = None             # the sample self._msg holds
+        self._sample: JointSample | None = None     # the sample self._msg holds
         self._msg.name = list(self.sim.joint_names)
         n = len(self.sim.joint_names)
         self._position = float64_field(self._msg, "position", n)
@@ -174,7 +176,7 @@ class SimArmNode(Node):
         self._publisher.publish(msg)
 
 
-def main(args=None) -> int:
+def main(args: list[str] | None = None) -> int:
     """Run the node until Ctrl-C / SIGTERM. Returns 0, or 1 if the parameters are bad."""
     return run_node(NODE_NAME, SimArmNode, None, args)
 

@@ -11,10 +11,18 @@
 from __future__ import annotations
 
 import math
+from array import array
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension, String
+
+if TYPE_CHECKING:
+    from jacobian_ik.controller import StepResult
+    from jacobian_ik.node.timing import CycleStats
 
 #: Values of ``~/jacobian_metrics``, in order, with their units.
 METRIC_NAMES = (
@@ -73,7 +81,7 @@ def parse_state_text(text: str) -> tuple[str, str]:
 class StatePublisher:
     """Publishes ``~/state`` when the (state, reason) pair changes."""
 
-    def __init__(self, node, topic: str = "~/state"):
+    def __init__(self, node: Node, topic: str = "~/state") -> None:
         self._publisher = node.create_publisher(String, topic, STATE_QOS)
         self._msg = String()
         self.state_name = ""
@@ -93,8 +101,8 @@ class StatePublisher:
 class MetricsPublisher:
     """Publishes the Jacobian metrics of a cycle; one message reused."""
 
-    def __init__(self, node, topic: str = "~/jacobian_metrics", extra_label: str = "",
-                 extra_size: int = 0):
+    def __init__(self, node: Node, topic: str = "~/jacobian_metrics", extra_label: str = "",
+                 extra_size: int = 0) -> None:
         """``extra_label`` / ``extra_size``: one more dimension holding ``extra_size``
         values after ``METRIC_NAMES`` (the telemetry block,
         jacobian_ik.telemetry.aggregate)."""
@@ -115,7 +123,8 @@ class MetricsPublisher:
         self._data = msg.data
         self._msg = msg
 
-    def publish(self, result, compute_time: float, step_time: float, extra=None) -> None:
+    def publish(self, result: StepResult, compute_time: float, step_time: float,
+                extra: array | None = None) -> None:
         """``extra``: ``array('d')`` of the ``extra_size`` values."""
         data = self._data
         data[0] = result.sigma_min
@@ -135,7 +144,7 @@ class MetricsPublisher:
         self._publisher.publish(self._msg)
 
 
-def metrics_as_dict(msg) -> dict[str, float]:
+def metrics_as_dict(msg: Float64MultiArray) -> dict[str, float]:
     """A received ``~/jacobian_metrics`` message as {name: value}."""
     return {dim.label: value for dim, value in zip(msg.layout.dim, msg.data)}
 
@@ -149,14 +158,15 @@ def _fmt(value: float, scale: float = 1.0, digits: int = 4) -> str:
 class DiagnosticsPublisher:
     """Publishes one ``DiagnosticStatus`` about the controller on ``/diagnostics``."""
 
-    def __init__(self, node, name: str, hardware_id: str):
+    def __init__(self, node: Node, name: str, hardware_id: str) -> None:
         self._publisher = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._node = node
         self.name = name
         self.hardware_id = hardware_id
 
-    def publish(self, state_name: str, reason: str, last_result, stats, output_mode: str,
-                rate_target: float, counters=None) -> None:
+    def publish(self, state_name: str, reason: str, last_result: StepResult | None,
+                stats: CycleStats, output_mode: str, rate_target: float,
+                counters: Iterable[tuple[str, object]] | None = None) -> None:
         """``counters``: extra (name, value) pairs, e.g. rejected messages."""
         status = DiagnosticStatus()
         status.level = STATE_LEVELS.get(state_name, DiagnosticStatus.WARN)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import socket
 import sys
+from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray
 from prometheus_client import CollectorRegistry
@@ -48,9 +49,9 @@ EXPORTER_PARAMETERS = {
 
 
 class TelemetryExporterNode(Node):
-    def __init__(self, **node_kwargs):
+    def __init__(self, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
-        values = {}
+        values: dict[str, Any] = {}
         for name, spec in EXPORTER_PARAMETERS.items():
             try:
                 self.declare_parameter(name, spec.default, node_descriptor(name, spec))
@@ -78,7 +79,7 @@ class TelemetryExporterNode(Node):
             raise
         self._status_name_suffix = f": {controller}"
         self._dims = -1
-        self._offsets = {}
+        self._offsets: dict[str, tuple[int, int]] = {}
         self.create_subscription(Float64MultiArray, f"{controller}/jacobian_metrics",
                                  self._on_metrics, 10)
         self.create_subscription(String, f"{controller}/state", self._on_state,
@@ -88,17 +89,17 @@ class TelemetryExporterNode(Node):
         self.get_logger().info(f"{READY_TEXT} {self.url} (controller {controller}, "
                                f"robot {robot})")
 
-    def _on_metrics(self, msg) -> None:
+    def _on_metrics(self, msg: Float64MultiArray) -> None:
         dims = msg.layout.dim
         if len(dims) != self._dims:      # the layout is fixed: read it once
             self._dims = len(dims)
             self._offsets = layout_offsets((d.label, d.size) for d in dims)
         self.collector.update_metrics(self._offsets, msg.data)
 
-    def _on_state(self, msg) -> None:
+    def _on_state(self, msg: String) -> None:
         self.collector.update_state(parse_state_text(msg.data)[0])
 
-    def _on_diagnostics(self, msg) -> None:
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
             if status.name.endswith(self._status_name_suffix):
                 self.collector.update_diagnostics({kv.key: kv.value for kv in status.values})
@@ -114,7 +115,7 @@ def _on_stop(node: TelemetryExporterNode) -> None:
         pass
 
 
-def main(args=None) -> int:
+def main(args: list[str] | None = None) -> int:
     """Run until Ctrl-C / SIGTERM; 1 if it cannot start (e.g. the port is taken)."""
     return run_node(NODE_NAME, TelemetryExporterNode, _on_stop, args)
 

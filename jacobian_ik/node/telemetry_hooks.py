@@ -12,8 +12,12 @@ Parameters (read-only, declared here): ``RECORDER_PARAMETERS``.
 from __future__ import annotations
 
 import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from rclpy.exceptions import InvalidParameterTypeException
+from rclpy.node import Node
 from std_srvs.srv import Trigger
 
 from jacobian_ik.errors import ConfigurationError
@@ -22,6 +26,12 @@ from jacobian_ik.telemetry.aggregate import CycleAggregates, reason_class
 from jacobian_ik.telemetry.info import info_values, parameters_sha256
 from jacobian_ik.telemetry.names import RECORDER_TRIGGER_STATES, STATE_NAMES
 from jacobian_ik.telemetry.recorder import TARGET_MODE_CODES, FlightRecorder, RecorderSettings
+
+if TYPE_CHECKING:
+    from jacobian_ik.controller import StepResult
+    from jacobian_ik.params import ControllerParams
+    from jacobian_ik.robot import Robot
+    from jacobian_ik.safety import SafetyState
 
 DUMP_SERVICE = "~/dump"
 
@@ -41,9 +51,9 @@ RECORDER_PARAMETERS = {
 }
 
 
-def declare_recorder_parameters(node) -> RecorderSettings:
+def declare_recorder_parameters(node: Node) -> RecorderSettings:
     """Declare ``RECORDER_PARAMETERS``; raises ConfigurationError for bad values."""
-    values = {}
+    values: dict[str, Any] = {}
     for name, (field, spec) in RECORDER_PARAMETERS.items():
         try:
             node.declare_parameter(name, spec.default, node_descriptor(name, spec))
@@ -58,15 +68,16 @@ def declare_recorder_parameters(node) -> RecorderSettings:
 class ControllerTelemetry:
     """Telemetry state of one controller node (see the module docstring)."""
 
-    def __init__(self, node, robot, params, urdf_source: str):
+    def __init__(self, node: Node, robot: Robot, params: ControllerParams,
+                 urdf_source: str) -> None:
         self._node = node
         settings = declare_recorder_parameters(node)
         self.aggregates = CycleAggregates(params.sigma_stop, params.sigma_warn)
         self.info = info_values(urdf_source, robot.base_link, robot.tip_link, params)
         self._params = params
-        self._previous_state = None
+        self._previous_state: SafetyState | None = None
         self._goal = False
-        self.recorder = None
+        self.recorder: FlightRecorder | None = None
         if settings.seconds > 0.0:
             logger = node.get_logger()
             self.recorder = FlightRecorder(
@@ -78,8 +89,9 @@ class ControllerTelemetry:
         node.create_service(Trigger, DUMP_SERVICE, self._on_dump)
 
     # ------------------------------------------------------------ control cycle
-    def cycle(self, start: float, q, result, target, target_mode, duration: float,
-              node_rejected: bool, measurement_stale: bool, overruns: int) -> None:
+    def cycle(self, start: float, q: np.ndarray, result: StepResult, target: np.ndarray | None,
+              target_mode: str | None, duration: float, node_rejected: bool,
+              measurement_stale: bool, overruns: int) -> None:
         """One stepped control cycle (called after the command is published)."""
         a = self.aggregates
         a.cycle(result.sigma_min, duration)
@@ -109,26 +121,27 @@ class ControllerTelemetry:
         self.aggregates.rejected(kind)
 
     # ------------------------------------------------------------ outside the cycle
-    def params_changed(self, params) -> None:
+    def params_changed(self, params: ControllerParams) -> None:
         self._params = params
         self.aggregates.set_thresholds(params.sigma_stop, params.sigma_warn)
         self.info = dict(self.info, parameters_sha256=parameters_sha256(params))
 
-    def diagnostics_pairs(self) -> tuple:
+    def diagnostics_pairs(self) -> tuple[tuple[str, object], ...]:
         """(key, value) pairs for /diagnostics: the info labels and recorder counts."""
         a = self.aggregates
         return tuple(self.info.items()) + (
             ("flight_recorder_files", int(a.value("recorder_files"))),
             ("flight_recorder_failures", int(a.value("recorder_failures"))))
 
-    def _on_written(self, path) -> None:
+    def _on_written(self, path: Path) -> None:
         self.aggregates.recorder_file()
         self._node.get_logger().info(f"flight recorder wrote {path}")
 
     def _on_failed(self, message: str) -> None:
         self.aggregates.recorder_failure()
 
-    def _on_dump(self, request, response):
+    def _on_dump(self, request: Trigger.Request,
+                 response: Trigger.Response) -> Trigger.Response:
         if self.recorder is None:
             response.success = False
             response.message = "the flight recorder is off (flight_recorder_seconds = 0)"

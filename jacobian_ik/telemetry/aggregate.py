@@ -28,6 +28,8 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+from typing import TypedDict
 
 from jacobian_ik.telemetry.names import (
     CYCLE_DURATION_BUCKETS,
@@ -58,7 +60,7 @@ def parse_bucket_label(label: str) -> float:
     return float(label.rpartition(SEPARATOR)[2])
 
 
-def aggregate_names(sigma_bounds) -> tuple[str, ...]:
+def aggregate_names(sigma_bounds: Iterable[float]) -> tuple[str, ...]:
     """Names of the block's values after its header, for these σ_min bucket bounds."""
     names = list(SCALARS)
     names += [f"band{SEPARATOR}{band}" for band in SIGMA_BANDS]
@@ -73,7 +75,7 @@ def aggregate_names(sigma_bounds) -> tuple[str, ...]:
     return tuple(names)
 
 
-def parse_block(block) -> dict[str, float]:
+def parse_block(block: Sequence[float]) -> dict[str, float]:
     """{name: value} of a received block (raises ValueError for another version)."""
     if len(block) < HEADER or block[0] != BLOCK_VERSION:
         raise ValueError(f"telemetry block of version {block[0] if len(block) else None}; "
@@ -113,7 +115,7 @@ class CycleAggregates:
     the bands follow ``set_thresholds`` (live parameter changes).
     """
 
-    def __init__(self, sigma_stop: float, sigma_warn: float):
+    def __init__(self, sigma_stop: float, sigma_warn: float) -> None:
         self.sigma_bounds = sigma_min_buckets(sigma_stop, sigma_warn)
         self.duration_bounds = tuple(CYCLE_DURATION_BUCKETS)
         names = aggregate_names(self.sigma_bounds)
@@ -181,13 +183,26 @@ class CycleAggregates:
         return self.values[self._index[name]]
 
 
-def split_message(values: dict[str, float]) -> dict:
+class MessageAggregates(TypedDict):
+    """The aggregate part of a received message (``split_message``)."""
+
+    scalars: dict[str, float]                       # SCALARS by name
+    bands: dict[str, float]                         # cycles by σ_min band
+    transitions: dict[tuple[str, str], float]       # entries by (state, reason class)
+    rejected: dict[str, float]                      # rejected messages by kind
+    sigma_buckets: list[tuple[float, float]]        # (le, cycles in the bucket)
+    duration_buckets: list[tuple[float, float]]     # (le [s], cycles in the bucket)
+    sigma_sum: float
+    duration_sum: float                             # [s]
+
+
+def split_message(values: dict[str, float]) -> MessageAggregates:
     """Parse the aggregate part of a received message ({label: value}) into
     {"scalars", "bands", "transitions", "rejected", "sigma_buckets", "sigma_sum",
     "duration_buckets", "duration_sum"}; histogram buckets as [(le, count in bucket)].
     Labels of other values are ignored.
     """
-    out = {"scalars": {}, "bands": {}, "transitions": {}, "rejected": {},
+    out: MessageAggregates = {"scalars": {}, "bands": {}, "transitions": {}, "rejected": {},
            "sigma_buckets": [], "duration_buckets": [],
            "sigma_sum": values.get("sigma_min_sum", 0.0),
            "duration_sum": values.get("cycle_duration_sum", 0.0)}

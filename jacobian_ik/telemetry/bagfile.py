@@ -26,9 +26,14 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from rosbags.typesys.store import Typestore
 
 JOINT_TOPIC = "/flight_recorder/joint_states"
 COMMAND_TOPIC = "/flight_recorder/joint_commands"
@@ -62,7 +67,9 @@ def row_width(n: int) -> int:
     return 5 + 3 * n + TARGET_SIZE
 
 
-def save_snapshot(path, rows: np.ndarray, joint_names, state_names, events, wall_offset: float):
+def save_snapshot(path: str | Path, rows: np.ndarray, joint_names: Iterable[str],
+                  state_names: Iterable[str], events: Iterable[dict[str, Any]],
+                  wall_offset: float) -> None:
     """The recorder's hand-over file: rows (oldest first) and what names them."""
     meta = {"joint_names": list(joint_names), "state_names": list(state_names),
             "events": list(events), "wall_offset": wall_offset}
@@ -70,13 +77,13 @@ def save_snapshot(path, rows: np.ndarray, joint_names, state_names, events, wall
         np.savez(stream, rows=rows, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8))
 
 
-def _typestore():
+def _typestore() -> Typestore:
     from rosbags.typesys import Stores, get_typestore
 
     return get_typestore(Stores.ROS2_HUMBLE)
 
 
-def write_bag(snapshot, out: Path) -> Path:
+def write_bag(snapshot: str | Path, out: Path) -> Path:
     """Write the rosbag2 folder ``out`` from a snapshot file (atomically: a
     temporary folder renamed at the end)."""
     from rosbags.rosbag2 import Writer
@@ -148,7 +155,7 @@ def folder_size(path: Path) -> int:
     return total
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 2:
         print("usage: python -m jacobian_ik.telemetry.bagfile SNAPSHOT.npz OUT_FOLDER",

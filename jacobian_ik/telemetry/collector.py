@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -19,10 +20,19 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     InfoMetricFamily,
 )
+from prometheus_client.metrics_core import Metric
 from prometheus_client.utils import floatToGoString
 
 from jacobian_ik.telemetry import names as N
-from jacobian_ik.telemetry.aggregate import AGGREGATES_LABEL, parse_block, split_message
+from jacobian_ik.telemetry.aggregate import (
+    AGGREGATES_LABEL,
+    MessageAggregates,
+    parse_block,
+    split_message,
+)
+
+#: {label: (first index in data, size)} of a metrics message's layout.
+Offsets = dict[str, tuple[int, int]]
 
 #: Gauges and the ``~/jacobian_metrics`` value each shows.
 GAUGE_SOURCES = (
@@ -47,17 +57,20 @@ COUNTER_SOURCES = (
 RATE_KEY = "rate_achieved_hz"
 
 
-def _number(text) -> float:
+def _number(text: str | None) -> float:
+    """``text`` as a number; NaN when it is missing or not a number."""
+    if text is None:
+        return math.nan
     try:
         return float(text)
-    except (TypeError, ValueError):
+    except ValueError:
         return math.nan
 
 
-def layout_offsets(dims) -> dict[str, tuple[int, int]]:
+def layout_offsets(dims: Iterable[tuple[str, int]]) -> Offsets:
     """{label: (first index in data, size)} of a Float64MultiArray layout's dimensions
     ((label, size) pairs), laid out one after the other."""
-    out = {}
+    out: Offsets = {}
     offset = 0
     for label, size in dims:
         out[label] = (offset, size)
@@ -65,7 +78,8 @@ def layout_offsets(dims) -> dict[str, tuple[int, int]]:
     return out
 
 
-def read_message(offsets, data) -> tuple[dict[str, float], dict | None]:
+def read_message(offsets: Offsets, data: Sequence[float]
+                 ) -> tuple[dict[str, float], MessageAggregates | None]:
     """(single values by label, parsed telemetry block or None) of a metrics message."""
     values = {label: float(data[start]) for label, (start, size) in offsets.items()
               if size == 1 and start < len(data)}
@@ -79,7 +93,7 @@ def read_message(offsets, data) -> tuple[dict[str, float], dict | None]:
     return values, block
 
 
-def _cumulative(buckets):
+def _cumulative(buckets: Iterable[tuple[float, float]]) -> tuple[list[tuple[str, float]], float]:
     total = 0.0
     out = []
     for bound, count in buckets:
@@ -91,18 +105,20 @@ def _cumulative(buckets):
 class ControllerCollector:
     """Collector of one controller's series, labelled ``robot`` and ``controller``."""
 
-    def __init__(self, robot: str, controller: str, clock=time.monotonic):
+    def __init__(self, robot: str, controller: str,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.labels = (robot, controller)
         self._clock = clock
-        self._latest = None           # (layout offsets, values) of the latest metrics message
-        self._received = None         # clock time of it
+        # (layout offsets, values) of the latest metrics message, and its clock time
+        self._latest: tuple[Offsets, Sequence[float]] | None = None
+        self._received: float | None = None
         self._state = ""
         self._rate = math.nan
-        self._info = None
+        self._info: dict[str, str] | None = None
         self.messages = 0
 
     # ------------------------------------------------------------ updates
-    def update_metrics(self, offsets: dict, data) -> None:
+    def update_metrics(self, offsets: Offsets, data: Sequence[float]) -> None:
         """A ``~/jacobian_metrics`` message: ``layout_offsets`` of its layout, its data."""
         self._latest = (offsets, data)
         self._received = self._clock()
@@ -117,17 +133,17 @@ class ControllerCollector:
             self._info = {key: str(values[key]) for key in N.INFO_LABELS}
 
     # ------------------------------------------------------------ scrape
-    def describe(self):
+    def describe(self) -> list[Metric]:
         return []     # no description: collect() is only called at scrape time
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         labels = list(N.COMMON_LABELS)
         values = self.labels
         received = self._received
         age = math.inf if received is None else max(self._clock() - received, 0.0)
-        family = GaugeMetricFamily(N.TELEMETRY_AGE.name, N.TELEMETRY_AGE.help, labels=labels)
-        family.add_metric(values, age)
-        yield family
+        gauge = GaugeMetricFamily(N.TELEMETRY_AGE.name, N.TELEMETRY_AGE.help, labels=labels)
+        gauge.add_metric(values, age)
+        yield gauge
         latest = self._latest
         if latest is None:
             return
@@ -135,42 +151,43 @@ class ControllerCollector:
         if aggregates is None:
             return
         for metric, source in GAUGE_SOURCES:
-            family = GaugeMetricFamily(metric.name, metric.help, labels=labels)
-            family.add_metric(values, float(metrics.get(source, math.nan)))
-            yield family
-        family = GaugeMetricFamily(N.LOOP_RATE.name, N.LOOP_RATE.help, labels=labels)
-        family.add_metric(values, self._rate)
-        yield family
-        family = GaugeMetricFamily(N.STATE.name, N.STATE.help, labels=labels + ["state"])
+            gauge = GaugeMetricFamily(metric.name, metric.help, labels=labels)
+            gauge.add_metric(values, float(metrics.get(source, math.nan)))
+            yield gauge
+        gauge = GaugeMetricFamily(N.LOOP_RATE.name, N.LOOP_RATE.help, labels=labels)
+        gauge.add_metric(values, self._rate)
+        yield gauge
+        gauge = GaugeMetricFamily(N.STATE.name, N.STATE.help, labels=labels + ["state"])
         current = self._state
         for (state,) in N.STATE.values:
-            family.add_metric(values + (state,), 1.0 if state == current else 0.0)
-        yield family
+            gauge.add_metric(values + (state,), 1.0 if state == current else 0.0)
+        yield gauge
         scalars = aggregates["scalars"]
         for metric, source in COUNTER_SOURCES:
-            family = CounterMetricFamily(metric.name, metric.help, labels=labels)
-            family.add_metric(values, scalars.get(source, 0.0))
-            yield family
+            counter = CounterMetricFamily(metric.name, metric.help, labels=labels)
+            counter.add_metric(values, scalars.get(source, 0.0))
+            yield counter
         for metric, table in ((N.SIGMA_BAND_CYCLES, aggregates["bands"]),
                               (N.REJECTED, aggregates["rejected"])):
-            family = CounterMetricFamily(metric.name, metric.help,
-                                         labels=labels + list(metric.labels))
+            counter = CounterMetricFamily(metric.name, metric.help,
+                                          labels=labels + list(metric.labels))
             for (key,) in metric.values:
-                family.add_metric(values + (key,), table.get(key, 0.0))
-            yield family
-        family = CounterMetricFamily(N.TRANSITIONS.name, N.TRANSITIONS.help,
-                                     labels=labels + list(N.TRANSITIONS.labels))
-        for key in N.TRANSITIONS.values:
-            family.add_metric(values + key, aggregates["transitions"].get(key, 0.0))
-        yield family
+                counter.add_metric(values + (key,), table.get(key, 0.0))
+            yield counter
+        counter = CounterMetricFamily(N.TRANSITIONS.name, N.TRANSITIONS.help,
+                                      labels=labels + list(N.TRANSITIONS.labels))
+        for state, reason_class in N.TRANSITIONS.values:
+            counter.add_metric(values + (state, reason_class),
+                               aggregates["transitions"].get((state, reason_class), 0.0))
+        yield counter
         for metric, buckets, total in (
                 (N.SIGMA_HISTOGRAM, aggregates["sigma_buckets"], aggregates["sigma_sum"]),
                 (N.DURATION_HISTOGRAM, aggregates["duration_buckets"],
                  aggregates["duration_sum"])):
-            family = HistogramMetricFamily(metric.name, metric.help, labels=labels)
+            histogram = HistogramMetricFamily(metric.name, metric.help, labels=labels)
             cumulative, _ = _cumulative(buckets)
-            family.add_metric(values, cumulative, total)
-            yield family
+            histogram.add_metric(values, cumulative, total)
+            yield histogram
         info = self._info
         if info is not None:
             family = InfoMetricFamily(N.INFO.name[:-len("_info")], N.INFO.help, labels=labels)

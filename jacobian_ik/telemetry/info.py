@@ -10,6 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 from importlib import metadata
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from jacobian_ik.params import ControllerParams
 
 PACKAGE = "jacobian_ik"
 
@@ -34,13 +38,14 @@ def urdf_sha256(urdf_source: str) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def parameters_sha256(params) -> str:
+def parameters_sha256(params: ControllerParams) -> str:
     """sha256 of the controller parameter set (``ControllerParams.to_dict``, sorted JSON)."""
     text = json.dumps(params.to_dict(), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def info_values(urdf_source: str, base_link: str, tip_link: str, params) -> dict[str, str]:
+def info_values(urdf_source: str, base_link: str, tip_link: str,
+                params: ControllerParams) -> dict[str, str]:
     """The info metric's labels ({label: value}, keys ``names.INFO_LABELS``)."""
     return {"version": package_version(), "urdf_sha256": urdf_sha256(urdf_source),
             "base_link": base_link, "tip_link": tip_link,

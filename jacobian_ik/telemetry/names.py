@@ -13,6 +13,7 @@ so the σ metrics carry no unit suffix.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from jacobian_ik.safety import SafetyState
@@ -75,7 +76,7 @@ def sigma_min_buckets(sigma_stop: float, sigma_warn: float) -> tuple[float, ...]
     """
     raw = [f * sigma_stop for f in SIGMA_STOP_FACTORS] + [f * sigma_warn
                                                           for f in SIGMA_WARN_FACTORS]
-    out = []
+    out: list[float] = []
     for value in sorted(raw):
         if out and value <= out[-1]:
             value = out[-1] * 1.01
@@ -104,7 +105,8 @@ class Metric:
         return max(len(self.values), 1)
 
 
-def _m(name: str, kind: str, help_text: str, labels=(), values=(), buckets=0) -> Metric:
+def _m(name: str, kind: str, help_text: str, labels: Iterable[str] = (),
+       values: Iterable[tuple[str, ...]] = (), buckets: int = 0) -> Metric:
     return Metric(f"{NAMESPACE}_{name}", kind, help_text, tuple(labels), tuple(values), buckets)
 
 

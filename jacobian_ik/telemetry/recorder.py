@@ -37,8 +37,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -78,7 +80,7 @@ class RecorderSettings:
     max_megabytes: float = 200.0
     post_event: float = 0.5
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not (math.isfinite(self.seconds) and 0.0 <= self.seconds <= 60.0):
             raise ConfigurationError(
                 f"flight_recorder_seconds is {self.seconds}; valid: 0 (off) to 60 s")
@@ -98,7 +100,7 @@ class RecorderSettings:
 class _Request:
     name: str
     due: float
-    events: list = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)   # {stamp, text}
 
 
 class FlightRecorder:
@@ -108,9 +110,12 @@ class FlightRecorder:
     from the worker thread.
     """
 
-    def __init__(self, joint_names, control_rate: float, settings: RecorderSettings,
-                 state_names, *, on_written=None, on_failed=None, warn=None,
-                 python: str = sys.executable):
+    def __init__(self, joint_names: Iterable[str], control_rate: float,
+                 settings: RecorderSettings, state_names: Iterable[str], *,
+                 on_written: Callable[[Path], object] | None = None,
+                 on_failed: Callable[[str], object] | None = None,
+                 warn: Callable[[str], object] | None = None,
+                 python: str = sys.executable) -> None:
         self.settings = settings
         self.folder = settings.resolved_folder
         self.joint_names = list(joint_names)
@@ -146,8 +151,9 @@ class FlightRecorder:
         self._thread.start()
 
     # ------------------------------------------------------------ control cycle
-    def record(self, stamp: float, q, dq_command, q_command, sigma_min: float, state: int,
-               target_mode: int, target) -> None:
+    def record(self, stamp: float, q: np.ndarray, dq_command: np.ndarray,
+               q_command: np.ndarray, sigma_min: float, state: int, target_mode: int,
+               target: np.ndarray | None) -> None:
         """One cycle: stamp [s, monotonic], arrays Shape (n,), target None, (6,) or (4, 4)."""
         row = self._rows[self._written_rows % self.capacity]
         row[self._c_stamp] = stamp
@@ -194,7 +200,7 @@ class FlightRecorder:
                 request = self._pending
                 due = None if request is None else request.due
             now = time.monotonic()
-            if request is not None and (now >= due or self._stopping):
+            if request is not None and (now >= request.due or self._stopping):
                 with self._lock:
                     self._pending = None
                 self._write(request)

@@ -15,16 +15,20 @@ def scrape(url: str, timeout: float = 5.0) -> str:
         return response.read().decode()
 
 
-def sample_values(text: str) -> dict:
+#: {(sample name, frozenset of label items): value} of an exposition text.
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def sample_values(text: str) -> Samples:
     """{(sample name, frozenset of label items): value} of an exposition text."""
-    out = {}
+    out: Samples = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             out[(sample.name, frozenset(sample.labels.items()))] = sample.value
     return out
 
 
-def value(samples: dict, name: str, **labels) -> float | None:
+def value(samples: Samples, name: str, **labels: str) -> float | None:
     """The value of the first sample ``name`` whose labels include ``labels``."""
     wanted = set(labels.items())
     for (sample_name, sample_labels), sample_value in samples.items():

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import errno
+from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import start_http_server
+from prometheus_client import CollectorRegistry, start_http_server
 
 from jacobian_ik.errors import ConfigurationError
 
 
-def serve(registry, address: str, port: int):
+def serve(registry: CollectorRegistry, address: str, port: int) -> WSGIServer:
     """Serve ``registry`` on http://address:port/metrics; returns the server object.
 
     A taken port or an address that is not local raises ``ConfigurationError``
