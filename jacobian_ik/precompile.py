@@ -14,19 +14,30 @@ compiles just what the node needs (a robot computer that never runs the IK
 solver or the audit).  A kernel that none of
 these reaches (one used only by tests or benchmarks) is named in the output
 and compiles on its first use.
+
+It also writes the package's Python bytecode (``__pycache__/*.pyc``, as
+``pip install`` does for a regular install) where the package folder is
+writable: an editable install or a checkout otherwise compiles every module
+from source at each start when ``PYTHONDONTWRITEBYTECODE`` is set.  A read-only
+install keeps the bytecode its installer wrote.
 """
 
 from __future__ import annotations
 
+import compileall
 import importlib
 import io
 import pkgutil
 import sys
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from jacobian_ik.numba_cache import choose_cache_dir
+from jacobian_ik.numba_cache import choose_cache_dir, writable
+
+#: The package folder whose modules ``compile_bytecode`` compiles.
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 if TYPE_CHECKING:
     from numba.core.registry import CPUDispatcher
@@ -98,10 +109,21 @@ def exercise_kernels(parts: Iterable[str] = tuple(PARTS)) -> None:
         PARTS[part]()
 
 
+def compile_bytecode(package_dir: Path = PACKAGE_DIR) -> bool:
+    """Write the bytecode of every module below ``package_dir`` (up to date ones are
+    kept); False, writing nothing, when the package folder is not writable."""
+    if not writable(package_dir / "__pycache__"):
+        return False
+    return bool(compileall.compile_dir(str(package_dir), quiet=2))
+
+
 def precompile(out: TextIO = sys.stdout, parts: Iterable[str] = tuple(PARTS)) -> int:
-    """Fill the cache for ``parts`` and report; returns 0 (an error raises)."""
+    """Fill the cache for ``parts``, write the package's bytecode and report;
+    returns 0 (an error raises)."""
     folder = choose_cache_dir()
     started = time.monotonic()
+    if compile_bytecode():
+        out.write(f"jacobian-ik precompile: Python bytecode written below {PACKAGE_DIR}\n")
     exercise_kernels(parts)
     elapsed = time.monotonic() - started
     dispatchers = kernel_dispatchers()

@@ -9,6 +9,7 @@ every kernel of the control cycle from there instead of compiling it.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ import pytest
 
 import jacobian_ik
 from jacobian_ik import numba_cache
+from jacobian_ik.precompile import compile_bytecode
 
 PACKAGE_DIR = Path(jacobian_ik.__file__).resolve().parent
 SHARE_FOLDERS = ("urdf", "config")
@@ -87,6 +89,21 @@ def _run(install: Path, cache_home: Path, code: str) -> subprocess.CompletedProc
 
 def _files(root: Path) -> set[Path]:
     return {p.relative_to(root) for p in root.rglob("*")}
+
+
+def _copy_package(target: Path) -> Path:
+    shutil.copytree(PACKAGE_DIR, target / "jacobian_ik", copy_function=shutil.copy2,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc", "*.pyc"))
+    return target / "jacobian_ik"
+
+
+def test_compile_bytecode_writes_a_pyc_for_every_module(tmp_path):
+    """(On a read-only install it writes nothing: the read-only precompile test below.)"""
+    package = _copy_package(tmp_path)
+    modules = sorted(package.rglob("*.py"))
+    assert compile_bytecode(package)
+    missing = [m for m in modules if not Path(importlib.util.cache_from_source(str(m))).is_file()]
+    assert missing == []
 
 
 @pytest.mark.slow

@@ -47,6 +47,7 @@ from jacobian_ik.node.process import run_node
 from jacobian_ik.node.status import DiagnosticsPublisher, MetricsPublisher, StatePublisher
 from jacobian_ik.node.telemetry_hooks import ControllerTelemetry
 from jacobian_ik.node.timing import CycleStats
+from jacobian_ik.numba_target import load_cpu_target
 from jacobian_ik.params import ControllerParams
 from jacobian_ik.robot import Robot
 from jacobian_ik.telemetry.aggregate import AGGREGATES_LABEL
@@ -82,6 +83,7 @@ class IkControllerNode(Node):
     def _configure(self) -> None:
         self.settings = declare_node_parameters(self)
         params = declare_controller_parameters(self)
+        load_cpu_target()  # before the first kernel: numba's set-up without SciPy
         self.robot = Robot.from_urdf(self.settings.urdf_source, self.settings.base_link,
                                      self.settings.tip_link)
         self.controller = Controller(self.robot, params)
