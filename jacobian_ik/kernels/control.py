@@ -118,7 +118,6 @@ from jacobian_ik.kernels.kinematics import damping_nakamura, dls_step
 from jacobian_ik.kernels.layout import block, block_offset
 from jacobian_ik.kernels.limits import brake_velocity, clamp_to_bounds, joint_velocity_bounds
 from jacobian_ik.kernels.lookahead import (
-    LOOKAHEAD_CYCLES,
     LOOKAHEAD_MARGIN,
     linear_rest_sigma,
     rest_sigma,
@@ -352,14 +351,12 @@ def anchor_decision(q, q_cmd, dq_prev, cont, mem, moving, fresh, recent, drift):
 
 
 @njit(cache=True)
-def kinematics_phase(buf, n, rows, q, want_gradient, h, age):
+def kinematics_phase(buf, n, rows, q, want_gradient):
     """Phase 2: FK, J, σ at q into out; ∂σ_min/∂q into the grad vector when asked and
-    σ_min < GRADIENT_RANGE·sigma_warn, or when the look-ahead's first-order rest value
-    may need it: σ_min − lipschitz·‖|dq_prev| + a_max·h‖₁·horizon below its guard
-    (the path to rest of any command this cycle may reach the guard; the horizon
-    as rest_horizon's for that command).  Else zero: no barrier, no σ term in the
-    secondary objective, nothing the rest path can reach.  Returns (σ_min, soft-min
-    h of the singular values)."""
+    σ_min < GRADIENT_RANGE·sigma_warn (else zero: no barrier, no σ term in the
+    secondary objective; the look-ahead computes it itself if its rest path may
+    reach its guard).  Returns (σ_min, soft-min h of the singular values, whether
+    the gradient was computed)."""
     cfg = block(buf, n, L.B_CFG)
     mem = block(buf, n, L.B_MEM)
     out = block(buf, n, L.B_OUT)
@@ -378,32 +375,26 @@ def kinematics_phase(buf, n, rows, q, want_gradient, h, age):
     out[L.O_COND] = sigma_max / sigma_min if sigma_min * MAX_CONDITION > sigma_max \
         else MAX_CONDITION
     out[L.O_LAMBDA] = damping_nakamura(sigma_min, cfg[L.C_LAMBDA_MAX], cfg[L.C_SIGMA_DAMP])
-    h = sigma_min
+    if want_gradient and sigma_min < GRADIENT_RANGE * cfg[L.C_SIGMA_WARN]:
+        return sigma_min, sigma_gradient(buf, n, rows), True
     grad = _jv(buf, n, L.J_GRAD)
-    if want_gradient and sigma_min >= GRADIENT_RANGE * cfg[L.C_SIGMA_WARN]:
-        dq_prev = _jv(buf, n, L.J_DQ_PREV)
-        amax = _jv(buf, n, L.J_AMAX)
-        travel = 0.0               # [rad/s | m/s] ‖·‖₁ of the largest command this cycle
-        t_brake = 0.0
-        for i in range(n):
-            v = abs(dq_prev[i]) + amax[i] * h
-            travel += v
-            if v / amax[i] > t_brake:
-                t_brake = v / amax[i]
-        horizon = LOOKAHEAD_CYCLES * h + age + 0.5 * t_brake
-        guard = cfg[L.C_SIGMA_STOP] * (1.0 + LOOKAHEAD_MARGIN)
-        if sigma_min - cfg[L.C_LIPSCHITZ] * travel * horizon >= guard:
-            want_gradient = False   # far from any singularity: nothing binds, nothing to raise
-            for i in range(n):
-                grad[i] = 0.0
-    if want_gradient:
-        dJ = block(buf, n, L.B_DJAC).reshape((n, 6, n))
-        s_ = n if n > 6 else 6
-        work = block(buf, n, L.B_GRADWORK).reshape((1 + GRADIENT_SCRATCH_PLANES, s_, s_))
-        jacobian_derivative(frames, axes, types, J, dJ)
-        h = sigma_min_gradient(J, dJ, rows, work[0], work[1:], grad,
-                               SOFTMIN_FRACTION * cfg[L.C_SIGMA_STOP])
-    return sigma_min, h
+    for i in range(n):
+        grad[i] = 0.0           # far from any singularity: nothing binds, nothing to raise
+    return sigma_min, sigma_min, False
+
+
+@njit(cache=True)
+def sigma_gradient(buf, n, rows):
+    """∂σ_min/∂q (of the soft-min h) into the grad vector from the J and frames in
+    the buffer (at q); returns h."""
+    cfg = block(buf, n, L.B_CFG)
+    _placements, axes, types, frames, J, _scratch = _chain(buf, n)
+    dJ = block(buf, n, L.B_DJAC).reshape((n, 6, n))
+    s_ = n if n > 6 else 6
+    work = block(buf, n, L.B_GRADWORK).reshape((1 + GRADIENT_SCRATCH_PLANES, s_, s_))
+    jacobian_derivative(frames, axes, types, J, dJ)
+    return sigma_min_gradient(J, dJ, rows, work[0], work[1:], _jv(buf, n, L.J_GRAD),
+                              SOFTMIN_FRACTION * cfg[L.C_SIGMA_STOP])
 
 
 @njit(cache=True)
@@ -708,11 +699,13 @@ def inverse_phase(buf, n, rows, scale, h_sigma, joint_move, dq):
 
 
 @njit(cache=True)
-def lookahead_phase(buf, n, rows, q, dq, h, age, sigma_min, h_sigma):
+def lookahead_phase(buf, n, rows, q, dq, h, age, sigma_min, h_sigma, have_grad):
     """Phase 8: if braking after this cycle would end below the guard
     ``(1 + LOOKAHEAD_MARGIN)·sigma_stop``, brake now (blended with the command so the
-    arm rests at the guard where that is possible).  Returns True if it braked
-    (values of R_BRAKING in out)."""
+    arm rests at the guard where that is possible).  The first-order rest value
+    needs ∂σ_min/∂q: where kinematics_phase left it out and the samples of the rest
+    path do not prove it above the guard, it is computed here (J at q again).
+    Returns True if it braked (values of R_BRAKING in out)."""
     cfg = block(buf, n, L.B_CFG)
     mem = block(buf, n, L.B_MEM)
     out = block(buf, n, L.B_OUT)
@@ -725,8 +718,11 @@ def lookahead_phase(buf, n, rows, q, dq, h, age, sigma_min, h_sigma):
     cap_hi = _jv(buf, n, L.J_CAP_HI)
     s_guard = cfg[L.C_SIGMA_STOP] * (1.0 + LOOKAHEAD_MARGIN)
     grad = _jv(buf, n, L.J_GRAD)
-    s_a = rest_sigma(placements, axes, types, q, dq, amax, h, age, rows, frames, J,
-                     scratch, q_probe, sigma_min, s_guard, cfg[L.C_LIPSCHITZ])
+    s_a, certified = rest_sigma(placements, axes, types, q, dq, amax, h, age, rows, frames,
+                                J, scratch, q_probe, sigma_min, s_guard, cfg[L.C_LIPSCHITZ])
+    if not (have_grad or certified):
+        sigma_at(placements, axes, types, q, rows, frames, J, scratch[0], True)
+        h_sigma = sigma_gradient(buf, n, rows)
     s_lin = linear_rest_sigma(h_sigma, grad, dq, amax, h, age)
     if s_lin < s_a:
         s_a = s_lin
@@ -740,8 +736,8 @@ def lookahead_phase(buf, n, rows, q, dq, h, age, sigma_min, h_sigma):
         dq_task[i] = dq[i]
     brake_velocity(dq_prev, amax, h, dq)
     clamp_to_bounds(dq, cap_lo, cap_hi)
-    s_b = rest_sigma(placements, axes, types, q, dq, amax, h, age, rows, frames, J,
-                     scratch, q_probe, sigma_min, s_guard, cfg[L.C_LIPSCHITZ])
+    s_b, _ = rest_sigma(placements, axes, types, q, dq, amax, h, age, rows, frames, J,
+                        scratch, q_probe, sigma_min, s_guard, cfg[L.C_LIPSCHITZ])
     s_lin = linear_rest_sigma(h_sigma, grad, dq, amax, h, age)
     if s_lin < s_b:
         s_b = s_lin
@@ -872,7 +868,7 @@ def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
             reason = R_IDLE
 
     # ------------------------------------------------------------ 2. kinematics at q
-    sigma_min, h_sigma = kinematics_phase(buf, n, rows, q, have_task, h, measurement_age)
+    sigma_min, h_sigma, have_grad = kinematics_phase(buf, n, rows, q, have_task)
     s_stop = cfg[L.C_SIGMA_STOP]
     s_warn = cfg[L.C_SIGMA_WARN]
     if mem[L.M_LATCH] != 0.0 and sigma_min > cfg[L.C_SIGMA_RESUME]:
@@ -1001,7 +997,7 @@ def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
     if check_ahead:
         age = measurement_age if measurement_age < cfg[L.C_STALE_TIMEOUT] \
             else cfg[L.C_STALE_TIMEOUT]
-        if lookahead_phase(buf, n, rows, q, dq, h, age, sigma_min, h_sigma):
+        if lookahead_phase(buf, n, rows, q, dq, h, age, sigma_min, h_sigma, have_grad):
             limited |= L_SINGULARITY
             if state != S_JOINT_MOVE:
                 state = S_APPROACHING

@@ -70,9 +70,11 @@ def rest_sigma(placements, axes, types, q, dq, amax, dt, age, rows, frames, J, s
     taking effect one more, and the measurement was taken ``age`` [s] ago).
 
     σ_min is Lipschitz in q: ``|σ(q + Δq) − σ(q)| ≤ lipschitz·‖Δq‖₁``.  Returns
-    ``sigma_min`` when the whole path is provably above ``sigma_stop`` from q alone,
-    the end's σ when both halves are (from q and from the end), else the smaller of
-    the end's and the middle's.
+    (value, certified): (``sigma_min``, True) when the whole path is provably above
+    ``sigma_stop`` from q alone; (the end's σ, True) when both halves are (from q and
+    from the end); else the smaller of the end's and the middle's, and whether the
+    three samples prove each half above ``sigma_stop`` (a half of length ℓ between
+    values a and b stays above ``(a + b − lipschitz·ℓ)/2``).
     """
     n = q.shape[0]
     step = 0.0
@@ -81,20 +83,20 @@ def rest_sigma(placements, axes, types, q, dq, amax, dt, age, rows, frames, J, s
     horizon = rest_horizon(dq, amax, dt, age)
     reach = lipschitz * step * horizon       # bound on |σ change| over the whole path
     if sigma_min - reach >= sigma_stop:
-        return sigma_min
+        return sigma_min, True
     for i in range(n):
         q_probe[i] = q[i] + dq[i] * horizon
     s_end, _, _ = sigma_at(placements, axes, types, q_probe, rows, frames, J, scratch[1],
                             True)
     if sigma_min - 0.5 * reach >= sigma_stop and s_end - 0.5 * reach >= sigma_stop:
-        return s_end                         # both halves provably above
+        return s_end, True                   # both halves provably above
     for i in range(n):
         q_probe[i] = q[i] + dq[i] * (0.5 * horizon)
     s_mid, _, _ = sigma_at(placements, axes, types, q_probe, rows, frames, J, scratch[2],
                             True)
-    return s_mid if s_mid < s_end else s_end
-
-
+    certified = (sigma_min + s_mid - 0.5 * reach >= 2.0 * sigma_stop
+                 and s_mid + s_end - 0.5 * reach >= 2.0 * sigma_stop)
+    return (s_mid if s_mid < s_end else s_end), certified
 
 
 @njit(cache=True)
