@@ -168,8 +168,20 @@ NCFG = len(CFG_SLOTS)
 NJB = len(JOINT_SLOTS)
 NMEM = len(MEM_SLOTS)
 NOUT = len(OUT_SLOTS)
-_SIZES = tuple((c0, cn, cn2, cs2) for _name, c0, cn, cn2, cs2 in BLOCKS)
 NBLOCKS = len(BLOCKS)
+
+
+def _cumulative(column: int) -> tuple[int, ...]:
+    """Running sums of one size coefficient over the blocks (NBLOCKS + 1 entries)."""
+    sums = [0]
+    for row in BLOCKS:
+        sums.append(sums[-1] + int(row[column]))
+    return tuple(sums)
+
+
+#: Offset of block b = _C0[b] + _CN[b]·n + _CN2[b]·n² + _CS2[b]·s², s = max(6, n):
+#: the sizes of the blocks before it, summed once here.
+_C0, _CN, _CN2, _CS2 = (_cumulative(c) for c in (1, 2, 3, 4))
 
 
 @njit(cache=True)
@@ -177,11 +189,7 @@ def block_offset(n, block):
     """Offset in ``buf`` of block number ``block`` (``B_*``) for n joints; with
     ``block = NBLOCKS`` the total size."""
     s = n if n > 6 else 6
-    offset = 0
-    for b in range(block):
-        c0, cn, cn2, cs2 = _SIZES[b]
-        offset += c0 + cn * n + cn2 * n * n + cs2 * s * s
-    return offset
+    return _C0[block] + _CN[block] * n + _CN2[block] * n * n + _CS2[block] * s * s
 
 
 @njit(cache=True)
