@@ -543,6 +543,9 @@ def inverse_phase(buf, n, rows, scale, h_sigma, joint_move, dq):
     * joint move: ``H = I``, x* the straight joint-space motion toward q_goal that
       can still brake within the acceleration limits, slowed so that the tip keeps
       max_linear_speed and max_angular_speed (at q).
+
+    Where x* itself lies in the box and keeps the barrier it is the solution (H is
+    positive definite): H and the active-set solver are then not needed.
     """
     cfg = block(buf, n, L.B_CFG)
     out = block(buf, n, L.B_OUT)
@@ -604,9 +607,6 @@ def inverse_phase(buf, n, rows, scale, h_sigma, joint_move, dq):
             H[i, i] = 1.0
     else:
         lam = out[L.O_LAMBDA]
-        w = cfg[L.C_NULLSPACE_WEIGHT]
-        if w < 1e-12:
-            w = 1e-12
         secondary_velocity(q, grad, _jv(buf, n, L.J_MID), _jv(buf, n, L.J_CONT),
                            cfg[L.C_NULLSPACE_SIGMA_GAIN], cfg[L.C_NULLSPACE_LIMIT_GAIN],
                            out[L.O_SIGMA_MIN], cfg[L.C_SIGMA_WARN], dq_sec)
@@ -628,32 +628,52 @@ def inverse_phase(buf, n, rows, scale, h_sigma, joint_move, dq):
                 p[i] = dq_sec[i]        # no null space: no secondary motion
         for i in range(n):
             x_star[i] += dq_sec[i] - p[i]
-            for j in range(i + 1):
-                s = 0.0
-                for r in range(k):
-                    s += J[rows[r], i] * J[rows[r], j]
-                H[i, j] = s
-                H[j, i] = s
-            H[i, i] += lam * lam + w
-    for i in range(n):
-        s = 0.0
-        for j in range(n):
-            s += H[i, j] * x_star[j]
-        g[i] = -s
     # barrier
     a_dot_brake = 0.0
+    a_dot_x = 0.0
     for i in range(n):
         a_dot_brake += grad[i] * brake[i]
+        a_dot_x += grad[i] * x_star[i]
     sigma_b = cfg[L.C_SIGMA_STOP] * (1.0 + BARRIER_MARGIN)
     b = -cfg[L.C_BARRIER_GAIN] * (h_sigma - sigma_b)
     if b > a_dot_brake:
         b = a_dot_brake
+    # x* minimises the (strictly convex) objective: where it is feasible it is the
+    # QP's solution, no constraint active
+    feasible = a_dot_x >= b
     for i in range(n):
-        dq[i] = brake[i]
-    _it, barrier, _mu, _ok = box_qp(H, g, lo, hi, grad, b, dq, Lf, work,
-                                    _jv(buf, n, L.J_QP_C), _jv(buf, n, L.J_QP_P),
-                                    _jv(buf, n, L.J_QP_Y), _jv(buf, n, L.J_QP_Z),
-                                    _jv(buf, n, L.J_DQ_FREE), QP_ITERATIONS)
+        if not (lo[i] <= x_star[i] <= hi[i]):
+            feasible = False
+    if feasible:
+        for i in range(n):
+            dq[i] = x_star[i]
+            work[i] = 0.0
+        barrier = False
+    else:
+        if not joint_move:
+            lam = out[L.O_LAMBDA]
+            w = cfg[L.C_NULLSPACE_WEIGHT]
+            if w < 1e-12:
+                w = 1e-12
+            for i in range(n):
+                for j in range(i + 1):
+                    s = 0.0
+                    for r in range(k):
+                        s += J[rows[r], i] * J[rows[r], j]
+                    H[i, j] = s
+                    H[j, i] = s
+                H[i, i] += lam * lam + w
+        for i in range(n):
+            s = 0.0
+            for j in range(n):
+                s += H[i, j] * x_star[j]
+            g[i] = -s
+        for i in range(n):
+            dq[i] = brake[i]
+        _it, barrier, _mu, _ok = box_qp(H, g, lo, hi, grad, b, dq, Lf, work,
+                                        _jv(buf, n, L.J_QP_C), _jv(buf, n, L.J_QP_P),
+                                        _jv(buf, n, L.J_QP_Y), _jv(buf, n, L.J_QP_Z),
+                                        _jv(buf, n, L.J_DQ_FREE), QP_ITERATIONS)
     # what shaped the command
     limited = 0
     vmax = _jv(buf, n, L.J_VMAX)
