@@ -22,8 +22,8 @@ its bound only counts the σ_min and joint-limit conditions.
 
 Usage (repository root)::
 
-    python -m bench.bench_reach_bound              # 50 goals per set (the --quick peer run)
-    python -m bench.bench_reach_bound --goals 300  # the full peer run's goals
+    python -m bench.bench_reach_bound              # the full peer run's goals (300 per set)
+    python -m bench.bench_reach_bound --goals 50   # those of its --quick run
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import sys
 
 import numpy as np
 
+from bench.bench_peer import GOALS_FULL
 from bench.common import write_results
 from bench.peer_goals import SET_NAMES, Arm, goal, load_arm
 from jacobian_ik.ik import solve_ik
@@ -93,7 +94,8 @@ def best_sigma(arm: Arm, T_goal: np.ndarray, seeds: int, margin: float,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--goals", type=int, default=50, help="goals per set (default 50)")
+    parser.add_argument("--goals", type=int, default=GOALS_FULL,
+                        help=f"goals per set (default {GOALS_FULL})")
     parser.add_argument("--seeds", type=int, default=40, help="IK seeds per goal (default 40)")
     parser.add_argument("--set", dest="sets", action="append", choices=SET_NAMES,
                         help="only this goal set (repeatable; default all)")
