@@ -299,3 +299,37 @@ def test_kernels_do_not_allocate_per_call():
     """)
     once, many = nrt_allocations(code)
     assert once == many
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_tip_speed_cut_keeps_the_tip_within_its_limits_on_the_segment_to_the_brake(seed):
+    """tip_speed_cut moves dq toward the brake, as little as needed: afterwards the
+    tip's linear (and, for a pose task, angular) speed is within its limit, dq lies
+    on the segment from the brake to the original dq, and a dq already within the
+    limits (or a brake that is not) gives the documented result."""
+    from jacobian_ik.kernels.control import tip_speed_cut
+
+    rng = np.random.default_rng(seed)
+    n = 7
+    J = rng.normal(size=(6, n))
+    rows = np.arange(6 if seed % 2 else 3, dtype=np.int64)
+    brake = rng.normal(size=n) * 0.01
+    dq0 = rng.normal(size=n)
+    dq = dq0.copy()
+    v_max, w_max = 0.25, 1.0
+    changed = tip_speed_cut(J, rows, brake, dq, v_max, w_max)
+    d = dq - brake
+    c = float(np.dot(d, dq0 - brake) / np.dot(dq0 - brake, dq0 - brake))
+    assert np.allclose(d, c * (dq0 - brake), atol=1e-12) and -1e-12 <= c <= 1.0 + 1e-12
+    fits = (np.linalg.norm(J[:3] @ brake) <= v_max
+            and (rows.shape[0] == 3 or np.linalg.norm(J[3:] @ brake) <= w_max))
+    if fits:
+        assert np.linalg.norm(J[:3] @ dq) <= v_max * (1 + 1e-9)
+        if rows.shape[0] == 6:
+            assert np.linalg.norm(J[3:] @ dq) <= w_max * (1 + 1e-9)
+    else:
+        assert np.allclose(dq, brake)
+    assert changed == (not np.allclose(dq, dq0))
+    dq_small = dq0 * 1e-4
+    assert not tip_speed_cut(J, rows, brake, dq_small.copy(), v_max, w_max) \
+        or np.linalg.norm(J[:3] @ dq_small) > v_max

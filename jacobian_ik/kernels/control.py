@@ -153,6 +153,9 @@ JOINT_MOVE_TOLERANCE = 1e-4
 #: The σ_min gradient is computed only while σ_min < this × sigma_warn: above, the
 #: barrier cannot bind and raising σ_min is no concern (saves its cost most cycles).
 GRADIENT_RANGE = 4.0
+#: Relative excess of a tip speed limit tolerated before tip_speed_cut acts
+#: (rounding: the twist is clamped to the limit exactly).
+TIP_SPEED_SLACK = 1e-9
 #: Damping [σ unit] of the null-space projector I − Jᵀ(JJᵀ + ε²I)⁻¹J: far below
 #: sigma_stop, so the projector is exact wherever the arm may be.
 NULLSPACE_DAMPING = 1e-5
@@ -674,8 +677,12 @@ def inverse_phase(buf, n, rows, scale, h_sigma, joint_move, dq):
                                         _jv(buf, n, L.J_QP_C), _jv(buf, n, L.J_QP_P),
                                         _jv(buf, n, L.J_QP_Y), _jv(buf, n, L.J_QP_Z),
                                         _jv(buf, n, L.J_DQ_FREE), QP_ITERATIONS)
-    # what shaped the command
+    # the tip's speed limits hold for the command itself: where a bound moved dq off
+    # x* so that the tip would go faster, pull it toward the (admissible) brake
     limited = 0
+    if tip_speed_cut(J, rows, brake, dq, cfg[L.C_MAX_LINEAR_SPEED],
+                     cfg[L.C_MAX_ANGULAR_SPEED]):
+        limited |= L_CARTESIAN
     vmax = _jv(buf, n, L.J_VMAX)
     cap_lo = _jv(buf, n, L.J_CAP_LO)
     cap_hi = _jv(buf, n, L.J_CAP_HI)
@@ -716,6 +723,50 @@ def inverse_phase(buf, n, rows, scale, h_sigma, joint_move, dq):
         if vv > 0.0:
             progress = vd / vv
     return limited, barrier, progress, admissible
+
+
+@njit(cache=True)
+def tip_speed_cut(J, rows, brake, dq, v_max, w_max):
+    """Bring the tip's speed ``‖J_v dq‖`` to at most v_max (and ``‖J_ω dq‖`` to w_max
+    when the task has angular rows) by moving dq toward ``brake``: ``dq ← brake +
+    c (dq − brake)`` with the largest c in [0, 1] that keeps both (c = 0 if the brake
+    itself does not).  Both ends lie in the QP's box and keep the barrier, so the
+    result does too.  Returns True if dq changed."""
+    n = dq.shape[0]
+    angular = False
+    for r in range(rows.shape[0]):
+        if rows[r] >= 3:
+            angular = True
+    c = 1.0
+    for part in range(2 if angular else 1):
+        limit = v_max if part == 0 else w_max
+        aa = 0.0            # ‖J brake‖², 2 (J brake)·(J d), ‖J d‖², d = dq − brake
+        ab = 0.0
+        bb = 0.0
+        for r in range(3 * part, 3 * part + 3):
+            a = 0.0
+            b = 0.0
+            for j in range(n):
+                a += J[r, j] * brake[j]
+                b += J[r, j] * (dq[j] - brake[j])
+            aa += a * a
+            ab += a * b
+            bb += b * b
+        top = limit * (1.0 + TIP_SPEED_SLACK)
+        if aa + 2.0 * ab + bb <= top * top:
+            continue
+        if aa >= top * top or bb <= 0.0:
+            c = 0.0
+            continue
+        # largest c with aa + 2c·ab + c²·bb = limit²
+        root = (-ab + math.sqrt(ab * ab - bb * (aa - limit * limit))) / bb
+        if root < c:
+            c = root if root > 0.0 else 0.0
+    if c >= 1.0:
+        return False
+    for i in range(n):
+        dq[i] = brake[i] + c * (dq[i] - brake[i])
+    return True
 
 
 @njit(cache=True)
