@@ -114,7 +114,7 @@ from jacobian_ik.kernels.derivatives import (
     jacobian_derivative,
     sigma_min_gradient,
 )
-from jacobian_ik.kernels.kinematics import damping_nakamura, dls_step
+from jacobian_ik.kernels.kinematics import damping_nakamura, dls_step, normal_matrix
 from jacobian_ik.kernels.layout import block, block_offset
 from jacobian_ik.kernels.limits import brake_velocity, clamp_to_bounds, joint_velocity_bounds
 from jacobian_ik.kernels.lookahead import (
@@ -658,13 +658,8 @@ def inverse_phase(buf, n, rows, scale, h_sigma, joint_move, dq):
             w = cfg[L.C_NULLSPACE_WEIGHT]
             if w < 1e-12:
                 w = 1e-12
+            normal_matrix(J, rows, H)
             for i in range(n):
-                for j in range(i + 1):
-                    s = 0.0
-                    for r in range(k):
-                        s += J[rows[r], i] * J[rows[r], j]
-                    H[i, j] = s
-                    H[j, i] = s
                 H[i, i] += lam * lam + w
         for i in range(n):
             s = 0.0

@@ -340,14 +340,22 @@ def gram_matrix(J, rows, G):
                 G[a, b] = s
                 G[b, a] = s
         return k
+    normal_matrix(J, rows, G)
+    return n
+
+
+@njit(cache=True)
+def normal_matrix(J, rows, out):
+    """``J_taskᵀ J_task`` (n × n) into ``out[:n, :n]``."""
+    n = J.shape[1]
+    k = rows.shape[0]
     for a in range(n):
         for b in range(a + 1):
             s = 0.0
             for r in range(k):
                 s += J[rows[r], a] * J[rows[r], b]
-            G[a, b] = s
-            G[b, a] = s
-    return n
+            out[a, b] = s
+            out[b, a] = s
 
 
 @njit(cache=True)
