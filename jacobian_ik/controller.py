@@ -237,7 +237,7 @@ class Controller:
         # checked path) instead of compiling inside a control cycle.
         K.control_cycle.disable_compile()
         self._fast = True
-        self._fallback.warm_up(self._params)
+        self._fallback.warm_up()
         self._buf[:] = saved
         self._last_state = SafetyState.IDLE
         self._last_valid = False
@@ -417,9 +417,10 @@ class Controller:
 
     def _new_goal(self, T_base_target: np.ndarray, position_error: float) -> None:
         """A new pose goal: any fallback of the last one ends; a far goal (position
-        error [m] above joint_move_distance) starts a search, ahead of any blockage, for a
-        straight joint-space path from the arm's position that keeps σ_min up, while
-        the arm starts toward the goal in Cartesian space."""
+        error [m] above joint_move_distance) starts a search, ahead of any blockage,
+        while the arm starts toward the goal in Cartesian space: it previews the
+        Cartesian route and, where σ_min would fall toward the barrier on it, looks
+        for a joint-space path that keeps σ_min up."""
         if self._planning:      # (else nothing runs: the kernel ended any joint move)
             self._stop_fallback(False)
         self._fallbacks = 0
@@ -433,8 +434,9 @@ class Controller:
 
     def _slide(self, T_base_target: np.ndarray, dt: float) -> None:
         """The pose goal's Cartesian motion slides along the σ_min barrier: after
-        stall_timeout of it (once per goal), search for a joint path that keeps σ_min
-        up, however long the tip's way along it (the slide may be slower still)."""
+        stall_timeout of it (once per goal), search for a straight joint path that
+        keeps σ_min up and along which the tip travels at most MAX_DETOUR times the
+        distance to the goal (else the slide goes on)."""
         self._slide_time += dt
         if self._slide_time >= self._params.stall_timeout and not self._slide_searched \
                 and self._params.joint_fallback:

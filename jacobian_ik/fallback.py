@@ -44,7 +44,6 @@ from typing import TYPE_CHECKING, Final, Literal
 
 import numpy as np
 
-from jacobian_ik import kernels
 from jacobian_ik.ik import ATTEMPT_ITERATIONS, IkSolver
 from jacobian_ik.kernels.lookahead import LOOKAHEAD_MARGIN, path_min_sigma, sigma_at
 from jacobian_ik.rotations import axis_rotation, rotation_between
@@ -131,7 +130,7 @@ class JointPathFinder:
         self._search: Iterator | None = None
         self._spent = 0          # σ_min samples spent in this slice
 
-    def warm_up(self, params: ControllerParams) -> None:
+    def warm_up(self) -> None:
         """Compile every kernel the search uses (called directly: a warm-up search
         could end before reaching some of them, e.g. where σ_min is 0 at q_mid)."""
         r = self.robot
@@ -247,33 +246,24 @@ class JointPathFinder:
             done += chunk
         return True
 
-    def _tip_of(self, q: np.ndarray) -> np.ndarray:
-        r = self.robot
-        kernels.fk_frames(r.placements, r.axes, r.joint_types, q, self._frames)
-        return self._frames[r.dof, :3, 3].copy()
-
     def _tip_travel(self, q: np.ndarray, x: np.ndarray) -> float:
         """Length [m] of the tip's way along the straight joint path q → x (sampled)."""
-        r = self.robot
+        fk = self.robot.fk
         self._spent += DETOUR_SAMPLES
         travel = 0.0
-        kernels.fk_frames(r.placements, r.axes, r.joint_types, q, self._frames)
-        p_prev = self._frames[r.dof, :3, 3].copy()
+        p_prev = fk(q)[:3, 3]
         for i in range(1, DETOUR_SAMPLES + 1):
-            kernels.fk_frames(r.placements, r.axes, r.joint_types,
-                              q + (x - q) * (i / DETOUR_SAMPLES), self._frames)
-            p = self._frames[r.dof, :3, 3]
+            p = fk(q + (x - q) * (i / DETOUR_SAMPLES))[:3, 3]
             travel += float(np.linalg.norm(p - p_prev))
-            p_prev[:] = p
+            p_prev = p
         return travel
 
     def _route(self, q: np.ndarray, T: np.ndarray,
-               floor: float) -> Iterator[Searching | bool]:
-        """Preview of the Cartesian route from q to ``T``: yields SEARCHING per few
-        points, then whether IK follows it continuously with σ_min ≥ floor."""
-        r = self.robot
-        kernels.fk_frames(r.placements, r.axes, r.joint_types, q, self._frames)
-        T_here = self._frames[r.dof].copy()
+               floor: float) -> Generator[Searching, None, bool]:
+        """Whether IK follows the Cartesian route from q to ``T`` continuously with
+        σ_min ≥ floor: a generator (``ok = yield from self._route(…)``) yielding
+        SEARCHING after each point."""
+        T_here = self.robot.fk(q)
         p0, p1 = T_here[:3, 3], T[:3, 3]
         axis, angle = rotation_between(T_here[:3, :3], T[:3, :3])
         count = min(ROUTE_POINTS, max(2, int(np.ceil(np.linalg.norm(p1 - p0) / ROUTE_SPACING))))
@@ -288,11 +278,10 @@ class JointPathFinder:
             self._spent += 8
             if not res.success or np.max(np.abs(res.q - x)) > ROUTE_JUMP \
                     or self._sigma(res.q) < floor:
-                yield False
-                return
+                return False
             x = res.q
             yield SEARCHING
-        yield True
+        return True
 
     def _candidates(self, q_live: np.ndarray, T: np.ndarray, params: ControllerParams,
                     origin: np.ndarray, waypoints: bool, blocked: bool, preview: bool
@@ -304,18 +293,13 @@ class JointPathFinder:
         inner_lo = np.where(bounded, r.lower + margin, -np.inf)
         inner_hi = np.where(bounded, r.upper - margin, np.inf)
         lookahead_guard = params.sigma_stop * (1.0 + LOOKAHEAD_MARGIN)
-        guard = max(lookahead_guard, min(1.05 * lookahead_guard, 0.97 * self._sigma(q_live)))
+        sigma_here = self._sigma(q_live)
+        guard = max(lookahead_guard, min(1.05 * lookahead_guard, 0.97 * sigma_here))
         goals: list[tuple[float, np.ndarray]] = []  # admissible IK solutions (σ_min there, q_goal)
         straight: list[tuple[float, np.ndarray]] = []   # clear straight paths (tip travel, q_goal)
-        if preview:
-            route = self._route(q_live.copy(), T,
-                                min(ROUTE_FLOOR * guard, 0.95 * self._sigma(q_live)))
-            clear = next(route)
-            while clear is SEARCHING:
-                yield SEARCHING
-                clear = next(route)
-            if clear:
-                return              # the Cartesian route keeps σ_min up: no joint move
+        if preview and (yield from self._route(q_live.copy(), T,
+                                                min(ROUTE_FLOOR * guard, 0.95 * sigma_here))):
+            return                  # the Cartesian route keeps σ_min up: no joint move
         for attempt in range(IK_CANDIDATES):
             q = q_live.copy()
             base_floor = min(params.sigma_warn, self._sigma(q))
@@ -344,7 +328,7 @@ class JointPathFinder:
             yield SEARCHING
         if straight:
             travel, x = min(straight, key=lambda c: c[0])
-            distance = float(np.linalg.norm(T[:3, 3] - self._tip_of(q_live)))
+            distance = float(np.linalg.norm(T[:3, 3] - self.robot.fk(q_live)[:3, 3]))
             if preview or travel <= MAX_DETOUR * distance:
                 yield [x]
             return

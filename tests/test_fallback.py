@@ -41,7 +41,7 @@ def test_samples_between_keeps_the_spacing():
 def ur5_finder():
     robot = bundled_arm("ur5")
     finder = JointPathFinder(robot, robot.task_rows("pose"))
-    finder.warm_up(ControllerParams())
+    finder.warm_up()
     return finder
 
 

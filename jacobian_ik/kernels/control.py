@@ -605,9 +605,6 @@ def inverse_phase(buf, n, rows, scale, h_sigma, joint_move, dq):
             f *= cfg[L.C_MAX_ANGULAR_SPEED] / ang
         for i in range(n):
             x_star[i] *= f
-            for j in range(n):
-                H[i, j] = 0.0
-            H[i, i] = 1.0
     else:
         lam = out[L.O_LAMBDA]
         secondary_velocity(q, grad, _jv(buf, n, L.J_MID), _jv(buf, n, L.J_CONT),
@@ -653,7 +650,12 @@ def inverse_phase(buf, n, rows, scale, h_sigma, joint_move, dq):
             work[i] = 0.0
         barrier = False
     else:
-        if not joint_move:
+        if joint_move:
+            for i in range(n):
+                for j in range(n):
+                    H[i, j] = 0.0
+                H[i, i] = 1.0
+        else:
             lam = out[L.O_LAMBDA]
             w = cfg[L.C_NULLSPACE_WEIGHT]
             if w < 1e-12:
