@@ -108,6 +108,7 @@ _FLOAT_FIELDS = itemgetter(L.O_SIGMA_MIN, L.O_SIGMA_MAX, L.O_COND, L.O_W, L.O_SC
 # module attributes of a module with __getattr__, which Python reads more slowly).
 _O_NEW_GOAL, _O_BLOCKED, _O_PERR, _O_GOAL, _O_LIMITED = (
     L.O_NEW_GOAL, L.O_BLOCKED, L.O_PERR, L.O_GOAL, L.O_LIMITED)
+_O_POSE_CYCLE, _O_GOAL_EVENT = L.O_POSE_CYCLE, L.O_GOAL_EVENT
 _O_REASON, _O_VAL1, _O_VAL2, _O_SCALE = L.O_REASON, L.O_VAL1, L.O_VAL2, L.O_SCALE
 
 
@@ -167,10 +168,9 @@ class Controller:
         self._slide_searched = False            # ... and searched for a joint path
         self._waypoints: list[np.ndarray] = []  # joint goals still to come
         self._paused = False
-        self._last_state = SafetyState.IDLE
-        self._last_valid = False
-        self._last_reason = "no cycle yet"
+        self._last: StepResult | None = None    # the last cycle's result
         self._reason_key: tuple | None = None   # values the last formatted reason shows
+        self._reason_text = ""                  # ... and its text
         self._fast = False      # inputs go straight to K.control_cycle (after warm_up)
         self._mem[L.M_ANCHOR] = K.ANCHOR_FIRST
 
@@ -182,7 +182,7 @@ class Controller:
     @property
     def state(self) -> SafetyState:
         """State of the last cycle (IDLE before the first)."""
-        return self._last_state
+        return SafetyState.IDLE if self._last is None else self._last.state
 
     @property
     def joint_limits(self) -> JointLimits:
@@ -239,8 +239,7 @@ class Controller:
         self._fast = True
         self._fallback.warm_up()
         self._buf[:] = saved
-        self._last_state = SafetyState.IDLE
-        self._last_valid = False
+        self._last = None
 
     def pause(self) -> None:
         """Decelerate and hold (state PAUSED) until ``resume()``."""
@@ -277,9 +276,12 @@ class Controller:
             if frozen:
                 return True, "frozen-measurement timer restarted; no safe stop is latched"
             return True, "no safe stop is latched"
-        if not self._last_valid:
-            return False, (f"cannot reset: the last input was {self._last_state.name} "
-                           f"({self._last_reason}); send a valid, fresh measurement first")
+        last = self._last
+        if last is None or not _VALID[last.state]:
+            state, reason = ("IDLE", "no cycle yet") if last is None \
+                else (last.state.name, last.reason)
+            return False, (f"cannot reset: the last input was {state} ({reason}); send a "
+                           f"valid, fresh measurement first")
         sigma_min = float(self._out[L.O_SIGMA_MIN])
         if mem[L.M_LATCH] != 0.0 and not sigma_min > self._params.sigma_resume:
             return False, (f"cannot reset: sigma_min {sigma_min:.4g} <= sigma_resume "
@@ -322,7 +324,6 @@ class Controller:
         position command continues from the last one (never a step).
         """
         code = -1
-        pose = False
         bad = ""
         if self._fast and rejected is None and type(q_measured) is np.ndarray \
                 and (target is None or type(target) is np.ndarray):
@@ -331,16 +332,36 @@ class Controller:
             try:
                 code = K.control_cycle(self._rows, self._buf, q_measured, target, dt,
                                        measurement_age, target_age, self._paused)
-                pose = target is not None and target.ndim == 2
             except TypeError:
                 # an input type warm_up() did not compile: this controller checks
                 # its input in Python from now on (and never compiles in the loop)
                 self._fast = False
         if code < 0:
-            pose, bad, code = self._checked_step(q_measured, target, dt, measurement_age,
-                                                 target_age, rejected)
+            bad, code = self._checked_step(q_measured, target, dt, measurement_age,
+                                           target_age, rejected)
         o = self._out.tolist()
-        if pose and code != C.S_INVALID:
+        if o[_O_GOAL_EVENT] != 0.0 or self._planning:
+            self._goal_logic(o, dt)
+        reason = FIXED_REASONS.get(o[_O_REASON])
+        if reason is None:
+            key = (o[_O_REASON], o[_O_VAL1], o[_O_VAL2], o[_O_SCALE], bad)
+            if key == self._reason_key:
+                reason = self._reason_text
+            else:
+                reason = reason_text(int(key[0]), key[1], key[2], self._params,
+                                     self.robot.joint_names, key[3], bad)
+                self._reason_key = key
+                self._reason_text = reason
+        result = self._last = _new_result(StepResult, (
+            self._dq_out.copy(), self._q_out.copy(), _STATES[code], reason, *_FLOAT_FIELDS(o),
+            o[_O_GOAL] != 0.0, LIMITED_TEXT[o[_O_LIMITED]]))
+        return result
+
+    def _goal_logic(self, o: list[float], dt: float) -> None:
+        """The joint-space fallback's part of a cycle (``o``: the out block): on a
+        pose cycle, a new goal, a blocked goal or a slide along the barrier may start
+        a search, and a running search or move advances; any other cycle ends it."""
+        if o[_O_POSE_CYCLE] != 0.0:
             if o[_O_NEW_GOAL] != 0.0:
                 self._new_goal(self._pose_in, o[_O_PERR])
             elif o[_O_BLOCKED] != 0.0 and not self._blocked_search:
@@ -351,28 +372,12 @@ class Controller:
                 self._advance_fallback()
         elif self._planning:
             self._stop_fallback(False)
-        state = _STATES[code]
-        reason = FIXED_REASONS.get(o[_O_REASON])
-        if reason is None:
-            key = (o[_O_REASON], o[_O_VAL1], o[_O_VAL2], o[_O_SCALE], bad)
-            if key == self._reason_key:
-                reason = self._last_reason
-            else:
-                reason = reason_text(int(key[0]), key[1], key[2], self._params,
-                                     self.robot.joint_names, key[3], bad)
-                self._reason_key = key
-        self._last_state = state
-        self._last_valid = _VALID[code]
-        self._last_reason = reason
-        return _new_result(StepResult, (
-            self._dq_out.copy(), self._q_out.copy(), state, reason, *_FLOAT_FIELDS(o),
-            o[_O_GOAL] != 0.0, LIMITED_TEXT[o[_O_LIMITED]]))
 
     def _checked_step(self, q_measured: ArrayLike, target: ArrayLike | None, dt: float,
                       measurement_age: float, target_age: float,
-                      rejected: str | None) -> tuple[bool, str, int]:
+                      rejected: str | None) -> tuple[str, int]:
         """The cycle for any input: checked and copied here, then the kernel.  Returns
-        (pose target, text of a malformed input, state code)."""
+        (text of a malformed input, state code)."""
         mode = C.MODE_BAD
         bad = ""
         try:
@@ -413,7 +418,7 @@ class Controller:
             bad = str(rejected) or "input rejected"
         code = K.control_step(self._rows, self._buf, mode, dt, measurement_age, target_age,
                               self._paused)
-        return mode == C.MODE_POSE, bad, code
+        return bad, code
 
     def _new_goal(self, T_base_target: np.ndarray, position_error: float) -> None:
         """A new pose goal: any fallback of the last one ends; a far goal (position

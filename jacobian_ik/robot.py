@@ -408,4 +408,4 @@ class Workspace:
         self.err = np.zeros(6)
         self.scratch = np.zeros((5, s, s))
         (self.G, self.L, self.M, self.X_min, self.X_max, self.Y,
-         self.tmp) = kernels.scratch_views(self.scratch)
+         self.tmp) = kernels.scratch_views.py_func(self.scratch)

@@ -333,3 +333,28 @@ def test_tip_speed_cut_keeps_the_tip_within_its_limits_on_the_segment_to_the_bra
     dq_small = dq0 * 1e-4
     assert not tip_speed_cut(J, rows, brake, dq_small.copy(), v_max, w_max) \
         or np.linalg.norm(J[:3] @ dq_small) > v_max
+
+
+def test_every_kernel_that_does_not_allocate_runs_without_reference_counting():
+    """Every compiled function of the kernel modules is built by ``jit.kernel`` or
+    ``jit.view`` (no reference-counting runtime, so no atomic count per view in a
+    cycle, and numba refuses an allocation), except the parallel sweeps, which
+    allocate each thread's scratch on purpose."""
+    import importlib
+    import pkgutil
+
+    from numba.core.registry import CPUDispatcher
+
+    import jacobian_ik.kernels as package
+
+    counted = 0
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"jacobian_ik.kernels.{info.name}")
+        for name, value in vars(module).items():
+            if not isinstance(value, CPUDispatcher) or value.py_func.__module__ != module.__name__:
+                continue
+            options = value.targetoptions
+            assert options.get("parallel") or options.get("_nrt") is False, \
+                f"{module.__name__}.{name} is compiled with numba's reference counting"
+            counted += 1
+    assert counted > 50

@@ -1,4 +1,5 @@
-"""numba kernels: pure ``@njit(cache=True)`` functions over float64 arrays.
+"""numba kernels: pure functions over float64 arrays, compiled as ``jit.kernel``
+(``njit``, cached, without numba's reference-counting runtime).
 
 ``kinematics`` holds forward kinematics, the Jacobian, singular values and the
 damped least squares step; the other modules build on it.  Nothing here imports

@@ -27,6 +27,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from jacobian_ik.kernels.jit import kernel
 from jacobian_ik.kernels.kinematics import (
     fk_frames,
     gram_matrix,
@@ -49,7 +50,7 @@ GRAM_SIGMA_ATOL = 1e-6
 DEFAULT_CHUNK = 512
 
 
-@njit(cache=True)
+@kernel
 def tridiagonalize(A, m, d, e, p):
     """Reduce the symmetric ``A[:m, :m]`` to tridiagonal form ``T = Hᵀ A H``.
 
@@ -99,7 +100,7 @@ def tridiagonalize(A, m, d, e, p):
     e[m - 1] = 0.0
 
 
-@njit(cache=True)
+@kernel
 def tridiagonal_eigenvalues(d, e, m, atol):
     """Eigenvalues of the symmetric tridiagonal (d, e) by implicit shifted QL.
 
@@ -157,7 +158,7 @@ def tridiagonal_eigenvalues(d, e, m, atol):
     return sweeps
 
 
-@njit(cache=True)
+@kernel
 def gram_extremes(G, m, d, e, p):
     """(λ_min, λ_max, ∏λ) of the symmetric positive semi-definite ``G[:m, :m]``.
 

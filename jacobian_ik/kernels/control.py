@@ -61,8 +61,6 @@ the states are documented in docs/controller.md; the equations:
 
 import math
 
-from numba import njit
-
 from jacobian_ik.kernels import layout as L
 from jacobian_ik.kernels.codes import (
     L_ACCELERATION,
@@ -114,6 +112,7 @@ from jacobian_ik.kernels.derivatives import (
     jacobian_derivative,
     sigma_min_gradient,
 )
+from jacobian_ik.kernels.jit import kernel, view
 from jacobian_ik.kernels.kinematics import damping_nakamura, dls_step, normal_matrix
 from jacobian_ik.kernels.layout import block, block_offset
 from jacobian_ik.kernels.limits import brake_velocity, clamp_to_bounds, joint_velocity_bounds
@@ -178,13 +177,13 @@ ANCHOR_FIRST = 2.0
 QP_ITERATIONS = 40
 
 
-@njit(cache=True)
+@view
 def _jv(buf, n, slot):
     o = block_offset(n, L.B_JOINTS) + slot * n
     return buf[o:o + n]
 
 
-@njit(cache=True)
+@view
 def _chain(buf, n):
     """Views of the chain and its kinematics scratch: (placements (n+1, 4, 4), axes
     (n, 3), types (n,), frames (n+1, 4, 4), J (6, n), σ scratch (3, 5, s, s))."""
@@ -198,7 +197,7 @@ def _chain(buf, n):
 
 
 # ============================================================================ phases
-@njit(cache=True)
+@kernel
 def input_phase(q, target, mode, dt, measurement_age, target_age, out):
     """Phase 1: reason code of an invalid input (values in out), −1 when valid."""
     if mode == MODE_BAD:
@@ -210,7 +209,7 @@ def input_phase(q, target, mode, dt, measurement_age, target_age, out):
     return reason
 
 
-@njit(cache=True)
+@kernel
 def reject_phase(buf, n, reason, q_ok, dt):
     """Phase 1 (invalid input): the input is not used (except a finite measurement,
     kept as the last valid one when ``q_ok``); the last command brakes at the
@@ -260,7 +259,7 @@ def reject_phase(buf, n, reason, q_ok, dt):
     out[L.O_REASON] = reason
 
 
-@njit(cache=True)
+@kernel
 def update_frozen(q, q_last, dq_prev, dt, age, mem, timeout):
     """Frozen-measurement watch; True when q counts as frozen.
 
@@ -299,7 +298,7 @@ def update_frozen(q, q_last, dq_prev, dt, age, mem, timeout):
     return mem[L.M_FROZEN] != 0.0
 
 
-@njit(cache=True)
+@kernel
 def update_rest(dq, h, mem):
     """mem ``rest``: time [s] the command has been at rest (every dqᵢ = 0), else 0."""
     for i in range(dq.shape[0]):
@@ -309,7 +308,7 @@ def update_rest(dq, h, mem):
     mem[L.M_REST] += h
 
 
-@njit(cache=True)
+@kernel
 def anchor_decision(q, q_cmd, dq_prev, cont, mem, moving, fresh, recent, drift):
     """Whether q_cmd is re-anchored on the measured q this cycle (updates the anchor
     memory).
@@ -353,7 +352,7 @@ def anchor_decision(q, q_cmd, dq_prev, cont, mem, moving, fresh, recent, drift):
     return False
 
 
-@njit(cache=True)
+@kernel
 def kinematics_phase(buf, n, rows, q, want_gradient):
     """Phase 2: FK, J, σ at q into out; ∂σ_min/∂q into the grad vector when asked and
     σ_min < GRADIENT_RANGE·sigma_warn (else zero: no barrier, no σ term in the
@@ -369,8 +368,11 @@ def kinematics_phase(buf, n, rows, q, want_gradient):
                                        scratch[0], warm)
     if not warm:
         # the look-ahead subspaces start from the ones just found at q
-        scratch[1, 3, :, :] = scratch[0, 3, :, :]
-        scratch[2, 3, :, :] = scratch[0, 3, :, :]
+        s_ = scratch.shape[2]
+        for i in range(s_):
+            for j in range(s_):
+                scratch[1, 3, i, j] = scratch[0, 3, i, j]
+                scratch[2, 3, i, j] = scratch[0, 3, i, j]
     mem[L.M_WARM] = 1.0
     out[L.O_SIGMA_MIN] = sigma_min
     out[L.O_SIGMA_MAX] = sigma_max
@@ -386,7 +388,7 @@ def kinematics_phase(buf, n, rows, q, want_gradient):
     return sigma_min, sigma_min, False
 
 
-@njit(cache=True)
+@kernel
 def sigma_gradient(buf, n, rows):
     """∂σ_min/∂q (of the soft-min h) into the grad vector from the J and frames in
     the buffer (at q); returns h."""
@@ -400,7 +402,7 @@ def sigma_gradient(buf, n, rows):
                               SOFTMIN_FRACTION * cfg[L.C_SIGMA_STOP])
 
 
-@njit(cache=True)
+@kernel
 def twist_phase(buf, n, mode, h, moving_task):
     """Phase 4: task twist (twist block), errors and goal test (out), progress watch
     (mem).  Returns True if the twist was clamped to the Cartesian speed limits."""
@@ -469,7 +471,7 @@ def twist_phase(buf, n, mode, h, moving_task):
     return clamped
 
 
-@njit(cache=True)
+@kernel
 def bounds_phase(buf, n, h, q):
     """Phase 5: position caps, the braking command (clamped to the caps) and the QP
     box ``lo ≤ dq ≤ hi`` (velocity, acceleration, position), widened to contain the
@@ -511,7 +513,7 @@ def bounds_phase(buf, n, h, q):
         hi[i] = hi_i
 
 
-@njit(cache=True)
+@kernel
 def secondary_velocity(q, grad, mid, cont, k_sigma, k_limit, sigma_min, sigma_warn, dq_sec):
     """``dq_sec = k_σ w(σ_min) ∇σ_min + k_l (q_mid − q)`` (no centring for continuous
     joints); ``w`` is 1 below ½·GRADIENT_RANGE·sigma_warn and falls linearly to 0 at
@@ -529,7 +531,7 @@ def secondary_velocity(q, grad, mid, cont, k_sigma, k_limit, sigma_min, sigma_wa
         dq_sec[i] = v
 
 
-@njit(cache=True)
+@kernel
 def inverse_phase(buf, n, rows, scale, h_sigma, joint_move, dq):
     """Phase 6: the joint velocity dq (n,) from the QP; returns (limited bits,
     barrier active, share of the task twist delivered ``(J dq)·v / ‖v‖²``, whether
@@ -722,7 +724,7 @@ def inverse_phase(buf, n, rows, scale, h_sigma, joint_move, dq):
     return limited, barrier, progress, admissible
 
 
-@njit(cache=True)
+@kernel
 def tip_speed_cut(J, rows, brake, dq, v_max, w_max):
     """Bring the tip's speed ``‖J_v dq‖`` to at most v_max (and ``‖J_ω dq‖`` to w_max
     when the task has angular rows) by moving dq toward ``brake``: ``dq ← brake +
@@ -766,7 +768,7 @@ def tip_speed_cut(J, rows, brake, dq, v_max, w_max):
     return True
 
 
-@njit(cache=True)
+@kernel
 def lookahead_phase(buf, n, rows, q, dq, h, age, sigma_min, h_sigma, have_grad):
     """Phase 8: if braking after this cycle would end below the guard
     ``(1 + LOOKAHEAD_MARGIN)·sigma_stop``, brake now (blended with the command so the
@@ -816,7 +818,7 @@ def lookahead_phase(buf, n, rows, q, dq, h, age, sigma_min, h_sigma, have_grad):
     return True
 
 
-@njit(cache=True)
+@kernel
 def integrate_phase(buf, n, q, dq, h, moving, fresh, recent):
     """Phase 9: ``q_out = q_cmd + dq·h``; q_cmd re-anchored on the measured q only as
     ``anchor_decision`` says (never during a stop); dq becomes dq_prev."""
@@ -837,7 +839,7 @@ def integrate_phase(buf, n, q, dq, h, moving, fresh, recent):
     update_rest(dq, h, mem)
 
 
-@njit(cache=True)
+@kernel
 def singularity_scale(sigma_min, cfg, mem, h):
     """Speed scale ``min(s(σ_min), s_prev + rate·h)`` (see the module docstring)."""
     s_stop = cfg[L.C_SIGMA_STOP]
@@ -852,7 +854,7 @@ def singularity_scale(sigma_min, cfg, mem, h):
 
 
 # ============================================================================ the cycle
-@njit(cache=True)
+@kernel
 def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
     """One control cycle on the controller memory ``buf`` (see the module docstring).
 
@@ -1090,10 +1092,14 @@ def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
     out[L.O_LIMITED] = limited
     out[L.O_STATE] = state
     out[L.O_REASON] = reason
+    if mode == MODE_POSE:
+        out[L.O_POSE_CYCLE] = 1.0
+        if out[L.O_NEW_GOAL] != 0.0 or out[L.O_BLOCKED] != 0.0 or reason == R_BARRIER:
+            out[L.O_GOAL_EVENT] = 1.0
     return state
 
 
-@njit(cache=True)
+@kernel
 def control_cycle(rows, buf, q, target, dt, measurement_age, target_age, paused):
     """``control_step`` with its inputs passed in: the measured q (Shape (n,)) is
     copied to the ``J_Q_IN`` vector and the target (None: hold; a (4, 4)
@@ -1126,7 +1132,7 @@ def control_cycle(rows, buf, q, target, dt, measurement_age, target_age, paused)
     return control_step(rows, buf, mode, dt, measurement_age, target_age, paused)
 
 
-@njit(cache=True)
+@kernel
 def _peak(v):
     """maxᵢ |vᵢ|."""
     peak = 0.0
@@ -1136,7 +1142,7 @@ def _peak(v):
     return peak
 
 
-@njit(cache=True)
+@kernel
 def _bound_joint(buf, n):
     """Index of the first joint the QP held at a position bound (0 if none)."""
     work = _jv(buf, n, L.J_QP_W)
@@ -1150,7 +1156,7 @@ def _bound_joint(buf, n):
     return 0
 
 
-@njit(cache=True)
+@kernel
 def _leaves_singularity(buf, n, rows, q, dq, peak, sigma_min):
     """True if a probe step of LEAVE_PROBE along dq raises σ_min (values in out)."""
     out = block(buf, n, L.B_OUT)

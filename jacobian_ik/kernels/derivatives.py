@@ -3,7 +3,7 @@
 ``jacobian_derivative`` gives ``∂J/∂q_k`` for every joint k (the kinematic
 Hessian of the tip), ``sigma_min_gradient`` the gradient ``∂σ/∂q`` of a smooth
 lower bound of σ_min of the task Jacobian (or of σ_min itself).  Both are
-``@njit(cache=True)`` over float64 arrays and write into arrays the caller
+``jit.kernel`` functions over float64 arrays and write into arrays the caller
 preallocated; nothing here allocates.
 
 Conventions are those of ``jacobian_ik.kernels.kinematics``: J is the base-frame
@@ -14,8 +14,7 @@ singular values.
 
 import math
 
-from numba import njit
-
+from jacobian_ik.kernels.jit import kernel
 from jacobian_ik.kernels.kinematics import gram_matrix
 
 #: Largest number of Jacobi sweeps of the m × m eigenproblem (m ≤ 6 converges
@@ -49,7 +48,7 @@ def sigma_gradient_scratch_shape(n):
     return (GRADIENT_SCRATCH_PLANES, s, s)
 
 
-@njit(cache=True)
+@kernel
 def jacobian_derivative(frames, axes, joint_types, J, dJ):
     """Derivative of the base-frame geometric Jacobian with respect to each joint.
 
@@ -119,7 +118,7 @@ def jacobian_derivative(frames, axes, joint_types, J, dJ):
                 D[5, i] = 0.0
 
 
-@njit(cache=True)
+@kernel
 def _gram_eigen(G, E, m, rot, T, warm):
     """Jacobi eigendecomposition of the symmetric ``G[:m, :m]`` in place.
 
@@ -271,7 +270,7 @@ def _gram_eigen(G, E, m, rot, T, warm):
     return trace
 
 
-@njit(cache=True)
+@kernel
 def _null_partner(dJ, rows, E, O, M, B, W, rot, small_side, d, m, i, done):
     """Column i of ``O[:d, :m]`` ← the partner vector x of a zero singular value.
 
@@ -358,7 +357,7 @@ def _null_partner(dJ, rows, E, O, M, B, W, rot, small_side, d, m, i, done):
                 O[r, i] /= nrm
 
 
-@njit(cache=True)
+@kernel
 def sigma_min_gradient(J, dJ, rows, G, work, grad, tau):
     """Soft-min h of the task Jacobian's singular values and its gradient ∂h/∂q.
 

@@ -21,8 +21,8 @@ continuous joints wrapped to [−π, π].
 import math
 
 import numpy as np
-from numba import njit
 
+from jacobian_ik.kernels.jit import kernel
 from jacobian_ik.kernels.kinematics import dls_step, fk_jacobian, pose_error
 
 #: Damping bias λ_bias² of the Levenberg–Marquardt step (keeps it finite at singularities).
@@ -35,13 +35,13 @@ STALL_RATIO = 0.9
 STALL_WINDOW = 8
 
 
-@njit(cache=True)
+@kernel
 def seed_rng(seed):
     """Seed numba's random generator (used by ``random_seed_configuration``)."""
     np.random.seed(seed)
 
 
-@njit(cache=True)
+@kernel
 def random_seed_configuration(lower, upper, cont, q):
     """Uniform configuration within the limits ([−π, π] for continuous joints) into q."""
     for i in range(q.shape[0]):
@@ -51,7 +51,7 @@ def random_seed_configuration(lower, upper, cont, q):
             q[i] = np.random.uniform(lower[i], upper[i])
 
 
-@njit(cache=True)
+@kernel
 def ik_error(T_tip, T_target, err):
     """Base-frame error ``err`` (6,) and the largest component of it expressed in the
     target frame (the success measure); returns (max |e_t|, ‖err‖²)."""
@@ -69,7 +69,7 @@ def ik_error(T_tip, T_target, err):
     return worst, norm2
 
 
-@njit(cache=True)
+@kernel
 def ik_attempt(placements, axes, joint_types, lim, T_target, tol, max_iter, rows,
                frames, J, M, tmp, err, dq, history, q):
     """Levenberg–Marquardt descent from q (updated in place) for at most max_iter steps.
@@ -117,7 +117,7 @@ def ik_attempt(placements, axes, joint_types, lim, T_target, tol, max_iter, rows
     return False, it, worst
 
 
-@njit(cache=True)
+@kernel
 def ik_search(placements, axes, joint_types, lim, T_target, rows, ws, q, q_best, tol,
               budget, attempt_iter, restart):
     """Attempts of ``ik_attempt`` until success or ``budget`` iterations are spent.
@@ -163,7 +163,7 @@ def ik_search(placements, axes, joint_types, lim, T_target, rows, ws, q, q_best,
     return False, used, ws[0]
 
 
-@njit(cache=True)
+@kernel
 def ik_workspace_size(n):
     """Length of the flat ``ik_search`` workspace for n joints."""
     s = 6 if n > 6 else n

@@ -1,7 +1,7 @@
 """Kinematics kernels of a serial chain: forward kinematics, geometric Jacobian,
 singular values and the damped least squares step.
 
-Every function is ``@njit(cache=True)``, works on float64 arrays, and writes its
+Every function is a ``jit.kernel``, works on float64 arrays, and writes its
 results into arrays the caller preallocated (see ``jacobian_ik.robot.Workspace``):
 nothing here allocates, so the kernels can run inside a control cycle.
 
@@ -24,7 +24,7 @@ only is ``rows = [0, 1, 2]``.
 
 import math
 
-from numba import njit
+from jacobian_ik.kernels.jit import kernel, view
 
 REVOLUTE = 0
 PRISMATIC = 1
@@ -33,7 +33,7 @@ PRISMATIC = 1
 MAX_SVD_SWEEPS = 60
 
 
-@njit(cache=True)
+@kernel
 def fk_frames(placements, axes, joint_types, q, frames):
     """Frames of every joint and of the tip, in the base frame.
 
@@ -93,7 +93,7 @@ def fk_frames(placements, axes, joint_types, q, frames):
                     F[r, 2] = f0 * r02 + f1 * r12 + f2 * r22
 
 
-@njit(cache=True)
+@kernel
 def jacobian_from_frames(frames, axes, joint_types, J):
     """Geometric Jacobian of the tip in the base frame, from ``fk_frames`` output.
 
@@ -134,7 +134,7 @@ def jacobian_from_frames(frames, axes, joint_types, J):
             J[5, i] = zz
 
 
-@njit(cache=True)
+@kernel
 def rotate_jacobian_to_tip(T_base_tip, J_base, J_tip):
     """Express a base-frame Jacobian in the tip frame: ``J_tip = diag(Rᵀ, Rᵀ) J_base``.
 
@@ -153,20 +153,20 @@ def rotate_jacobian_to_tip(T_base_tip, J_base, J_tip):
                 J_tip[o + r, i] = T_base_tip[0, r] * a0 + T_base_tip[1, r] * a1 + T_base_tip[2, r] * a2
 
 
-@njit(cache=True)
+@kernel
 def fk_jacobian(placements, axes, joint_types, q, frames, J):
     """``fk_frames`` then ``jacobian_from_frames``: tip pose in ``frames[n]``, J (6, n)."""
     fk_frames(placements, axes, joint_types, q, frames)
     jacobian_from_frames(frames, axes, joint_types, J)
 
 
-@njit(cache=True)
+@kernel
 def singular_value_count(n_rows, n_joints):
     """How many singular values a (n_rows × n_joints) task Jacobian has: min(k, n)."""
     return n_rows if n_rows < n_joints else n_joints
 
 
-@njit(cache=True)
+@kernel
 def jacobi_svd(J, rows, work, V, sv, want_vectors, u_min, v_min):
     """Singular values of the task Jacobian ``J[rows, :]`` by one-sided Jacobi.
 
@@ -297,7 +297,7 @@ def jacobi_svd(J, rows, work, V, sv, want_vectors, u_min, v_min):
     return m_cols
 
 
-@njit(cache=True)
+@kernel
 def _null_vector(J, rows, v_out):
     """Unit joint vector with J[rows] v = 0, for the exactly singular case: the
     column of largest norm of the projector I − pinv(J)J is approximated by
@@ -314,13 +314,13 @@ def _null_vector(J, rows, v_out):
             return
 
 
-@njit(cache=True)
+@kernel
 def singular_values(J, rows, work, V, sv):
     """``jacobi_svd`` without vectors: writes ``sv[:m]`` descending, returns m."""
     return jacobi_svd(J, rows, work, V, sv, False, sv, sv)
 
 
-@njit(cache=True)
+@kernel
 def gram_matrix(J, rows, G):
     """Gram matrix of the task Jacobian into ``G[:m, :m]``, m = min(k, n); returns m.
 
@@ -344,7 +344,7 @@ def gram_matrix(J, rows, G):
     return n
 
 
-@njit(cache=True)
+@kernel
 def normal_matrix(J, rows, out):
     """``J_taskᵀ J_task`` (n × n) into ``out[:n, :n]``."""
     n = J.shape[1]
@@ -358,7 +358,7 @@ def normal_matrix(J, rows, out):
             out[b, a] = s
 
 
-@njit(cache=True)
+@kernel
 def sigma_extremes(J, rows, G, L, X_min, X_max, Y, warm, max_iter, rtol):
     """σ_min and σ_max of the task Jacobian by two-vector subspace iteration.
 
@@ -459,7 +459,7 @@ def sigma_extremes(J, rows, G, L, X_min, X_max, Y, warm, max_iter, rtol):
     return math.sqrt(max(lam_min, 0.0)), math.sqrt(max(lam_max, 0.0)), w
 
 
-@njit(cache=True)
+@kernel
 def _ritz_extreme(G, X, Y, m, low):
     """Orthonormalise the two columns of X (Gram–Schmidt), and return the lower
     (``low``) or upper Rayleigh–Ritz value θ of G on their span with the squared
@@ -539,7 +539,7 @@ def _ritz_extreme(G, X, Y, m, low):
     return theta, res2
 
 
-@njit(cache=True)
+@kernel
 def damping_nakamura(sigma_min, lambda_max, sigma_damp):
     """Variable damping factor λ [same unit as σ]: ``λ² = λ_max² (1 − (σ_min/σ_damp)²)``
     for σ_min < σ_damp, else 0 (Nakamura & Hanafusa; Chiaverini)."""
@@ -549,7 +549,7 @@ def damping_nakamura(sigma_min, lambda_max, sigma_damp):
     return lambda_max * math.sqrt(1.0 - r * r)
 
 
-@njit(cache=True)
+@kernel
 def _cholesky_solve(M, b, m):
     """Solve ``M x = b`` for SPD ``M[:m, :m]`` in place (M → L, b → x).
 
@@ -582,7 +582,7 @@ def _cholesky_solve(M, b, m):
     return True
 
 
-@njit(cache=True)
+@kernel
 def dls_step(J, rows, v, lam, M, tmp, dq):
     """Damped least squares joint step ``dq = Jᵀ(JJᵀ + λ²I)⁻¹ v`` on the task rows.
 
@@ -624,7 +624,7 @@ def dls_step(J, rows, v, lam, M, tmp, dq):
     return True
 
 
-@njit(cache=True)
+@kernel
 def dls_cycle(placements, axes, joint_types, q, v, rows, lambda_max, sigma_damp, warm,
               frames, J, scratch, dq):
     """One kinematic cycle: FK, Jacobian, σ_min/σ_max, variable damping, DLS step.
@@ -645,15 +645,16 @@ def dls_cycle(placements, axes, joint_types, q, v, rows, lambda_max, sigma_damp,
     return sigma_min, sigma_max, w, lam, ok
 
 
-@njit(cache=True)
+@view
 def scratch_views(scratch):
     """Named views of a (5, s, s) scratch array: G, L, M (s, s); X_min, X_max, Y
-    (s, 2) from columns 0–1, 2–3, 4–5 of plane 3; tmp (s,) = row 0 of plane 4."""
+    (s, 2) from columns 0–1, 2–3, 4–5 of plane 3; tmp (s,) = row 0 of plane 4.
+    (Inlined in kernels; Python takes the same views with ``scratch_views.py_func``.)"""
     return (scratch[0], scratch[1], scratch[2], scratch[3][:, 0:2], scratch[3][:, 2:4],
             scratch[3][:, 4:6], scratch[4][0])
 
 
-@njit(cache=True)
+@kernel
 def pose_error(T_base_tip, T_base_target, err):
     """Pose error of the tip to the target, in the base frame. Shape (6,), linear first.
 
@@ -686,7 +687,7 @@ def pose_error(T_base_tip, T_base_target, err):
     rotation_log(e00, e01, e02, e10, e11, e12, e20, e21, e22, err)
 
 
-@njit(cache=True)
+@kernel
 def rotation_log(r00, r01, r02, r10, r11, r12, r20, r21, r22, out):
     """Rotation vector (axis·angle, angle in [0, π]) of a rotation matrix, into out[3:6]."""
     tr = r00 + r11 + r22

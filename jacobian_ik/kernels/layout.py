@@ -17,9 +17,9 @@ generated from them.
 """
 
 import numpy as np
-from numba import njit
 
 from jacobian_ik.kernels.derivatives import GRADIENT_SCRATCH_PLANES
+from jacobian_ik.kernels.jit import kernel, view
 
 #: (name, meaning) of each tuning slot; a name equal to a ControllerParams field is
 #: filled from it (see ``jacobian_ik.controller``); the others are derived.
@@ -129,6 +129,9 @@ OUT_SLOTS = (
     ("blocked", "1: the task makes no progress (fallback may start)"),
     ("barrier", "1: the σ_min barrier shaped the command"),
     ("new_goal", "1: a new pose target arrived this cycle"),
+    ("pose_cycle", "1: a valid cycle toward a pose target"),
+    ("goal_event", "1: a pose cycle with new_goal, blocked or the barrier reason "
+                   "(the only cycles on which Controller.step's fallback logic starts)"),
 )
 
 #: (name, c0, cn, cn2, cs2): block of size c0 + cn·n + cn2·n² + cs2·s², s = max(6, n).
@@ -184,7 +187,7 @@ def _cumulative(column: int) -> tuple[int, ...]:
 _C0, _CN, _CN2, _CS2 = (_cumulative(c) for c in (1, 2, 3, 4))
 
 
-@njit(cache=True)
+@kernel
 def block_offset(n, block):
     """Offset in ``buf`` of block number ``block`` (``B_*``) for n joints; with
     ``block = NBLOCKS`` the total size."""
@@ -192,13 +195,13 @@ def block_offset(n, block):
     return _C0[block] + _CN[block] * n + _CN2[block] * n * n + _CS2[block] * s * s
 
 
-@njit(cache=True)
+@view
 def block(buf, n, b):
     """Block ``b`` (``B_*``) of ``buf`` as a flat view."""
     return buf[block_offset(n, b):block_offset(n, b + 1)]
 
 
-@njit(cache=True)
+@view
 def joint_vector(buf, n, slot):
     """Per-joint vector ``slot`` (``J_*``) of ``buf``, Shape (n,)."""
     o = block_offset(n, B_JOINTS) + slot * n  # noqa: F821  (generated constant)

@@ -1,16 +1,16 @@
 """Joint limits of one control cycle: velocity, acceleration and position bounds,
 and the straight-line brake that every stop uses.
 
-Pure ``@njit(cache=True)`` functions over float64 arrays of Shape (n,), writing in
+Pure ``jit.kernel`` functions over float64 arrays of Shape (n,), writing in
 place; no allocation.
 """
 
 import math
 
-from numba import njit
+from jacobian_ik.kernels.jit import kernel
 
 
-@njit(cache=True)
+@kernel
 def brake_velocity(dq_prev, amax, dt, dq):
     """Straight-line braking: ``dq = dq_prev·max(0, 1 − dt/t_stop)`` with
     ``t_stop = maxᵢ |dq_prevᵢ|/amaxᵢ``; every |Δdqᵢ| ≤ amaxᵢ·dt."""
@@ -27,7 +27,7 @@ def brake_velocity(dq_prev, amax, dt, dq):
         dq[i] = dq_prev[i] * f
 
 
-@njit(cache=True)
+@kernel
 def limit_velocity(dq, vmax):
     """Uniform scaling ``dq ← dq·min(1, minᵢ vmaxᵢ/|dqᵢ|)``; returns the factor."""
     r = 1.0
@@ -41,7 +41,7 @@ def limit_velocity(dq, vmax):
     return r
 
 
-@njit(cache=True)
+@kernel
 def limit_acceleration(dq, dq_prev, amax, vmax, dt):
     """Acceleration limit against the previous command, in place; returns the factor.
 
@@ -95,7 +95,7 @@ def limit_acceleration(dq, dq_prev, amax, vmax, dt):
     return -beta - 1.0
 
 
-@njit(cache=True)
+@kernel
 def braking_speed(d, a, dt):
     """Largest speed [rad/s] toward a bound d ≥ 0 away from which a joint braking at a
     (one step of dt, then a·dt less each step) still stops within d; 0 when d ≤ 0."""
@@ -112,7 +112,7 @@ def braking_speed(d, a, dt):
     return v
 
 
-@njit(cache=True)
+@kernel
 def joint_velocity_bounds(dq_prev, q, q_cmd, lower, upper, amax, cont, margin, dt,
                           cap_lo, cap_hi):
     """Per-joint velocity bounds ``cap_lo ≤ dq ≤ cap_hi`` from the position limits.
@@ -151,7 +151,7 @@ def joint_velocity_bounds(dq_prev, q, q_cmd, lower, upper, amax, cont, margin, d
         cap_lo[i] = -cap
 
 
-@njit(cache=True)
+@kernel
 def clamp_to_bounds(dq, cap_lo, cap_hi):
     """``dq ← clip(dq, cap_lo, cap_hi)`` per joint; returns True if any joint changed."""
     limited = False

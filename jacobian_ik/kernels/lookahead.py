@@ -1,6 +1,6 @@
 """σ_min at the measured position and ahead of it: the look-ahead of a control cycle.
 
-Pure ``@njit(cache=True)`` functions, no allocation.
+Pure ``jit.kernel`` functions, no allocation.
 
 * ``sigma_at``: (σ_min, σ_max, manipulability) of the task Jacobian at q.
 * ``rest_sigma``: σ_min where the arm would come to rest if it braked after this
@@ -10,8 +10,7 @@ Pure ``@njit(cache=True)`` functions, no allocation.
 
 import math
 
-from numba import njit
-
+from jacobian_ik.kernels.jit import kernel
 from jacobian_ik.kernels.kinematics import fk_jacobian, scratch_views, sigma_extremes
 
 #: Cycles of travel the look-ahead adds to the braking distance: this one, half of one
@@ -26,7 +25,7 @@ LOOKAHEAD_CYCLES = 2.5
 LOOKAHEAD_MARGIN = 0.1
 
 
-@njit(cache=True)
+@kernel
 def sigma_lipschitz(placements, joint_types, rows):
     """A bound L with ``|σ_min(q + Δq) − σ_min(q)| ≤ L‖Δq‖₁`` for every q.
 
@@ -52,7 +51,7 @@ def sigma_lipschitz(placements, joint_types, rows):
     return math.sqrt(n * per_column)
 
 
-@njit(cache=True)
+@kernel
 def sigma_at(placements, axes, types, q, rows, frames, J, scratch, warm):
     """(σ_min, σ_max, manipulability) of the task Jacobian at q (frames, J overwritten)."""
     G, L, M, X_min, X_max, Y, tmp = scratch_views(scratch)
@@ -60,7 +59,7 @@ def sigma_at(placements, axes, types, q, rows, frames, J, scratch, warm):
     return sigma_extremes(J, rows, G, L, X_min, X_max, Y, warm, 50, 1e-5)
 
 
-@njit(cache=True)
+@kernel
 def rest_sigma(placements, axes, types, q, dq, amax, dt, age, rows, frames, J, scratch,
                 q_probe, sigma_min, sigma_stop, lipschitz):
     """Smallest σ_min at the middle and the end of the straight joint-space path on
@@ -99,7 +98,7 @@ def rest_sigma(placements, axes, types, q, dq, amax, dt, age, rows, frames, J, s
     return (s_mid if s_mid < s_end else s_end), certified
 
 
-@njit(cache=True)
+@kernel
 def rest_horizon(dq, amax, dt, age):
     """[s] how long the arm moves along dq if it brakes after this cycle:
     ``LOOKAHEAD_CYCLES dt + age + t_brake/2``, ``t_brake = maxᵢ |dqᵢ|/aᵢ``."""
@@ -111,7 +110,7 @@ def rest_horizon(dq, amax, dt, age):
     return LOOKAHEAD_CYCLES * dt + age + 0.5 * t_brake
 
 
-@njit(cache=True)
+@kernel
 def linear_rest_sigma(sigma, grad, dq, amax, dt, age):
     """First-order σ_min at the rest point: ``σ + (∇σ·dq)·rest_horizon``.  Near a
     singularity σ_min is V-shaped (|distance| to the singular set), so this bound is
@@ -123,7 +122,7 @@ def linear_rest_sigma(sigma, grad, dq, amax, dt, age):
     return sigma + rate * rest_horizon(dq, amax, dt, age)
 
 
-@njit(cache=True)
+@kernel
 def path_min_sigma(placements, axes, types, q_start, step, rows, samples, frames, J, scratch,
                    q_probe):
     """Smallest σ_min of the task Jacobian at ``q_start + step·t`` for t = i/samples,

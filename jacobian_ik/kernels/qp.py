@@ -13,7 +13,7 @@ caller passes the work vectors.
 
 import math
 
-from numba import njit
+from jacobian_ik.kernels.jit import kernel
 
 #: A step shorter than this (relative to 1 + ‖x‖∞) ends the search of a working set.
 STEP_TOL = 1e-12
@@ -21,7 +21,7 @@ STEP_TOL = 1e-12
 MULTIPLIER_TOL = 1e-12
 
 
-@njit(cache=True)
+@kernel
 def _solve_free(H, Lf, work, rhs, out):
     """out = H_FF⁻¹ rhs on the free variables (work[i] == 0) through the Cholesky
     factor Lf of H_FF (already factored, stored in the rows/columns of the free
@@ -46,7 +46,7 @@ def _solve_free(H, Lf, work, rhs, out):
         out[i] = s / Lf[i, i]
 
 
-@njit(cache=True)
+@kernel
 def _factor_free(H, Lf, work):
     """Cholesky factor of H restricted to the free variables (work[i] == 0) into Lf;
     returns False if a pivot is not positive."""
@@ -73,7 +73,7 @@ def _factor_free(H, Lf, work):
     return True
 
 
-@njit(cache=True)
+@kernel
 def box_qp(H, g, lo, hi, a, b, x, Lf, work, c, p, y, z, x_free, max_iter):
     """Solve the QP of the module docstring in place, starting from a feasible x.
 

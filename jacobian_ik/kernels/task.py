@@ -1,6 +1,6 @@
 """Task side of a control cycle: input checks and the task twist.
 
-Pure ``@njit(cache=True)`` functions, no allocation.
+Pure ``jit.kernel`` functions, no allocation.
 
 * pose mode ``v = [K_p (p_target − p_tip); K_o log(R_target R_tipᵀ)]``, servo mode
   ``v = twist``; scaled uniformly so ``‖v_lin‖ ≤ v_max`` and ``‖ω‖ ≤ ω_max``
@@ -8,8 +8,6 @@ Pure ``@njit(cache=True)`` functions, no allocation.
 """
 
 import math
-
-from numba import njit
 
 from jacobian_ik.kernels.codes import (
     MODE_POSE,
@@ -20,13 +18,14 @@ from jacobian_ik.kernels.codes import (
     R_BAD_Q,
     R_BAD_TARGET,
 )
+from jacobian_ik.kernels.jit import kernel
 from jacobian_ik.kernels.kinematics import pose_error
 
 #: Largest error of RᵀR − I (each entry) and of the bottom row for a valid target pose.
 POSE_TOLERANCE = 1e-6
 
 
-@njit(cache=True)
+@kernel
 def task_twist(tw, target, frames, n, mode, pose_task, kp, ko, vlin, vang):
     """Task twist into tw[0:6] (pose error into tw[6:12] in pose mode); returns
     (position error, orientation error, clamped)."""
@@ -62,7 +61,7 @@ def task_twist(tw, target, frames, n, mode, pose_task, kp, ko, vlin, vang):
     return perr, oerr, f < 1.0
 
 
-@njit(cache=True)
+@kernel
 def check_inputs(q, target, mode, dt, measurement_age, target_age, values):
     """Reason code (``R_BAD_*``) of an invalid input, or −1 when all are valid;
     ``values`` (2,) gets the reason's values."""

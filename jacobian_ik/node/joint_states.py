@@ -25,6 +25,7 @@ publisher repeating one message is stale even while the arm is at rest.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -43,22 +44,28 @@ class JointStateMerger:
     """Merges /joint_states messages by joint name into the chain's positions.
 
     ``positions`` Shape (n,): latest value of each chain joint [rad | m], in chain
-    order (0 until received); ``received`` Shape (n,): receipt time of the last
+    order (0 until received); ``received`` (n values): receipt time of the last
     message naming the joint [s, the caller's clock], −inf until received;
-    ``renewed`` Shape (n,): receipt time of the last one that brought a new stamp
+    ``renewed`` (n values): receipt time of the last one that brought a new stamp
     (or had none).  The index map of the last seen name list
     is cached, so a publisher that always sends the same names costs one comparison
     per message (two publishers alternating cost a rebuild each).
+
+    Per-joint values are kept in ``array('d')`` objects (``positions`` is a NumPy
+    view of one): the per-message and per-cycle work reads and writes them as
+    Python floats, without NumPy's per-element calls.
     """
 
     def __init__(self, joint_names: Iterable[str]) -> None:
         self.joint_names = tuple(joint_names)
         n = len(self.joint_names)
         self._slot = {name: i for i, name in enumerate(self.joint_names)}
-        self.positions = np.zeros(n)
-        self.received = np.full(n, -math.inf)
-        self.renewed = np.full(n, -math.inf)
-        self._stamps = np.zeros(n, dtype=np.int64)     # [ns] header stamp of each value
+        self._positions = array("d", bytes(8 * n))
+        self.positions = np.frombuffer(self._positions, dtype=np.float64)
+        self.received = array("d", [-math.inf] * n)
+        self.renewed = array("d", [-math.inf] * n)
+        self._stamps = array("q", bytes(8 * n))     # [ns] header stamp of each value
+        self._complete = n == 0
         self._last_names: list[str] | None = None
         self._last_map: tuple[list[int], list[int]] | None = None   # (message k, slot)
         self._last_check: InputCheck = ACCEPTED
@@ -117,22 +124,26 @@ class JointStateMerger:
                                          f"'{self.joint_names[slot]}' is {position[k]}")
         stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
         repeated = False
+        received, renewed, stamps, positions = (self.received, self.renewed, self._stamps,
+                                                self._positions)
         for k, slot in zip(ks, slots):
-            self.received[slot] = now
-            if stamp != 0 and stamp == self._stamps[slot]:
+            received[slot] = now
+            if stamp != 0 and stamp == stamps[slot]:
                 repeated = True
                 continue
-            self.positions[slot] = position[k]
-            self.renewed[slot] = now
-            self._stamps[slot] = stamp
+            positions[slot] = position[k]
+            renewed[slot] = now
+            stamps[slot] = stamp
         self.repeated += repeated
+        if not self._complete:
+            self._complete = min(received) > -math.inf
         return ACCEPTED
 
     # ------------------------------------------------------------ the measurement
     @property
     def complete(self) -> bool:
         """Every chain joint has a value."""
-        return bool(np.all(self.received > -math.inf))
+        return self._complete
 
     def missing(self) -> list[str]:
         """Chain joints with no value yet."""
@@ -149,4 +160,4 @@ class JointStateMerger:
             joint_age = since if since > stale_after else now - received
             if joint_age > age:
                 age = joint_age
-        return float(age)
+        return age

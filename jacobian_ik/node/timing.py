@@ -1,11 +1,14 @@
 """Control-loop timing statistics: period, compute time, overruns.
 
-``CycleStats.record`` runs inside the control cycle and only writes into
-preallocated ring buffers; percentiles are computed on demand (diagnostics,
+``CycleStats.record`` runs inside the control cycle and only writes Python floats
+into preallocated ``array('d')`` ring buffers (no NumPy call in the cycle);
+percentiles are computed on demand over NumPy views of them (diagnostics,
 ~1 Hz), outside the cycle.
 """
 
 from __future__ import annotations
+
+from array import array
 
 import numpy as np
 
@@ -14,15 +17,20 @@ import numpy as np
 LATE_FACTOR = 1.5
 
 
+def _view(ring: array, count: int) -> np.ndarray:
+    """The first ``count`` values of a ring buffer, as a NumPy view."""
+    return np.frombuffer(ring, dtype=np.float64, count=count)
+
+
 class CycleStats:
     """Ring buffers of the last ``window`` cycle periods, compute times and
     controller step times [s]."""
 
     def __init__(self, period: float, window: int = 4096):
         self.period = float(period)
-        self._periods = np.zeros(window)
-        self._compute = np.zeros(window)
-        self._step = np.zeros(window)
+        self._periods = array("d", bytes(8 * window))
+        self._compute = array("d", bytes(8 * window))
+        self._step = array("d", bytes(8 * window))
         self._window = window
         self.cycles = 0
         self.overruns = 0
@@ -56,27 +64,30 @@ class CycleStats:
         count = min(self.cycles, self._window)
         if count == 0:
             return tuple(float("nan") for _ in quantiles)
-        return tuple(float(v) for v in np.percentile(self._compute[:count], quantiles))
+        return tuple(float(v) for v in np.percentile(_view(self._compute, count), quantiles))
 
     def step_percentiles(self, *quantiles: float) -> tuple[float, ...]:
         """Percentiles (0..100) of the controller step time [s] over the window; NaN if empty."""
         count = min(self.cycles, self._window)
         if count == 0:
             return tuple(float("nan") for _ in quantiles)
-        return tuple(float(v) for v in np.percentile(self._step[:count], quantiles))
+        return tuple(float(v) for v in np.percentile(_view(self._step, count), quantiles))
 
     def period_percentiles(self, *quantiles: float) -> tuple[float, ...]:
         """Percentiles (0..100) of the start-to-start period [s]; NaN if fewer than 2 cycles."""
         if self._n_periods == 0:
             return tuple(float("nan") for _ in quantiles)
-        return tuple(float(v) for v in np.percentile(self._periods[:self._n_periods], quantiles))
+        return tuple(float(v) for v in np.percentile(_view(self._periods, self._n_periods),
+                                                      quantiles))
 
     def period_max(self) -> float:
-        return float(self._periods[:self._n_periods].max()) if self._n_periods else float("nan")
+        if self._n_periods == 0:
+            return float("nan")
+        return float(_view(self._periods, self._n_periods).max())
 
     def rate(self) -> float:
         """Mean achieved loop rate [Hz] over the window; NaN if fewer than 2 cycles."""
         if self._n_periods == 0:
             return float("nan")
-        mean = float(self._periods[:self._n_periods].mean())
+        mean = float(_view(self._periods, self._n_periods).mean())
         return 1.0 / mean if mean > 0 else float("nan")
