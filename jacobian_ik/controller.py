@@ -104,6 +104,9 @@ _new_result = tuple.__new__
 #: The float fields of StepResult, sigma_min to orientation_error, from the out list.
 _FLOAT_FIELDS = itemgetter(L.O_SIGMA_MIN, L.O_SIGMA_MAX, L.O_COND, L.O_W, L.O_SCALE,
                            L.O_LAMBDA, L.O_PERR, L.O_OERR)
+#: Read by every step(), as module globals (a module attribute costs one more lookup).
+_control_cycle = K.control_cycle
+_ndarray = np.ndarray
 # The other out slots step() reads, as module globals (kernels.layout's constants are
 # module attributes of a module with __getattr__, which Python reads more slowly).
 _O_NEW_GOAL, _O_BLOCKED, _O_PERR, _O_GOAL, _O_LIMITED = (
@@ -325,12 +328,12 @@ class Controller:
         """
         code = -1
         bad = ""
-        if self._fast and rejected is None and type(q_measured) is np.ndarray \
-                and (target is None or type(target) is np.ndarray):
+        if self._fast and rejected is None and type(q_measured) is _ndarray \
+                and (target is None or type(target) is _ndarray):
             # float64 arrays of the right shapes go straight to the kernel, which
             # copies them (no Python copies); anything else takes the checked path
             try:
-                code = K.control_cycle(self._rows, self._buf, q_measured, target, dt,
+                code = _control_cycle(self._rows, self._buf, q_measured, target, dt,
                                        measurement_age, target_age, self._paused)
             except TypeError:
                 # an input type warm_up() did not compile: this controller checks

@@ -340,21 +340,11 @@ def test_every_kernel_that_does_not_allocate_runs_without_reference_counting():
     ``jit.view`` (no reference-counting runtime, so no atomic count per view in a
     cycle, and numba refuses an allocation), except the parallel sweeps, which
     allocate each thread's scratch on purpose."""
-    import importlib
-    import pkgutil
+    from jacobian_ik.precompile import kernel_dispatchers
 
-    from numba.core.registry import CPUDispatcher
-
-    import jacobian_ik.kernels as package
-
-    counted = 0
-    for info in pkgutil.iter_modules(package.__path__):
-        module = importlib.import_module(f"jacobian_ik.kernels.{info.name}")
-        for name, value in vars(module).items():
-            if not isinstance(value, CPUDispatcher) or value.py_func.__module__ != module.__name__:
-                continue
-            options = value.targetoptions
-            assert options.get("parallel") or options.get("_nrt") is False, \
-                f"{module.__name__}.{name} is compiled with numba's reference counting"
-            counted += 1
-    assert counted > 50
+    found = kernel_dispatchers()
+    for name, dispatcher in found.items():
+        options = dispatcher.targetoptions
+        assert options.get("parallel") or options.get("_nrt") is False, \
+            f"kernels.{name} is compiled with numba's reference counting"
+    assert len(found) > 50
