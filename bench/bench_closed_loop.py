@@ -45,6 +45,7 @@ def run(robot: Robot, params: ControllerParams, target: np.ndarray, seconds: flo
         stop_at_goal: bool) -> dict[str, Any]:
     """One closed-loop run of a fresh controller from HOME; returns its statistics."""
     ctl = Controller(robot, params)
+    ctl.warm_up()       # as a user does before the first cycle (compiled already: ~1 ms)
     limits = ctl.joint_limits
     q = HOME.copy()
     measured = q.copy()

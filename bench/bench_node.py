@@ -20,6 +20,11 @@ one core.  ``cpu vs bare events`` divides by the bare EventsExecutor loop's CPU
 at the same rate in the same run.  The controller's time from process start
 to its "controller ready" line is reported too (numba cache filled).
 
+Each configuration is measured ``--rounds`` times (default 3), the bare loop
+and the controller alternating, so that a burst of machine load falls on both;
+a row is the round with the median CPU (every round is in the JSON), and the
+ratio divides medians.
+
 ``--realtime-priority P`` runs every process at SCHED_FIFO priority P (the
 nodes through their ``realtime_priority`` parameter) and writes
 ``bench/results/node_realtime.json``: the loop on a busy machine when the
@@ -101,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0,
                         help="measurement window per run [s] (default %(default)s)")
     parser.add_argument("--rates", nargs="+", type=float, default=[500.0, 1000.0])
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="measurements of each configuration, interleaved; a row is "
+                             "the median-CPU round (default %(default)s)")
     parser.add_argument("--realtime-priority", type=int, default=0, metavar="P",
                         help="run every process of the measurement (simulator, loop, "
                              "consumer) at SCHED_FIFO priority P (needs the privilege; "
@@ -112,14 +120,24 @@ def main(argv: list[str] | None = None) -> int:
     for rate in args.rates:
         group = []
         for executor in EXECUTORS:
+            rounds: dict[str, list[dict[str, Any]]] = {"bare": [], "controller": []}
+            for k in range(args.rounds):
+                for loop in ("bare", "controller"):
+                    print(f"measuring the {loop} loop at {rate:g} Hz on the {executor} "
+                          f"executor for {args.seconds:g} s (round {k + 1} of {args.rounds})"
+                          " ...", flush=True)
+                    load_before = os.getloadavg()[0]
+                    row = (measure_bare(rate, executor, args.seconds, priority)
+                           if loop == "bare"
+                           else measure_controller(rate, executor, args.seconds, home,
+                                                   priority))
+                    row["load_average_1min"] = [load_before, os.getloadavg()[0]]
+                    row["realtime_priority"] = priority
+                    rounds[loop].append(row)
             for loop in ("bare", "controller"):
-                print(f"measuring the {loop} loop at {rate:g} Hz on the {executor} executor "
-                      f"for {args.seconds:g} s ...", flush=True)
-                load_before = os.getloadavg()[0]
-                row = (measure_bare(rate, executor, args.seconds, priority) if loop == "bare"
-                       else measure_controller(rate, executor, args.seconds, home, priority))
-                row["load_average_1min"] = [load_before, os.getloadavg()[0]]
-                row["realtime_priority"] = priority
+                ordered = sorted(rounds[loop], key=lambda r: r["cpu_percent_of_one_core"])
+                row = dict(ordered[(len(ordered) - 1) // 2])
+                row["rounds"] = rounds[loop]
                 group.append(row)
         reference = next(r for r in group if r["loop"] != "controller"
                          and r["executor"] == "events")["cpu_percent_of_one_core"]

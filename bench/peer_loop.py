@@ -295,6 +295,7 @@ def run_ours(robot: Robot, params: ControllerParams | None, goal: np.ndarray,
     if params.control_rate != RATE:
         raise ValueError(f"params.control_rate must be {RATE:g} Hz for this plant")
     ctl = Controller(robot, params)
+    ctl.warm_up()       # as a user does before the first cycle (compiled already: ~1 ms)
     limits = ctl.joint_limits
     states: set[str] = set()
 
