@@ -334,7 +334,7 @@ class Controller:
             # copies them (no Python copies); anything else takes the checked path
             try:
                 code = _control_cycle(self._rows, self._buf, q_measured, target, dt,
-                                       measurement_age, target_age, self._paused)
+                                      measurement_age, target_age, self._paused)
             except TypeError:
                 # an input type warm_up() did not compile: this controller checks
                 # its input in Python from now on (and never compiles in the loop)
