@@ -45,8 +45,9 @@ from typing import TYPE_CHECKING, Final, Literal
 import numpy as np
 
 from jacobian_ik.ik import ATTEMPT_ITERATIONS, IkSolver
+from jacobian_ik.kernels.kinematics import pose_error
 from jacobian_ik.kernels.lookahead import LOOKAHEAD_MARGIN, path_min_sigma, sigma_at
-from jacobian_ik.rotations import axis_rotation, rotation_between
+from jacobian_ik.rotations import axis_rotation
 
 if TYPE_CHECKING:
     from jacobian_ik.params import ControllerParams
@@ -98,6 +99,8 @@ MAX_DETOUR = 1.5
 ROUTE_SPACING = 0.02
 ROUTE_POINTS = 100
 ROUTE_ITERATIONS = 12
+#: σ_min samples of a slice's budget (SLICE_SAMPLES) one route point's IK solve counts as.
+ROUTE_SOLVE_SAMPLES = 8
 #: The previewed route is clear while σ_min ≥ this times the path guard: above
 #: where the barrier would hold the task's motion.
 ROUTE_FLOOR = 1.1
@@ -265,7 +268,10 @@ class JointPathFinder:
         SEARCHING after each point."""
         T_here = self.robot.fk(q)
         p0, p1 = T_here[:3, 3], T[:3, 3]
-        axis, angle = rotation_between(T_here[:3, :3], T[:3, :3])
+        err = np.zeros(6)
+        pose_error(T_here, T, err)      # err[3:]: the rotation vector from here to T
+        angle = float(np.linalg.norm(err[3:]))
+        axis = err[3:] / angle if angle > 0.0 else err[3:]
         count = min(ROUTE_POINTS, max(2, int(np.ceil(np.linalg.norm(p1 - p0) / ROUTE_SPACING))))
         pose = np.eye(4)
         x = q.copy()
@@ -275,7 +281,7 @@ class JointPathFinder:
             pose[:3, 3] = p0 + (p1 - p0) * t
             res = self._solver.solve(pose, q0=x, tol=IK_TOLERANCE * 10.0, timeout=IK_TIMEOUT,
                                      max_iterations=ROUTE_ITERATIONS)
-            self._spent += 8
+            self._spent += ROUTE_SOLVE_SAMPLES
             if not res.success or np.max(np.abs(res.q - x)) > ROUTE_JUMP \
                     or self._sigma(res.q) < floor:
                 return False
@@ -375,4 +381,3 @@ class JointPathFinder:
                         yield [w, x]
                         return
                     yield SEARCHING
-

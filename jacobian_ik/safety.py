@@ -98,15 +98,11 @@ LIMIT_NAMES = (
     (K.L_POSITION, "joint_position"),
 )
 
-#: ``limited`` text of each bit mask (also found by the mask as a float).
+#: ``limited`` text of each bit mask: comma-separated names of the limits that shaped
+#: the command ("" for none); also found by the mask as a float.
 LIMITED_TEXT = {
     bits: ",".join(name for bit, name in LIMIT_NAMES if bits & bit) for bits in range(32)
 }
-
-
-def limited_text(bits: int) -> str:
-    """Comma-separated names of the limits that shaped the command ("" for none)."""
-    return LIMITED_TEXT[bits]
 
 
 #: Message of each reason code; fields: v1, v2 (the kernel's values), p (params),
