@@ -54,6 +54,7 @@ Run = dict[str, Any]
 
 GOALS_FULL = 300    # goals per set, default run
 GOALS_QUICK = 50    # goals per set, --quick
+GOAL_SEED = 7       # seed of the goal sets (peer_goals.goal), default run
 CONTROLLERS = ("ours", "pink")
 PROGRESS_EVERY = 50   # goals between progress lines
 #: Positions at or near a singularity where check_setup compares σ_min (UR5: σ_min = 0,
@@ -208,7 +209,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="only this goal set (repeatable; default all)")
     parser.add_argument("--only", choices=CONTROLLERS, default=None,
                         help="run only this controller")
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=GOAL_SEED)
     parser.add_argument("--delay", type=int, choices=(0, 1), default=1,
                         help="measurement delay in cycles (default 1)")
     parser.add_argument("--jobs", type=int, default=1,

@@ -33,7 +33,7 @@ import sys
 
 import numpy as np
 
-from bench.bench_peer import GOALS_FULL
+from bench.bench_peer import GOAL_SEED, GOALS_FULL
 from bench.common import write_results
 from bench.peer_goals import SET_NAMES, Arm, goal, load_arm
 from jacobian_ik.ik import solve_ik
@@ -42,7 +42,6 @@ from jacobian_ik.params import ControllerParams
 
 #: UR5 link lengths [m] of det J's closed form (module docstring).
 UR5_A2, UR5_A3, UR5_D5 = -0.425, -0.39225, 0.09465
-SEED = 7                 # the peer benchmark's goal seed
 IK_TIMEOUT = 0.01        # [s] per solve
 IK_TOL = 1e-6            # [m | rad]
 
@@ -107,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         arm_name, kind = name.rsplit("_", 1)
         arm = load_arm(arm_name)
         rng = np.random.default_rng(0)
-        best = np.array([best_sigma(arm, goal(arm, kind, k, SEED), args.seeds,
+        best = np.array([best_sigma(arm, goal(arm, kind, k, GOAL_SEED), args.seeds,
                                     params.joint_limit_margin, rng)
                          for k in range(args.goals)])
         counts = {
@@ -129,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{100 * c['floor_start_branch'] / n:.0f} % | "
               f"{100 * c['sigma_stop_start_branch'] / n:.0f} % |")
     if not args.sets:
-        path = write_results("reach_bound", {"benchmark": "bench_reach_bound", "seed": SEED,
+        path = write_results("reach_bound", {"benchmark": "bench_reach_bound", "seed": GOAL_SEED,
                                              "ik_seeds": args.seeds, "floor": floor,
                                              "sets": result})
         print(f"written {path}")
