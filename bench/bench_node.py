@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import write_results
+from bench.common import markdown_table, report
 from bench.loop_runs import (
     GoalSender,
     bare_loop,
@@ -83,22 +83,24 @@ def measure_bare(rate: float, executor: str, seconds: float, priority: int = 0) 
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    out = ["| rate | loop | executor | achieved | gap p50 / p99 / max | gaps > 1.5 periods "
-           "| CPU | CPU vs bare events | machine load |",
-           "|---|---|---|---|---|---|---|---|---|"]
+    """The rows as a markdown table; the load column spans the rows' rounds."""
+    cells = []
     for r in rows:
         g = r["gap_ms"]
         ratio = r.get("cpu_vs_bare_events")
-        out.append(
-            f"| {r['rate_target_hz']:.0f} Hz | {r['loop']} | {r['executor']} "
-            f"| {r['rate_achieved_hz']:.1f} Hz "
-            f"({100 * r['rate_achieved_hz'] / r['rate_target_hz']:.2f} %) "
-            f"| {g['p50']:.2f} / {g['p99']:.2f} / {g['max']:.1f} ms "
-            f"| {r['late_share_percent']:.2f} % "
-            f"| {r['cpu_percent_of_one_core']:.0f} % "
-            f"| {'' if ratio is None else f'{ratio:.2f}×'} "
-            f"| {max(r['load_average_1min']):.1f} |")
-    return "\n".join(out)
+        loads = [max(x["load_average_1min"]) for x in r.get("rounds", [r])]
+        cells.append((
+            f"{r['rate_target_hz']:.0f} Hz", r["loop"], r["executor"],
+            f"{r['rate_achieved_hz']:.1f} Hz "
+            f"({100 * r['rate_achieved_hz'] / r['rate_target_hz']:.2f} %)",
+            f"{g['p50']:.2f} / {g['p99']:.2f} / {g['max']:.1f} ms",
+            f"{r['late_share_percent']:.2f} %",
+            f"{r['cpu_percent_of_one_core']:.0f} %",
+            "" if ratio is None else f"{ratio:.2f}×",
+            f"{min(loads):.1f}–{max(loads):.1f}"))
+    return markdown_table(("rate", "loop", "executor", "achieved", "gap p50 / p99 / max",
+                           "gaps > 1.5 periods", "CPU", "CPU vs bare events",
+                           "machine load (rounds)"), cells)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,13 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         for row in group:
             row["cpu_vs_bare_events"] = row["cpu_percent_of_one_core"] / reference
         rows += group
-    print()
-    print(table(rows))
-    path = write_results("node_realtime" if priority else "node", {
+    return report("node_realtime" if priority else "node", {
         "robot": "panda", "simulator": "kinematic, /joint_states at 500 Hz",
-        "cpu_count": os.cpu_count(), "results": rows})
-    print(f"\nwritten: {path}")
-    return 0
+        "cpu_count": os.cpu_count(), "results": rows}, table(rows), "")
 
 
 if __name__ == "__main__":
