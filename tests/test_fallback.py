@@ -19,6 +19,7 @@ from jacobian_ik.fallback import (
 )
 from jacobian_ik.kernels.lookahead import LOOKAHEAD_MARGIN
 from jacobian_ik.params import ControllerParams
+from jacobian_ik.precompile import kernel_dispatchers
 
 DT = 0.002
 UR5_START = np.array([0.0, -np.pi / 2, np.pi / 2, -np.pi / 2, -np.pi / 2, 0.0])
@@ -47,17 +48,8 @@ def ur5_finder():
 
 def _compiled() -> dict[str, int]:
     """Signatures compiled (or loaded from numba's cache) per kernel, in this process."""
-    import importlib
-    import pkgutil
-
-    import jacobian_ik.kernels as kernel_package
-    counts = {}
-    for info in pkgutil.iter_modules(kernel_package.__path__):
-        module = importlib.import_module(f"jacobian_ik.kernels.{info.name}")
-        for name, obj in vars(module).items():
-            if hasattr(obj, "signatures") and hasattr(obj, "py_func"):
-                counts[f"{info.name}.{name}"] = len(obj.signatures)
-    return counts
+    return {name: len(dispatcher.signatures)
+            for name, dispatcher in kernel_dispatchers().items()}
 
 
 def _search(finder, *args, **kwargs):
