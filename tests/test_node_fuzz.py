@@ -29,6 +29,7 @@ from sensor_msgs.msg import JointState
 
 from jacobian_ik.node.bringup import BringupConfig
 from jacobian_ik.node.conversions import QUATERNION_NORM_TOLERANCE, chain_reach
+from jacobian_ik.safety import SafetyState
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -81,9 +82,7 @@ class ArmPublisher:
 
 @pytest.fixture(scope="module")
 def node(domain_id_allocator):
-    # Metrics every cycle: clear_target_fault reads the state from the latest metrics.
-    config = BringupConfig(robot=ROBOT, sim="none",
-                           controller_parameters={**OVERRIDES, "metrics_rate": 0.0})
+    config = BringupConfig(robot=ROBOT, sim="none", controller_parameters=OVERRIDES)
     with running(config, domain_id_allocator(), robot=ROBOT_MODEL,
                  client_kwargs={"record_commands": True}) as (bringup, client, _lines):
         arm = ArmPublisher(client)
@@ -106,10 +105,20 @@ def check_outputs(bringup, client) -> None:
 
 
 def clear_target_fault(client) -> None:
-    """Send a valid target (hold the current pose) and wait until INVALID_INPUT is gone."""
+    """Send a valid target (hold the current pose) and wait until INVALID_INPUT is gone.
+
+    Read from ~/state, one ordered stream: a sample received after the send is newer
+    than the rejection.  The metrics topic is another stream and can still deliver a
+    cycle from before the rejection; trusting it let the next bad target arrive in
+    the same cycle as this valid one, so the state never left INVALID_INPUT.
+    """
+    sent = time.monotonic()
     client.send_pose(ROBOT_MODEL.fk(Q0), BASE)
-    assert client.wait_for(lambda: client.metrics.get("state") not in (None, 3.0), 10.0), \
-        client.states[-3:]
+    last = client.state
+    if last is not None and last.name == "INVALID_INPUT":
+        others = [s.name for s in SafetyState if s.name != "INVALID_INPUT"]
+        assert client.wait_for_state(others, 10.0, since=sent) is not None, \
+            client.states[-3:]
 
 
 def expect_invalid(client, since: float) -> None:
