@@ -91,12 +91,18 @@ def test_goal_pose_is_reached_within_1mm_and_10mrad(arm, robot):
     target[:3, :3] = target[:3, :3] @ np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
     client.send_pose(target, robot.base_link)
     assert client.wait_for(lambda: goal_reached(client, robot, target), 15.0), client.states[-5:]
-    time.sleep(0.3)   # the arm keeps converging after the goal tolerance is met
-    position_error, orientation_error = pose_errors(robot, client.q, target)
-    assert position_error <= 1e-3
-    assert orientation_error <= 1e-2
-    # The published metrics agree with the forward kinematics of /joint_states.
-    assert client.metrics["position_error"] == pytest.approx(position_error, abs=2e-4)
+
+    # The arm keeps converging after the goal tolerance is met (for longer when the
+    # machine is loaded): the tip ends within the bounds, and once it is there the
+    # published metrics agree with the forward kinematics of /joint_states (two
+    # streams, which agree only while the arm is still).
+    def settled() -> bool:
+        position_error, orientation_error = pose_errors(robot, client.q, target)
+        return (position_error <= 1e-3 and orientation_error <= 1e-2
+                and abs(client.metrics["position_error"] - position_error) <= 2e-4)
+
+    assert client.wait_for(settled, 5.0), (pose_errors(robot, client.q, target),
+                                           client.metrics["position_error"])
 
 
 def test_twist_moves_the_tip_along_the_command_and_stops_when_commands_stop(arm, robot, limits):
