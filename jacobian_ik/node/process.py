@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import time
 from collections.abc import Callable
 from types import FrameType
 from typing import TypeVar
@@ -32,6 +33,10 @@ from jacobian_ik.errors import JacobianIkError
 from jacobian_ik.node import realtime
 from jacobian_ik.node.executors import make_executor
 from jacobian_ik.node.parameters import declare_process_parameters
+
+#: [s] Longest wait for one executor event, and how often the spin loop checks that
+#: the rclpy context is still up.
+CONTEXT_CHECK_PERIOD = 0.1
 
 #: The node class a process runs.
 NodeT = TypeVar("NodeT", bound=Node)
@@ -88,9 +93,17 @@ def run_node(node_name: str, make_node: Callable[[], NodeT],
         logger.info(f"spinning on the {executor_name} executor; real-time options: {applied}")
         try:
             # Timers wake the executor every period, so a stop request is seen
-            # within one period (the timeout covers a node without timers).
-            while not stop.requested and rclpy.ok():
-                executor.spin_once(timeout_sec=0.1)
+            # within one period (the timeout covers a node without timers).  The
+            # context (rclpy.ok(), a lock and a C call) is checked once per
+            # CONTEXT_CHECK_PERIOD rather than after every callback.
+            next_check = 0.0
+            while not stop.requested:
+                executor.spin_once(timeout_sec=CONTEXT_CHECK_PERIOD)
+                now = time.monotonic()
+                if now >= next_check:
+                    if not rclpy.ok():
+                        break
+                    next_check = now + CONTEXT_CHECK_PERIOD
         except ExternalShutdownException:
             pass
         if on_stop is not None:
