@@ -1,4 +1,5 @@
-"""The controller node's cycle keeps no memory and runs no garbage collection.
+"""The controller node's cycle keeps no memory, runs no garbage collection, and
+publishes the diagnostics once a second after a cycle's command.
 
 The real node is built in this process (its publishers are real; nobody
 needs to listen) and its cycle function, ``_on_cycle``, is driven directly
@@ -23,7 +24,7 @@ import jacobian_ik.node as node_package  # noqa: E402
 from jacobian_ik import bundled  # noqa: E402
 from jacobian_ik.node import realtime  # noqa: E402
 from jacobian_ik.node.client import pose_message  # noqa: E402
-from jacobian_ik.node.ik_controller import IkControllerNode  # noqa: E402
+from jacobian_ik.node.ik_controller import DIAGNOSTICS_PERIOD, IkControllerNode  # noqa: E402
 
 CYCLES = 10_000
 NODE_DIR = str(Path(node_package.__file__).parent)
@@ -150,3 +151,28 @@ def test_no_garbage_collection_starts_inside_cycles_with_the_policy(node):
     inside, total = _collections_inside_cycles(node, apply_policy=True)
     assert inside == 0
     assert total == CYCLES // 1000
+
+
+def test_diagnostics_follow_the_command_once_per_diagnostics_period(node):
+    """At 1 kHz the diagnostics go out every DIAGNOSTICS_PERIOD worth of cycles, each
+    time from the cycle callback after that cycle's command and statistics (so they
+    never delay a cycle's command), and describe the cycles so far."""
+    every = round(DIAGNOSTICS_PERIOD * 1000.0)
+    published = []
+    commands = []
+    output = node._output.publish
+    diagnostics = node._diagnostics.publish
+
+    def record_command(*args):
+        commands.append(node.stats.cycles)
+        output(*args)
+
+    def record_diagnostics(state_name, reason, last_result, stats, *args, **kwargs):
+        published.append((stats.cycles, len(commands)))
+        diagnostics(state_name, reason, last_result, stats, *args, **kwargs)
+
+    node._output.publish = record_command
+    node._diagnostics.publish = record_diagnostics
+    _moving_target(node)
+    _drive(node, 2 * every + every // 2)
+    assert published == [(every, every), (2 * every, 2 * every)]

@@ -57,7 +57,11 @@ JOINT_STATES_TOPIC = "/joint_states"
 TARGET_POSE_TOPIC = "~/target_pose"
 TARGET_TWIST_TOPIC = "~/target_twist"
 
-#: Diagnostics period [s].
+#: Diagnostics period [s].  The diagnostics are built and published by the control
+#: cycle right after its command, every DIAGNOSTICS_PERIOD / period cycles: there
+#: they have the rest of the period to themselves (about 1 ms in a running node).
+#: A timer of their own would be due together with a cycle and, run first, make that
+#: cycle late once a second.
 DIAGNOSTICS_PERIOD = 1.0
 #: While the state stays the same, a changed reason is republished at most this often [s].
 REASON_REPUBLISH_PERIOD = 0.2
@@ -120,6 +124,8 @@ class IkControllerNode(Node):
         self._diagnostics = DiagnosticsPublisher(
             self, f"{NODE_NAME}: {self.get_fully_qualified_name()}",
             f"{self.robot.base_link} -> {self.robot.tip_link}")
+        self._diagnostics_every = max(1, round(DIAGNOSTICS_PERIOD / self.period))
+        self._diagnostics_countdown = self._diagnostics_every
         self.stats = CycleStats(self.period)
         self.last_result: StepResult | None = None
         self._cycle = 0
@@ -147,8 +153,6 @@ class IkControllerNode(Node):
             ParameterGate(lambda: self.controller.params, self._apply_params))
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         self._timer = self.create_timer(self.period, self._on_cycle, clock=steady)
-        self._diagnostics_timer = self.create_timer(DIAGNOSTICS_PERIOD, self._on_diagnostics,
-                                                    clock=steady)
         self._publish_state(SafetyState.IDLE, "ready: waiting for /joint_states",
                             time.monotonic())
         self.get_logger().info(
@@ -248,6 +252,10 @@ class IkControllerNode(Node):
                                     f"{type(exc).__name__}: {exc}",
                                     throttle_duration_sec=REJECT_LOG_PERIOD)
             self.publish_stop()
+        self._diagnostics_countdown -= 1
+        if self._diagnostics_countdown == 0:
+            self._diagnostics_countdown = self._diagnostics_every
+            self._on_diagnostics()
 
     def _cycle_once(self) -> None:
         start = time.monotonic()

@@ -2,12 +2,13 @@
 
 ``CycleStats.record`` runs inside the control cycle and only writes Python floats
 into preallocated ``array('d')`` ring buffers (no NumPy call in the cycle);
-percentiles are computed on demand over NumPy views of them (diagnostics,
-~1 Hz), outside the cycle.
+percentiles are computed on demand (for the diagnostics, once a second, after a
+cycle's command), without allocating.
 """
 
 from __future__ import annotations
 
+import math
 from array import array
 
 import numpy as np
@@ -22,6 +23,29 @@ def _view(ring: array, count: int) -> np.ndarray:
     return np.frombuffer(ring, dtype=np.float64, count=count)
 
 
+def _percentiles(ring: array, count: int, quantiles: tuple[float, ...],
+                 scratch: np.ndarray) -> tuple[float, ...]:
+    """Percentiles (0..100) of the first ``count`` values of a ring buffer, linearly
+    interpolated between ranks as ``np.percentile`` does by default, from one
+    in-place partition of a copy in ``scratch`` (Shape (≥ count,)): no allocation
+    and about a quarter of ``np.percentile``'s cost, most of which is its set-up.
+    NaN for each quantile if ``count`` is 0."""
+    if count == 0:
+        return tuple(math.nan for _ in quantiles)
+    ranks = [q / 100.0 * (count - 1) for q in quantiles]
+    below = [min(int(rank), count - 1) for rank in ranks]
+    kth = sorted({k for b in below for k in (b, min(b + 1, count - 1))})
+    values = scratch[:count]
+    values[:] = _view(ring, count)
+    values.partition(kth)
+    result = []
+    for rank, b in zip(ranks, below):
+        low = float(values[b])
+        high = float(values[min(b + 1, count - 1)])
+        result.append(low + (high - low) * (rank - b))
+    return tuple(result)
+
+
 class CycleStats:
     """Ring buffers of the last ``window`` cycle periods, compute times and
     controller step times [s]."""
@@ -32,6 +56,7 @@ class CycleStats:
         self._compute = array("d", bytes(8 * window))
         self._step = array("d", bytes(8 * window))
         self._window = window
+        self._scratch = np.empty(window)  # for the percentiles
         self.cycles = 0
         self.overruns = 0
         self._last_start: float | None = None
@@ -61,24 +86,17 @@ class CycleStats:
 
     def compute_percentiles(self, *quantiles: float) -> tuple[float, ...]:
         """Percentiles (0..100) of the compute time [s] over the window; NaN if empty."""
-        count = min(self.cycles, self._window)
-        if count == 0:
-            return tuple(float("nan") for _ in quantiles)
-        return tuple(float(v) for v in np.percentile(_view(self._compute, count), quantiles))
+        return _percentiles(self._compute, min(self.cycles, self._window), quantiles,
+                            self._scratch)
 
     def step_percentiles(self, *quantiles: float) -> tuple[float, ...]:
         """Percentiles (0..100) of the controller step time [s] over the window; NaN if empty."""
-        count = min(self.cycles, self._window)
-        if count == 0:
-            return tuple(float("nan") for _ in quantiles)
-        return tuple(float(v) for v in np.percentile(_view(self._step, count), quantiles))
+        return _percentiles(self._step, min(self.cycles, self._window), quantiles,
+                            self._scratch)
 
     def period_percentiles(self, *quantiles: float) -> tuple[float, ...]:
         """Percentiles (0..100) of the start-to-start period [s]; NaN if fewer than 2 cycles."""
-        if self._n_periods == 0:
-            return tuple(float("nan") for _ in quantiles)
-        return tuple(float(v) for v in np.percentile(_view(self._periods, self._n_periods),
-                                                      quantiles))
+        return _percentiles(self._periods, self._n_periods, quantiles, self._scratch)
 
     def period_max(self) -> float:
         if self._n_periods == 0:
