@@ -115,6 +115,7 @@ from jacobian_ik.kernels.derivatives import (
 from jacobian_ik.kernels.jit import kernel, view
 from jacobian_ik.kernels.kinematics import damping_nakamura, dls_step, normal_matrix
 from jacobian_ik.kernels.layout import block, block_offset
+from jacobian_ik.kernels.layout import joint_vector as _jv  # a short name: used throughout
 from jacobian_ik.kernels.limits import brake_velocity, clamp_to_bounds, joint_velocity_bounds
 from jacobian_ik.kernels.lookahead import (
     LOOKAHEAD_MARGIN,
@@ -175,12 +176,6 @@ ANCHOR_FRESH = 1.0
 ANCHOR_FIRST = 2.0
 #: Active-set iterations of the QP per cycle (each iterate is admissible).
 QP_ITERATIONS = 40
-
-
-@view
-def _jv(buf, n, slot):
-    o = block_offset(n, L.B_JOINTS) + slot * n
-    return buf[o:o + n]
 
 
 @view

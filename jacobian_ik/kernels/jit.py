@@ -10,9 +10,9 @@
             that allocates an array or returns a view it made, so the compiler
             checks the no-allocation rule.
 ``view``    the same for the small functions that return a view of an argument
-            (``layout.block``, ``layout.joint_vector``, ``control._jv``,
-            ``control._chain``): inlined into their callers at numba's IR level,
-            so the view is made inside the caller.
+            (``layout.block``, ``layout.joint_vector``, ``control._chain``,
+            ``kinematics.scratch_views``): inlined into their callers at numba's
+            IR level, so the view is made inside the caller.
 
 Kernels that allocate on purpose (``batch``'s parallel sweeps, which give each
 thread its scratch) keep ``njit(cache=True, parallel=True)``.
