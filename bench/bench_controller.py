@@ -236,7 +236,8 @@ def measure(name: str, cycles: int, block: int = 500) -> dict:
             diff = max(diff, float(np.abs(res.dq_command - dq_ref[k]).max()))
         for k in span:
             t0 = time.perf_counter()
-            K.control_cycle(kernel._rows, kernel._buf, qs[k], targets[k], DT, 0.0, 0.0, False)
+            K.control_cycle(kernel._rows, kernel._buf, *kernel._geometry, qs[k], targets[k], DT,
+                            0.0, 0.0, False)
             times["kernel"][k] = time.perf_counter() - t0
             diff = max(diff, float(np.abs(kernel._dq_out - dq_ref[k]).max()))
         for k in span:

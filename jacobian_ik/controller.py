@@ -33,6 +33,8 @@ from jacobian_ik.params import PARAMETER_SPECS, ControllerParams, JointLimits
 from jacobian_ik.safety import FIXED_REASONS, LIMITED_TEXT, SafetyState, reason_text
 
 if TYPE_CHECKING:
+    from jacobian_ik.collision.model import CollisionModel
+    from jacobian_ik.collision.scene import Scene
     from jacobian_ik.robot import Robot
 
 __all__ = ["Controller", "StepResult", "SafetyState"]
@@ -54,6 +56,10 @@ MAX_FALLBACKS = 2
 #: A joint move heads for the next waypoint of its path once every joint is this
 #: close to the current one [rad | m]: the arm passes waypoints without stopping.
 WAYPOINT_PASS = 0.05
+
+#: Most collision rows (pairs nearer than collision_influence_distance) in one cycle's QP;
+#: with more pairs in range, the nearest ones.
+MAX_COLLISION_ROWS = 16
 
 #: cfg slots filled from the ControllerParams field of the same name.
 _PARAM_SLOTS = tuple((getattr(L, "C_" + name.upper()), name)
@@ -80,7 +86,12 @@ class StepResult(NamedTuple):
     goal_reached      both errors within the goal tolerances (pose target only).
     limited           comma-separated limits that shaped the command ("" if none):
                       cartesian_speed, singularity, joint_velocity, joint_acceleration,
-                      joint_position.
+                      joint_position, collision.
+    min_distance      [m] smallest distance of a checked collision pair at the measured
+                      position (exact below collision_influence_distance, a lower bound
+                      above it; inf without collision geometry or in a rejected cycle).
+    closest_pair      the two names of that pair (link, link or obstacle); ("", "")
+                      when there is none.
     """
 
     dq_command: np.ndarray
@@ -97,6 +108,8 @@ class StepResult(NamedTuple):
     orientation_error: float
     goal_reached: bool
     limited: str
+    min_distance: float
+    closest_pair: tuple[str, str]
 
 
 #: Builds a StepResult from the tuple of its fields (no argument parsing).
@@ -113,6 +126,8 @@ _O_NEW_GOAL, _O_BLOCKED, _O_PERR, _O_GOAL, _O_LIMITED = (
     L.O_NEW_GOAL, L.O_BLOCKED, L.O_PERR, L.O_GOAL, L.O_LIMITED)
 _O_POSE_CYCLE, _O_GOAL_EVENT = L.O_POSE_CYCLE, L.O_GOAL_EVENT
 _O_REASON, _O_VAL1, _O_VAL2, _O_SCALE = L.O_REASON, L.O_VAL1, L.O_VAL2, L.O_SCALE
+_O_MIN_DISTANCE, _O_PAIR = L.O_MIN_DISTANCE, L.O_PAIR
+_NO_PAIR = ("", "")
 
 
 class Controller:
@@ -121,10 +136,16 @@ class Controller:
 
     ``robot`` is a ``jacobian_ik.robot.Robot``; ``params`` a ``ControllerParams``
     (checked against the robot: per-joint tuples must have robot.dof values).
+    ``scene``: static obstacles in the base frame (``collision.scene.Scene``; none by
+    default, ``set_scene`` replaces it while running).  ``collision``: the robot's
+    collision model (``collision.model.CollisionModel``); by default the one of
+    the robot's URDF when it has ``<collision>`` elements, ``False`` for none.
     One instance per control loop; not thread-safe.
     """
 
-    def __init__(self, robot: Robot, params: ControllerParams | None = None) -> None:
+    def __init__(self, robot: Robot, params: ControllerParams | None = None,
+                 scene: Scene | None = None,
+                 collision: CollisionModel | None | bool = None) -> None:
         params = ControllerParams() if params is None else params
         if not isinstance(params, ControllerParams):
             raise ConfigurationError(
@@ -176,6 +197,72 @@ class Controller:
         self._reason_text = ""                  # ... and its text
         self._fast = False      # inputs go straight to K.control_cycle (after warm_up)
         self._mem[L.M_ANCHOR] = K.ANCHOR_FIRST
+        self._mem[L.M_BLOCK_PAIR] = -1.0
+        if collision is None or collision is True:
+            from jacobian_ik.collision.model import default_model
+            collision = default_model(robot)
+        self._collision: CollisionModel | None = collision or None
+        self._scene: Scene | None = None
+        self.set_scene(scene)
+
+    # ------------------------------------------------------------------ geometry
+    @property
+    def collision_model(self) -> CollisionModel | None:
+        """The robot's collision model (None: the controller checks no distances)."""
+        return self._collision
+
+    @property
+    def scene(self) -> Scene | None:
+        """The scene last given to ``set_scene`` (its obstacles as they were then)."""
+        return self._scene
+
+    @property
+    def pair_names(self) -> tuple[str, ...]:
+        """Name of every checked pair ("panda_link7 – table"), by pair index."""
+        return self._pair_text
+
+    def set_scene(self, scene: Scene | None) -> None:
+        """Use the obstacles of ``scene`` (None: none) from the next cycle on.
+
+        The pairs are every self pair of the collision model, then every capsule
+        that moves with a joint against every obstacle.  The scene's arrays are
+        copied: later changes to ``scene`` need another call.
+        """
+        model = self._collision
+        n = self._n
+        caps = np.zeros((0, 8)) if model is None else np.asarray(model.caps, dtype=np.float64)
+        names = () if model is None else tuple(model.names)
+        obstacles = np.zeros((0, 16)) if scene is None or model is None \
+            else np.asarray(scene.array(), dtype=np.float64).reshape(-1, 16)
+        obstacle_names = () if scene is None or model is None else tuple(scene.names)
+        self_pairs = np.zeros((0, 2), dtype=np.int64) if model is None \
+            else np.asarray(model.self_pairs, dtype=np.int64).reshape(-1, 2)
+        moving = [i for i in range(len(caps)) if caps[i, 0] >= 0.0]
+        scene_pairs = np.array([(i, -1 - o) for i in moving for o in range(len(obstacles))],
+                               dtype=np.int64).reshape(-1, 2)
+        pairs = np.ascontiguousarray(np.concatenate([self_pairs, scene_pairs]))
+        rows = 1 + min(MAX_COLLISION_ROWS, len(pairs))
+        geo = np.zeros(L.geo_size(n, len(caps), len(obstacles), len(pairs), rows))
+        geo[L.G_CAPS] = len(caps)
+        geo[L.G_OBSTACLES] = len(obstacles)
+        geo[L.G_PAIRS] = len(pairs)
+        geo[L.G_SELF_PAIRS] = len(self_pairs)
+        geo[L.G_ROWS] = rows
+        views = L.python_geo_views(geo, n)
+        views["caps"][:] = caps
+        views["obstacles"][:] = obstacles
+        views["dist"][:, 0] = np.inf
+        views["row_pair"][:] = -1.0
+        self._pair_text = tuple(
+            f"{names[i]} – {names[j] if j >= 0 else obstacle_names[-1 - j]}"
+            for i, j in pairs.tolist())
+        self._pair_names = tuple(
+            (names[i], names[j] if j >= 0 else obstacle_names[-1 - j])
+            for i, j in pairs.tolist())
+        self._reason_key = None
+        self._scene = scene
+        # one swap: a cycle sees the old arrays or the new ones
+        self._geometry = (geo, pairs)
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -197,6 +284,7 @@ class Controller:
         c = self._cfg
         for slot, name in _PARAM_SLOTS:
             c[slot] = getattr(p, name)
+        c[L.C_SELF_COLLISION] = 1.0 if p.self_collision else 0.0
         c[L.C_POSE_TASK] = 1.0 if p.task == "pose" else 0.0
         c[L.C_DT_MAX] = MAX_DT_PERIODS / p.control_rate
         c[L.C_PERIOD] = 1.0 / p.control_rate
@@ -235,7 +323,8 @@ class Controller:
         self._fast = False
         self.step(q, T, dt)                     # the checked path (K.control_step)
         for target in (T, np.zeros(6), None):   # the direct path, each kind of target
-            K.control_cycle(self._rows, self._buf, q, target, dt, 0.0, 0.0, False)
+            K.control_cycle(self._rows, self._buf, *self._geometry, q, target, dt, 0.0, 0.0,
+                            False)
         # From now on an input of another type raises TypeError (then step takes the
         # checked path) instead of compiling inside a control cycle.
         K.control_cycle.disable_compile()
@@ -333,7 +422,8 @@ class Controller:
             # float64 arrays of the right shapes go straight to the kernel, which
             # copies them (no Python copies); anything else takes the checked path
             try:
-                code = _control_cycle(self._rows, self._buf, q_measured, target, dt,
+                code = _control_cycle(self._rows, self._buf, *self._geometry, q_measured,
+                                      target, dt,
                                       measurement_age, target_age, self._paused)
             except TypeError:
                 # an input type warm_up() did not compile: this controller checks
@@ -352,12 +442,14 @@ class Controller:
                 reason = self._reason_text
             else:
                 reason = reason_text(int(key[0]), key[1], key[2], self._params,
-                                     self.robot.joint_names, key[3], bad)
+                                     self.robot.joint_names, key[3], bad, self._pair_text)
                 self._reason_key = key
                 self._reason_text = reason
+        pair = o[_O_PAIR]
         result = self._last = _new_result(StepResult, (
             self._dq_out.copy(), self._q_out.copy(), _STATES[code], reason, *_FLOAT_FIELDS(o),
-            o[_O_GOAL] != 0.0, LIMITED_TEXT[o[_O_LIMITED]]))
+            o[_O_GOAL] != 0.0, LIMITED_TEXT[o[_O_LIMITED]], o[_O_MIN_DISTANCE],
+            _NO_PAIR if pair < 0.0 else self._pair_names[int(pair)]))
         return result
 
     def _goal_logic(self, o: list[float], dt: float) -> None:
@@ -419,8 +511,8 @@ class Controller:
         if rejected is not None and mode != C.MODE_BAD:
             mode = C.MODE_BAD_TARGET
             bad = str(rejected) or "input rejected"
-        code = K.control_step(self._rows, self._buf, mode, dt, measurement_age, target_age,
-                              self._paused)
+        code = K.control_step(self._rows, self._buf, *self._geometry, mode, dt,
+                              measurement_age, target_age, self._paused)
         return bad, code
 
     def _new_goal(self, T_base_target: np.ndarray, position_error: float) -> None:
@@ -461,8 +553,10 @@ class Controller:
         if mem[L.M_UNREACHABLE] != 0.0:
             return
         self._fallbacks += 1
+        # (a pair blocking the goal ends it: the joint-space search knows singularities,
+        # not the collision geometry)
         if not self._params.joint_fallback or self._fallbacks > MAX_FALLBACKS \
-                or mem[L.M_JOINT_MOVE] != 0.0:
+                or mem[L.M_JOINT_MOVE] != 0.0 or mem[L.M_BLOCKED_KIND] == K.BLOCKED_COLLISION:
             self._stop_fallback(True)
             return
         self._planning = True
@@ -482,7 +576,8 @@ class Controller:
             mem[L.M_STALL] = 0.0
         mem[L.M_JOINT_MOVE] = 0.0
         if unreachable:
-            mem[L.M_UNREACHABLE] = 1.0
+            mem[L.M_UNREACHABLE] = K.UNREACHABLE_COLLISION \
+                if mem[L.M_BLOCKED_KIND] == K.BLOCKED_COLLISION else 1.0
 
     def _advance_fallback(self) -> None:
         """One cycle of a running fallback: a search slice, or the next waypoint."""

@@ -233,6 +233,26 @@ class ControllerParams:
         "solution along which sigma_min stays up, and follow it (JOINT_MOVE)",
         tunable=True)
 
+    self_collision: bool = _flag(
+        True,
+        "keep the arm's own links apart (the pairs of the collision model that "
+        "are not skipped as adjacent or never in reach)", tunable=True)
+    collision_stop_distance: float = _number(
+        0.01, "m", 0.0, 0.5,
+        "no pair of the collision model (link-link, link-obstacle) comes closer "
+        "than this: the arm slides along it, or stops (SAFE_STOP) where no safe "
+        "progress exists", tunable=True)
+    collision_influence_distance: float = _number(
+        0.1, "m", 0.001, 2.0,
+        "a pair closer than this adds its row d(distance)/dt >= -collision_gain "
+        "(distance - collision_stop_distance) to the QP (APPROACHING_COLLISION)",
+        tunable=True)
+    collision_gain: float = _number(
+        5.0, "1/s", 0.1, 100.0,
+        "rate of the collision barrier: a pair's distance approaches "
+        "collision_stop_distance no faster than exponentially at this rate",
+        tunable=True)
+
     def __post_init__(self) -> None:
         for name, spec in PARAMETER_SPECS.items():
             value = getattr(self, name)
@@ -380,6 +400,12 @@ def _check_array(name: str, value: Any, spec: ParameterSpec) -> tuple[float, ...
 
 
 def _check_order(p: ControllerParams) -> None:
+    if not p.collision_stop_distance < p.collision_influence_distance:
+        raise ConfigurationError(
+            f"collision_influence_distance = {p.collision_influence_distance!r} must be "
+            f"greater than collision_stop_distance = {p.collision_stop_distance!r}",
+            parameter="collision_influence_distance", value=p.collision_influence_distance,
+            valid_range=(p.collision_stop_distance, None))
     if not p.sigma_stop < p.sigma_resume:
         raise ConfigurationError(
             f"sigma_resume = {p.sigma_resume!r} must be greater than sigma_stop = "

@@ -349,6 +349,14 @@ class Robot:
                           ws.frames)
         return ws.frames[self.dof].copy()
 
+    def frames(self, q: ArrayLike) -> np.ndarray:
+        """``T_base_joint(i)`` of every joint after its motion (i < n) and ``T_base_tip``
+        (i = n) at joint positions q. Shape (n+1, 4, 4) (``kernels.fk_frames``)."""
+        ws = self._ws
+        kernels.fk_frames(self.placements, self.axes, self.joint_types, self.joint_vector(q),
+                          ws.frames)
+        return ws.frames.copy()
+
     def jacobian(self, q: ArrayLike, frame: str = "base") -> np.ndarray:
         """Geometric Jacobian of the tip, linear rows on top. Shape (6, n).
 

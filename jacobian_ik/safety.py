@@ -72,6 +72,7 @@ class SafetyState(enum.IntEnum):
     PAUSED = K.S_PAUSED
     IDLE = K.S_IDLE
     JOINT_MOVE = K.S_JOINT_MOVE
+    APPROACHING_COLLISION = K.S_APPROACHING_COLLISION
 
     def __str__(self) -> str:
         return self.name
@@ -96,12 +97,13 @@ LIMIT_NAMES = (
     (K.L_VELOCITY, "joint_velocity"),
     (K.L_ACCELERATION, "joint_acceleration"),
     (K.L_POSITION, "joint_position"),
+    (K.L_COLLISION, "collision"),
 )
 
 #: ``limited`` text of each bit mask: comma-separated names of the limits that shaped
 #: the command ("" for none); also found by the mask as a float.
 LIMITED_TEXT = {
-    bits: ",".join(name for bit, name in LIMIT_NAMES if bits & bit) for bits in range(32)
+    bits: ",".join(name for bit, name in LIMIT_NAMES if bits & bit) for bits in range(2 * K.L_COLLISION)
 }
 
 
@@ -153,24 +155,45 @@ _REASONS = {
                      "(sigma_min {v1:.4g}); send another goal, or reset",
     K.R_JOINT_MOVE: "moving in joint space, along a path that keeps sigma_min up, to a "
                     "configuration that reaches the goal ({v1:.4f} rad to go)",
+    K.R_COLLISION: "sliding along the collision barrier: {pair} at {v1:.3f} m (stop "
+                   "distance {p.collision_stop_distance:g} m)",
+    K.R_COLLISION_NEAR: "{pair} at {v1:.3f} m, within the influence distance "
+                        "{p.collision_influence_distance:g} m",
+    K.R_COLLISION_BRAKING: "braking: {pair} would come to {v1:.3f} m within the braking "
+                           "distance, below the stop distance "
+                           "{p.collision_stop_distance:g} m",
+    K.R_BLOCKED_COLLISION: "no admissible direction makes progress: blocked by {pair} at "
+                           "{v1:.3f} m (stop distance {p.collision_stop_distance:g} m)",
+    K.R_UNREACHABLE_COLLISION: "goal unreachable without collision: blocked by {pair} at "
+                               "{v1:.3f} m; holding; send another goal, or reset",
 }
 
 #: The messages that have no fields, by reason code (also found by the code as a float);
 #: the other codes need ``reason_text``.
 FIXED_REASONS = {code: template for code, template in _REASONS.items() if "{" not in template}
 
+#: Reasons whose v2 is the index of a collision pair.
+COLLISION_REASONS = frozenset({K.R_COLLISION, K.R_COLLISION_NEAR, K.R_COLLISION_BRAKING,
+                               K.R_BLOCKED_COLLISION, K.R_UNREACHABLE_COLLISION})
+
 #: Reasons whose v1 is a joint index.
 _JOINT_REASONS = frozenset({K.R_BAD_Q, K.R_JOINT_OUT, K.R_JOINT_LEAVING, K.R_BLOCKED_JOINT})
 
 
 def reason_text(code: int, val1: float, val2: float, params: ControllerParams,
-                joint_names: Sequence[str], speed_scale: float, bad_input: str = "") -> str:
-    """The human-readable reason of a cycle's state."""
+                joint_names: Sequence[str], speed_scale: float, bad_input: str = "",
+                pair_names: Sequence[str] = ()) -> str:
+    """The human-readable reason of a cycle's state; ``pair_names`` names the
+    collision pairs ("panda_link7 – table") by their index."""
     template = _REASONS[code]
     if "{" not in template:
         return template
     joint = joint_names[int(val1)] if code in _JOINT_REASONS else ""
-    return template.format(v1=val1, v2=val2, ms=1e3 * val1, p=params, joint=joint,
+    pair = ""
+    if code in COLLISION_REASONS:
+        index = int(val2)
+        pair = pair_names[index] if 0 <= index < len(pair_names) else f"pair {index}"
+    return template.format(v1=val1, v2=val2, ms=1e3 * val1, p=params, joint=joint, pair=pair,
                            scale=speed_scale, guard=LOOKAHEAD_MARGIN,
                            tolerance=POSE_TOLERANCE, hysteresis=WARN_HYSTERESIS,
                            floor=params.sigma_stop * (1.0 + BARRIER_MARGIN),

@@ -17,8 +17,10 @@ def bundled_arm(name: str) -> Robot:
     return Robot.from_urdf(bundled.urdf_path(name), *bundled.robot_links(name))
 
 
-def warm_controller(name: str, **params) -> Controller:
-    """A fresh controller for bundled robot ``name`` with ``params``, kernels compiled."""
-    ctl = Controller(bundled_arm(name), ControllerParams(**params))
+def warm_controller(name: str, *, collision: bool | None = None, **params) -> Controller:
+    """A fresh controller for bundled robot ``name`` with ``params``, kernels compiled;
+    ``collision=False``: without the arm's collision model (a test of another
+    guarantee, on configurations the arm's own links may come near)."""
+    ctl = Controller(bundled_arm(name), ControllerParams(**params), collision=collision)
     ctl.warm_up()
     return ctl

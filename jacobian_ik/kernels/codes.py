@@ -20,6 +20,7 @@ S_JOINT_LIMIT = 5
 S_PAUSED = 6
 S_IDLE = 7
 S_JOINT_MOVE = 8
+S_APPROACHING_COLLISION = 9
 
 # ---------------------------------------------------------------- reasons
 R_TRACKING = 0
@@ -51,7 +52,12 @@ R_UNREACHABLE = 25      # val1 = sigma_min
 R_JOINT_MOVE = 26       # val1 = largest joint distance to q_goal [rad | m]
 R_FROZEN = 27           # val1 = frozen time [s], val2 = largest commanded speed
 R_TARGET_EXPIRED = 28   # val1 = twist target age [s]; the brake has finished
-NREASONS = 29
+R_COLLISION = 29         # val1 = distance [m], val2 = pair index: sliding along a pair's barrier
+R_COLLISION_NEAR = 30    # val1 = distance [m], val2 = pair index: within the influence distance
+R_COLLISION_BRAKING = 31  # val1 = predicted distance [m], val2 = pair index
+R_BLOCKED_COLLISION = 32  # val1 = distance [m], val2 = pair index; no progress
+R_UNREACHABLE_COLLISION = 33  # val1 = distance [m], val2 = pair index
+NREASONS = 34
 
 # ---------------------------------------------------------------- limited bits
 L_CARTESIAN = 1
@@ -59,3 +65,4 @@ L_VELOCITY = 2
 L_ACCELERATION = 4
 L_POSITION = 8
 L_SINGULARITY = 16
+L_COLLISION = 32

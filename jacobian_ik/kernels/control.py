@@ -62,9 +62,11 @@ the states are documented in docs/controller.md; the equations:
 import math
 
 from jacobian_ik.kernels import layout as L
+from jacobian_ik.kernels.barriers import collision_rows, rows_margin, sigma_row
 from jacobian_ik.kernels.codes import (
     L_ACCELERATION,
     L_CARTESIAN,
+    L_COLLISION,
     L_POSITION,
     L_SINGULARITY,
     L_VELOCITY,
@@ -79,9 +81,13 @@ from jacobian_ik.kernels.codes import (
     R_BAD_INPUT,
     R_BAD_Q,
     R_BARRIER,
+    R_BLOCKED_COLLISION,
     R_BLOCKED_JOINT,
     R_BLOCKED_SIGMA,
     R_BRAKING,
+    R_COLLISION,
+    R_COLLISION_BRAKING,
+    R_COLLISION_NEAR,
     R_FROZEN,
     R_GOAL,
     R_IDLE,
@@ -97,7 +103,9 @@ from jacobian_ik.kernels.codes import (
     R_TARGET_EXPIRED,
     R_TRACKING,
     R_UNREACHABLE,
+    R_UNREACHABLE_COLLISION,
     S_APPROACHING,
+    S_APPROACHING_COLLISION,
     S_IDLE,
     S_INVALID,
     S_JOINT_LIMIT,
@@ -114,7 +122,8 @@ from jacobian_ik.kernels.derivatives import (
 )
 from jacobian_ik.kernels.jit import kernel, view
 from jacobian_ik.kernels.kinematics import damping_nakamura, dls_step, normal_matrix
-from jacobian_ik.kernels.layout import block, block_offset
+from jacobian_ik.kernels.distance import capsules_to_base, pair_distances
+from jacobian_ik.kernels.layout import block, block_offset, geo_views
 from jacobian_ik.kernels.layout import joint_vector as _jv  # a short name: used throughout
 from jacobian_ik.kernels.limits import brake_velocity, clamp_to_bounds, joint_velocity_bounds
 from jacobian_ik.kernels.lookahead import (
@@ -123,7 +132,7 @@ from jacobian_ik.kernels.lookahead import (
     rest_sigma,
     sigma_at,
 )
-from jacobian_ik.kernels.qp import box_qp
+from jacobian_ik.kernels.qp import rows_qp
 from jacobian_ik.kernels.task import check_inputs, task_twist
 
 #: Length [rad] of the probe step that tells whether a command leaves a singularity.
@@ -176,6 +185,12 @@ ANCHOR_FRESH = 1.0
 ANCHOR_FIRST = 2.0
 #: Active-set iterations of the QP per cycle (each iterate is admissible).
 QP_ITERATIONS = 40
+#: mem ``unreachable`` of a goal found unreachable because a collision pair blocks it
+#: (1.0: because of a singularity).
+UNREACHABLE_COLLISION = 2.0
+#: mem ``blocked_kind`` of a goal that a collision pair blocks (1: the σ_min barrier,
+#: 2: the joint limit margins).
+BLOCKED_COLLISION = 3
 
 
 @view
@@ -527,13 +542,41 @@ def secondary_velocity(q, grad, mid, cont, k_sigma, k_limit, sigma_min, sigma_wa
 
 
 @kernel
-def inverse_phase(buf, n, rows, scale, h_sigma, joint_move, dq):
+def collision_phase(buf, n, geo, pairs):
+    """Phase 2b: the distance of every checked pair of the collision model at the
+    measured q (frames in the buffer) into geo's ``dist`` (exact below
+    collision_influence_distance, a lower bound above it; the self pairs only with
+    self_collision on), the smallest one and its pair into out (inf and −1 for
+    none)."""
+    cfg = block(buf, n, L.B_CFG)
+    out = block(buf, n, L.B_OUT)
+    caps, world, obstacles, dist, _A, _b, _rp, _act, _mu, _s = geo_views(geo, n)
+    out[L.O_MIN_DISTANCE] = math.inf
+    out[L.O_PAIR] = -1.0
+    first = 0 if cfg[L.C_SELF_COLLISION] != 0.0 else int(geo[L.G_SELF_PAIRS])
+    if dist.shape[0] <= first:
+        return
+    frames = block(buf, n, L.B_FRAMES).reshape((n + 1, 4, 4))
+    capsules_to_base(frames, caps, world)
+    k = pair_distances(world, obstacles, pairs[first:], cfg[L.C_COLLISION_INFLUENCE_DISTANCE],
+                       dist[first:])
+    if k >= 0:
+        out[L.O_MIN_DISTANCE] = dist[first + k, 0]
+        out[L.O_PAIR] = first + k
+
+
+@kernel
+def inverse_phase(buf, n, rows, geo, pairs, scale, h_sigma, joint_move, dq):
     """Phase 6: the joint velocity dq (n,) from the QP; returns (limited bits,
     barrier active, share of the task twist delivered ``(J dq)·v / ‖v‖²``, whether
-    the unconstrained target x* keeps the barrier and the position bounds).
+    the unconstrained target x* keeps the barriers and the position bounds).
+    Writes the number of collision rows and whether one was active into out.
 
-    The QP ``min ½(dq − x*)ᵀH(dq − x*)`` over the box, with the barrier
-    ``∇h·dq ≥ min(−γ(h − σ_b), ∇h·dq_brake)`` (the brake always admissible):
+    The QP ``min ½(dq − x*)ᵀH(dq − x*)`` over the box, with the rows of
+    ``kernels.barriers`` (each relaxed so that the brake keeps it): the σ_min
+    barrier ``∇h·dq ≥ min(−γ(h − σ_b), ∇h·dq_brake)`` and a collision row
+    ``∂d/∂q·dq ≥ min(−γ_c(d − d_stop), ∂d/∂q·dq_brake)`` per pair nearer than
+    collision_influence_distance:
 
     * task: ``x* = Jᵀ(JJᵀ + λ²I)⁻¹ s·v + (dq_sec − Jᵀ(JJᵀ + εI)⁻¹ J dq_sec)``, the DLS
       solution plus the secondary velocity projected on the null space (ε =
@@ -625,19 +668,27 @@ def inverse_phase(buf, n, rows, scale, h_sigma, joint_move, dq):
                 p[i] = dq_sec[i]        # no null space: no secondary motion
         for i in range(n):
             x_star[i] += dq_sec[i] - p[i]
-    # barrier
-    a_dot_brake = 0.0
-    a_dot_x = 0.0
-    for i in range(n):
-        a_dot_brake += grad[i] * brake[i]
-        a_dot_x += grad[i] * x_star[i]
+    # the rows: the sigma_min barrier, then the collision barrier
+    _caps, _world, _obs, dist, A, bv, row_pair, active, mu, qp_s = geo_views(geo, n)
     sigma_b = cfg[L.C_SIGMA_STOP] * (1.0 + BARRIER_MARGIN)
-    b = -cfg[L.C_BARRIER_GAIN] * (h_sigma - sigma_b)
-    if b > a_dot_brake:
-        b = a_dot_brake
+    bv[0] = sigma_row(grad, brake, h_sigma, sigma_b, cfg[L.C_BARRIER_GAIN], A[0])
+    row_pair[0] = -1.0
+    first = 0 if cfg[L.C_SELF_COLLISION] != 0.0 else int(geo[L.G_SELF_PAIRS])
+    n_coll = 0
+    if A.shape[0] > 1:
+        n_coll = collision_rows(block(buf, n, L.B_FRAMES).reshape((n + 1, 4, 4)),
+                                block(buf, n, L.B_AXES).reshape((n, 3)),
+                                block(buf, n, L.B_TYPES), _caps, pairs, dist, first,
+                                cfg[L.C_COLLISION_STOP_DISTANCE],
+                                cfg[L.C_COLLISION_INFLUENCE_DISTANCE],
+                                cfg[L.C_COLLISION_GAIN], brake, A, bv, row_pair, 1)
+    m = 1 + n_coll
+    out[L.O_COLLISION_ROWS] = n_coll
+    for r in range(m):
+        active[r] = 0.0
     # x* minimises the (strictly convex) objective: where it is feasible it is the
     # QP's solution, no constraint active
-    feasible = a_dot_x >= b
+    feasible = rows_margin(A, bv, m, x_star) >= 0.0
     for i in range(n):
         if not (lo[i] <= x_star[i] <= hi[i]):
             feasible = False
@@ -645,7 +696,6 @@ def inverse_phase(buf, n, rows, scale, h_sigma, joint_move, dq):
         for i in range(n):
             dq[i] = x_star[i]
             work[i] = 0.0
-        barrier = False
     else:
         if joint_move:
             for i in range(n):
@@ -667,10 +717,15 @@ def inverse_phase(buf, n, rows, scale, h_sigma, joint_move, dq):
             g[i] = -s
         for i in range(n):
             dq[i] = brake[i]
-        _it, barrier, _mu, _ok = box_qp(H, g, lo, hi, grad, b, dq, Lf, work,
-                                        _jv(buf, n, L.J_QP_C), _jv(buf, n, L.J_QP_P),
-                                        _jv(buf, n, L.J_QP_Y), _jv(buf, n, L.J_QP_Z),
-                                        _jv(buf, n, L.J_DQ_FREE), QP_ITERATIONS)
+        rows_qp(H, g, lo, hi, A, bv, m, dq, Lf, work, active, _jv(buf, n, L.J_QP_C),
+                _jv(buf, n, L.J_QP_P), _jv(buf, n, L.J_QP_Y), _jv(buf, n, L.J_QP_Z),
+                _jv(buf, n, L.J_DQ_FREE), qp_s, mu, QP_ITERATIONS)
+    barrier = active[0] != 0.0
+    coll_active = False
+    for r in range(1, m):
+        if active[r] != 0.0:
+            coll_active = True
+    out[L.O_COLLISION_ACTIVE] = 1.0 if coll_active else 0.0
     # the tip's speed limits hold for the command itself: where a bound moved dq off
     # x* so that the tip would go faster, pull it toward the (admissible) brake
     limited = 0
@@ -692,8 +747,11 @@ def inverse_phase(buf, n, rows, scale, h_sigma, joint_move, dq):
             limited |= L_ACCELERATION
     if barrier:
         limited |= L_SINGULARITY
-    # the unconstrained target is admissible: it keeps the (unrelaxed) barrier and the
-    # position bounds (then only the acceleration ramp stands between it and the arm)
+    if coll_active:
+        limited |= L_COLLISION
+    # the unconstrained target is admissible: it keeps the (unrelaxed) barrier, the
+    # collision rows and the position bounds (then only the acceleration ramp stands
+    # between it and the arm)
     ax = 0.0
     admissible = True
     for i in range(n):
@@ -701,6 +759,8 @@ def inverse_phase(buf, n, rows, scale, h_sigma, joint_move, dq):
         if x_star[i] > cap_hi[i] or x_star[i] < cap_lo[i]:
             admissible = False
     if ax < -cfg[L.C_BARRIER_GAIN] * (h_sigma - sigma_b):
+        admissible = False
+    if n_coll > 0 and rows_margin(A[1:], bv[1:], n_coll, x_star) < 0.0:
         admissible = False
     # share of the task twist delivered: (J dq)·v / ‖v‖²
     progress = 1.0
@@ -850,9 +910,12 @@ def singularity_scale(sigma_min, cfg, mem, h):
 
 # ============================================================================ the cycle
 @kernel
-def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
+def control_step(rows, buf, geo, pairs, mode, dt, measurement_age, target_age, paused):
     """One control cycle on the controller memory ``buf`` (see the module docstring).
 
+    ``geo`` is the collision buffer (``layout.GEO_HEADER``: the capsules, obstacles and
+    QP rows) and ``pairs`` (Shape (P, 2) int64) its checked pairs
+    (``kernels.distance.pair_distances``).
     Inputs: measured q in the ``J_Q_IN`` vector and the target in the target block
     (written by the caller), ``mode`` (``MODE_*``), ``dt`` [s] since the last cycle,
     ``measurement_age`` and ``target_age`` [s], ``paused`` (bool).  Outputs: the
@@ -877,6 +940,8 @@ def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
     out[L.O_GOAL] = 0.0
     out[L.O_LIMITED] = 0.0
     out[L.O_SCALE] = 0.0
+    out[L.O_MIN_DISTANCE] = math.inf        # (not measured in a rejected cycle)
+    out[L.O_PAIR] = -1.0
 
     # ------------------------------------------------------------ 1. input checks
     reason = input_phase(q, target, mode, dt, measurement_age, target_age, out)
@@ -934,6 +999,7 @@ def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
 
     # ------------------------------------------------------------ 2. kinematics at q
     sigma_min, h_sigma, have_grad = kinematics_phase(buf, n, rows, q, have_task)
+    collision_phase(buf, n, geo, pairs)
     s_stop = cfg[L.C_SIGMA_STOP]
     s_warn = cfg[L.C_SIGMA_WARN]
     if mem[L.M_LATCH] != 0.0 and sigma_min > cfg[L.C_SIGMA_RESUME]:
@@ -969,8 +1035,8 @@ def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
                 scale = cfg[L.C_SPEED_SCALE_FLOOR]
         if sigma_min < s_warn:
             limited |= L_SINGULARITY
-        bits, barrier, progress, admissible = inverse_phase(buf, n, rows, scale, h_sigma,
-                                                            joint_move, dq)
+        bits, barrier, progress, admissible = inverse_phase(buf, n, rows, geo, pairs, scale,
+                                                            h_sigma, joint_move, dq)
         peak_qp = _peak(dq)
         limited |= bits
         out[L.O_BARRIER] = 1.0 if barrier else 0.0
@@ -1000,23 +1066,41 @@ def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
             mem[L.M_LATCH] = 1.0
         elif mode == MODE_POSE and mem[L.M_UNREACHABLE] != 0.0:
             state = S_SAFE_STOP
-            reason = R_UNREACHABLE
-            out[L.O_VAL1] = sigma_min
+            if mem[L.M_UNREACHABLE] == UNREACHABLE_COLLISION:
+                reason = R_UNREACHABLE_COLLISION
+                out[L.O_VAL1] = mem[L.M_BLOCK_DISTANCE]
+                out[L.O_VAL2] = mem[L.M_BLOCK_PAIR]
+            else:
+                reason = R_UNREACHABLE
+                out[L.O_VAL1] = sigma_min
         else:
+            coll_active = out[L.O_COLLISION_ACTIVE] != 0.0
             if mode == MODE_TWIST:
                 if admissible or progress > 2.0 * TWIST_PROGRESS:
                     mem[L.M_STALL] = 0.0
-                elif progress < TWIST_PROGRESS and (barrier or limited & L_POSITION):
+                elif progress < TWIST_PROGRESS and (barrier or coll_active
+                                                    or limited & L_POSITION):
                     mem[L.M_STALL] += h
             blocked = mem[L.M_STALL] > cfg[L.C_STALL_TIMEOUT]
             kind = 0
             if blocked:
-                kind = 1 if (barrier or sigma_min < s_warn) else 2
+                if coll_active and not barrier:
+                    kind = BLOCKED_COLLISION
+                else:
+                    kind = 1 if (barrier or sigma_min < s_warn) else 2
             mem[L.M_BLOCKED_KIND] = kind
             if blocked:
                 out[L.O_BLOCKED] = 1.0
                 out[L.O_VAL2] = mem[L.M_STALL]
-                if kind == 1:
+                if kind == BLOCKED_COLLISION:
+                    state = S_SAFE_STOP
+                    reason = R_BLOCKED_COLLISION
+                    p_block, d_block = _active_pair(geo, n)
+                    mem[L.M_BLOCK_PAIR] = p_block
+                    mem[L.M_BLOCK_DISTANCE] = d_block
+                    out[L.O_VAL1] = d_block
+                    out[L.O_VAL2] = p_block
+                elif kind == 1:
                     state = S_SAFE_STOP
                     reason = R_BLOCKED_SIGMA
                     out[L.O_VAL1] = sigma_min
@@ -1037,6 +1121,18 @@ def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
                     if mem[L.M_BEST_ERROR] <= JOINT_MOVE_TOLERANCE * cfg[L.C_POSITION_GAIN]:
                         mem[L.M_JOINT_MOVE] = 0.0          # arrived: back to the task
                         mem[L.M_BEST_ERROR] = math.inf
+                elif out[L.O_MIN_DISTANCE] < cfg[L.C_COLLISION_INFLUENCE_DISTANCE] \
+                        and (coll_active or not (barrier or sigma_min < s_warn)):
+                    state = S_APPROACHING_COLLISION
+                    if coll_active:
+                        reason = R_COLLISION
+                        p_near, d_near = _active_pair(geo, n)
+                    else:
+                        reason = R_COLLISION_NEAR
+                        p_near = out[L.O_PAIR]
+                        d_near = out[L.O_MIN_DISTANCE]
+                    out[L.O_VAL1] = d_near
+                    out[L.O_VAL2] = p_near
                 elif sigma_min < s_warn:
                     state = S_APPROACHING
                     reason = R_BARRIER if barrier else R_APPROACH
@@ -1067,6 +1163,11 @@ def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
             if state != S_JOINT_MOVE:
                 state = S_APPROACHING
                 reason = R_BRAKING
+        if out[L.O_COLLISION_ROWS] > 0.0 and collision_lookahead(buf, n, geo, dq, h, age):
+            limited |= L_COLLISION
+            if state != S_JOINT_MOVE:
+                state = S_APPROACHING_COLLISION
+                reason = R_COLLISION_BRAKING
 
     # ------------------------------------------------------------ 9. position command
     if moving:
@@ -1095,7 +1196,63 @@ def control_step(rows, buf, mode, dt, measurement_age, target_age, paused):
 
 
 @kernel
-def control_cycle(rows, buf, q, target, dt, measurement_age, target_age, paused):
+def _active_pair(geo, n):
+    """(pair index, distance [m]) of the nearest collision row active at the QP's
+    solution (of the nearest row if none is)."""
+    _caps, _world, _obs, dist, _A, _b, row_pair, active, _mu, _s = geo_views(geo, n)
+    best = -1.0
+    best_d = math.inf
+    for pass_ in range(2):
+        for r in range(1, row_pair.shape[0]):
+            if row_pair[r] < 0.0 or (pass_ == 0 and active[r] == 0.0):
+                continue
+            d = dist[int(row_pair[r]), 0]
+            if d < best_d:
+                best_d = d
+                best = row_pair[r]
+        if best >= 0.0:
+            break
+    return best, best_d
+
+
+@kernel
+def collision_lookahead(buf, n, geo, dq, h, age):
+    """Brake now (dq ← the braking command, clamped to the position caps) if a
+    collision row's pair, moving on at ``dq`` for ``2.5 h + age + t_brake/2`` (the
+    braking time ``t_brake = maxᵢ |dqᵢ|/a_maxᵢ``), would come closer than
+    collision_stop_distance to first order; the prediction and the pair go into
+    out's values.  Returns True when it braked."""
+    cfg = block(buf, n, L.B_CFG)
+    out = block(buf, n, L.B_OUT)
+    amax = _jv(buf, n, L.J_AMAX)
+    _caps, _world, _obs, dist, A, _b, row_pair, _act, _mu, _s = geo_views(geo, n)
+    t_brake = 0.0
+    for i in range(n):
+        t = abs(dq[i]) / amax[i]
+        if t > t_brake:
+            t_brake = t
+    horizon = 2.5 * h + age + 0.5 * t_brake
+    m = 1 + int(out[L.O_COLLISION_ROWS])
+    stop = cfg[L.C_COLLISION_STOP_DISTANCE]
+    for r in range(1, m):
+        rate = 0.0
+        for i in range(n):
+            rate += A[r, i] * dq[i]
+        if rate >= 0.0:
+            continue
+        d = dist[int(row_pair[r]), 0]
+        ahead = d + rate * horizon
+        if ahead < stop:
+            out[L.O_VAL1] = ahead
+            out[L.O_VAL2] = row_pair[r]
+            brake_velocity(_jv(buf, n, L.J_DQ_PREV), amax, h, dq)
+            clamp_to_bounds(dq, _jv(buf, n, L.J_CAP_LO), _jv(buf, n, L.J_CAP_HI))
+            return True
+    return False
+
+
+@kernel
+def control_cycle(rows, buf, geo, pairs, q, target, dt, measurement_age, target_age, paused):
     """``control_step`` with its inputs passed in: the measured q (Shape (n,)) is
     copied to the ``J_Q_IN`` vector and the target (None: hold; a (4, 4)
     ``T_base_target``: pose; a (6,) twist) to the target block, then the cycle runs
@@ -1124,7 +1281,7 @@ def control_cycle(rows, buf, q, target, dt, measurement_age, target_age, paused)
     o = block_offset(n, L.B_JOINTS) + L.J_Q_IN * n
     for i in range(n):
         buf[o + i] = q[i]
-    return control_step(rows, buf, mode, dt, measurement_age, target_age, paused)
+    return control_step(rows, buf, geo, pairs, mode, dt, measurement_age, target_age, paused)
 
 
 @kernel

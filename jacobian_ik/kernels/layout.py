@@ -14,6 +14,9 @@ generated from them.
 ``JOINT_SLOTS``   per-joint vectors of length n in the ``joints`` block.
 ``MEM_SLOTS``     state kept between cycles in the ``mem`` block.
 ``OUT_SLOTS``     the cycle's results in the ``out`` block.
+``GEO_HEADER``    the counts at the head of the collision buffer ``geo`` (a second
+                  float64 array, sized by the collision model and the scene), whose
+                  arrays ``geo_views`` cuts out in ``GEO_ARRAYS`` order.
 """
 
 import numpy as np
@@ -47,6 +50,10 @@ CFG_SLOTS = (
     ("nullspace_sigma_gain", "[rad/s per σ unit/rad] secondary: raise σ_min"),
     ("nullspace_limit_gain", "[1/s] secondary: keep away from joint limits"),
     ("stall_timeout", "[s] no progress this long: blocked"),
+    ("self_collision", "1: the self pairs of the collision model are checked"),
+    ("collision_stop_distance", "[m] no pair comes closer"),
+    ("collision_influence_distance", "[m] closer pairs add a QP row"),
+    ("collision_gain", "[1/s] rate of the collision barrier"),
     ("pose_task", "1: pose task (6 rows), 0: position task (derived)"),
     ("dt_max", "[s] largest dt used for limits (derived)"),
     ("period", "[s] nominal control period 1/control_rate (derived)"),
@@ -102,12 +109,15 @@ MEM_SLOTS = (
     ("joint_move", "1: moving in joint space to q_goal (JOINT_MOVE)"),
     ("unreachable", "1: this pose goal was found unreachable: hold (SAFE_STOP)"),
     ("have_prev_target", "1: target_prev holds the last pose target"),
-    ("blocked_kind", "what blocks progress: 0 none, 1 singularity, 2 joint limits"),
+    ("blocked_kind", "what blocks progress: 0 none, 1 singularity, 2 joint limits, "
+                     "3 a collision pair"),
     ("frozen_t", "[s] commanded-motion time over which q stayed bit-identical"),
     ("frozen_travel", "[rad | m] commanded travel Σ maxᵢ|dq_prevᵢ| dt over that time"),
     ("frozen_peak", "[rad/s | m/s] largest commanded joint speed over that time"),
     ("rest", "[s] how long the command has been at rest (dq = 0)"),
     ("frozen", "1: the measurement was found frozen (until it changes)"),
+    ("block_pair", "index of the collision pair that blocked this goal (−1: none)"),
+    ("block_distance", "[m] its distance then"),
 )
 
 #: Results of one cycle.
@@ -132,6 +142,10 @@ OUT_SLOTS = (
     ("pose_cycle", "1: a valid cycle toward a pose target"),
     ("goal_event", "1: a pose cycle with new_goal, blocked or the barrier reason "
                    "(the only cycles on which Controller.step's fallback logic starts)"),
+    ("min_distance", "[m] smallest distance of a checked collision pair (inf: none)"),
+    ("pair", "index of that pair (−1: none)"),
+    ("collision_rows", "number of collision rows in this cycle's QP"),
+    ("collision_active", "1: a collision row shaped the command"),
 )
 
 #: (name, c0, cn, cn2, cs2): block of size c0 + cn·n + cn2·n² + cs2·s², s = max(6, n).
@@ -223,6 +237,76 @@ def python_views(buf: np.ndarray, n: int) -> dict:
     for j, (name, _meaning) in enumerate(JOINT_SLOTS):
         views["j_" + name] = joints[j]
     return views
+
+
+#: Counts at the head of ``geo``: capsules G, obstacles O, pairs P (the first P_self of
+#: them self pairs, the others capsule-obstacle pairs), QP rows R (row 0 the σ_min
+#: barrier, then at most R − 1 collision rows).
+GEO_HEADER = (
+    ("caps", "G: robot capsules"),
+    ("obstacles", "O: scene obstacles"),
+    ("pairs", "P: checked pairs"),
+    ("self_pairs", "P_self: the self pairs among them (first)"),
+    ("rows", "R: QP rows (1 + most collision rows)"),
+)
+globals().update(_constants("G_", GEO_HEADER))
+NGEO = len(GEO_HEADER)
+
+#: (name, shape) of each array of ``geo`` after the header, in order; a shape is
+#: written in the counts (G, O, P, R), n joints and literal sizes.
+GEO_ARRAYS = (
+    ("caps", "(G, 8) robot capsules in their chain frame: frame, a, b, radius"),
+    ("world", "(G, 7) the capsules in the base frame: a, b, radius"),
+    ("obstacles", "(O, 16) obstacles in the base frame (kernels.distance)"),
+    ("dist", "(P, 10) per pair: distance, closest points, normal (kernels.distance)"),
+    ("A", "(R, n) QP rows: A dq ≥ b"),
+    ("b", "(R,)"),
+    ("row_pair", "(R,) pair index of each row (−1: the σ_min row)"),
+    ("active", "(R,) 1: the row was active at the QP's solution"),
+    ("mu", "(R,) the rows' multipliers"),
+    ("qp_s", "(R + 2, R + n + 2) QP scratch (kernels.qp.rows_qp)"),
+)
+
+
+def geo_size(n: int, caps: int, obstacles: int, pairs: int, rows: int) -> int:
+    """Length of ``geo`` for n joints and these counts."""
+    return (NGEO + 8 * caps + 7 * caps + 16 * obstacles + 10 * pairs + rows * n + 4 * rows
+            + (rows + 2) * (rows + n + 2))
+
+
+@view
+def geo_views(geo, n):
+    """The arrays of ``geo`` (``GEO_ARRAYS``), for n joints, as a tuple of views."""
+    g = int(geo[G_CAPS])  # noqa: F821  (generated constants)
+    o_ = int(geo[G_OBSTACLES])  # noqa: F821
+    p = int(geo[G_PAIRS])  # noqa: F821
+    r = int(geo[G_ROWS])  # noqa: F821
+    k = NGEO
+    caps = geo[k:k + 8 * g].reshape((g, 8))
+    k += 8 * g
+    world = geo[k:k + 7 * g].reshape((g, 7))
+    k += 7 * g
+    obstacles = geo[k:k + 16 * o_].reshape((o_, 16))
+    k += 16 * o_
+    dist = geo[k:k + 10 * p].reshape((p, 10))
+    k += 10 * p
+    A = geo[k:k + r * n].reshape((r, n))
+    k += r * n
+    b = geo[k:k + r]
+    k += r
+    row_pair = geo[k:k + r]
+    k += r
+    active = geo[k:k + r]
+    k += r
+    mu = geo[k:k + r]
+    k += r
+    qp_s = geo[k:k + (r + 2) * (r + n + 2)].reshape((r + 2, r + n + 2))
+    return caps, world, obstacles, dist, A, b, row_pair, active, mu, qp_s
+
+
+def python_geo_views(geo: np.ndarray, n: int) -> dict:
+    """Named numpy views of ``geo`` (the ``GEO_ARRAYS`` names)."""
+    return dict(zip((name for name, _shape in GEO_ARRAYS), geo_views.py_func(geo, n)))
 
 
 def __getattr__(name: str) -> int:

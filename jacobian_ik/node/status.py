@@ -47,6 +47,7 @@ STATE_LEVELS = {
     "PAUSED": DiagnosticStatus.OK,
     "APPROACHING_SINGULARITY": DiagnosticStatus.WARN,
     "JOINT_MOVE": DiagnosticStatus.WARN,
+    "APPROACHING_COLLISION": DiagnosticStatus.WARN,
     "JOINT_LIMIT": DiagnosticStatus.WARN,
     "INVALID_INPUT": DiagnosticStatus.WARN,
     "SAFE_STOP": DiagnosticStatus.ERROR,

@@ -38,6 +38,7 @@ STATE_NAMES = tuple(state.name for state in sorted(SafetyState, key=int))
 #: STALE_INPUT       measurement: /joint_states too old; target: the twist too old
 #: JOINT_LIMIT       joint_limit: a joint outside its limits, or held at its margin
 #: JOINT_MOVE        joint_path: a joint-space path to a blocked or far pose goal
+#: APPROACHING_COLLISION  collision: a pair within collision_influence_distance
 TRANSITION_CLASSES = {
     "TRACKING": ("tracking", "goal_reached"),
     "APPROACHING_SINGULARITY": ("sigma_warn", "look_ahead"),
@@ -48,6 +49,7 @@ TRANSITION_CLASSES = {
     "PAUSED": ("paused",),
     "IDLE": ("no_target",),
     "JOINT_MOVE": ("joint_path",),
+    "APPROACHING_COLLISION": ("collision",),
 }
 
 #: Kinds of input message the controller node rejects.
