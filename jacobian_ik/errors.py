@@ -8,7 +8,8 @@ and flags in the controller's result.
 Besides its message (``str(error)``), each error carries what it is about as
 attributes, so a caller can react without parsing text: ``ChainError.link`` and
 ``.choices`` (the valid links), ``ConfigurationError.parameter``, ``.value``,
-``.choices`` and ``.valid_range``, ``UrdfError.path``, ``.joint`` and ``.link``.
+``.choices`` and ``.valid_range``, ``UrdfError.path``, ``.joint`` and ``.link``,
+``SrdfError.path``, ``.link`` and ``.choices``.
 An attribute the raiser does not know is None (or ``()`` for ``choices``).
 """
 
@@ -72,3 +73,19 @@ class ConfigurationError(JacobianIkError):
         self.value = value
         self.choices = tuple(choices)
         self.valid_range = valid_range
+
+
+class SrdfError(JacobianIkError):
+    """A collision matrix (SRDF) cannot be used: missing file, malformed XML, or a
+    ``<disable_collisions>`` entry naming a link the robot description lacks.
+
+    ``path``: the SRDF file, when it came from one; ``link``: the link at fault;
+    ``choices``: the valid links (those with collision geometry), ``()`` if none apply.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, link: str | None = None,
+                 choices: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.path = path
+        self.link = link
+        self.choices = tuple(choices)

@@ -1,5 +1,7 @@
-"""The ``jacobian-ik`` command: ``audit`` (joint space), ``audit-path`` (a recording)
-and ``precompile`` (fill numba's cache at install time, see jacobian_ik.precompile).
+"""The ``jacobian-ik`` command: ``audit`` (joint space), ``audit-path`` (a recording),
+``precompile`` (fill numba's cache at install time, see jacobian_ik.precompile) and
+``collision-matrix`` (an SRDF of the self-collision pairs not to check, see
+jacobian_ik.collision.matrix).
 
 Exit status: 0 when every gate passes and nothing regressed against the
 baseline, 1 when a gate fails or a metric regressed (the reasons on stderr,
@@ -123,6 +125,27 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--only", action="append", choices=tuple(PARTS), metavar="PART",
                      help=f"compile only these kernels ({', '.join(PARTS)}; repeatable; "
                           "default all; the node needs 'controller')")
+    from jacobian_ik.collision.matrix import DEFAULT_SAMPLES, NEVER_DISTANCE
+    matrix = sub.add_parser("collision-matrix", help="write an SRDF of the self-collision "
+                            "pairs not to check", description="Sample joint space and write "
+                            "an SRDF whose <disable_collisions> entries are the link pairs "
+                            "never to check for self-collision (adjacent, in contact at the "
+                            "default configuration, always in contact, never near).")
+    matrix.add_argument("urdf", metavar="URDF", help="URDF file, or a bundled robot: panda, "
+                        "ur5, planar2")
+    matrix.add_argument("--base-link", metavar="LINK", help="base link of the chain "
+                        "(default for a bundled robot: from its parameter file)")
+    matrix.add_argument("--tip-link", metavar="LINK", help="tip link of the chain "
+                        "(default for a bundled robot: from its parameter file)")
+    matrix.add_argument("--out", metavar="FILE", help="write the SRDF to FILE (default: "
+                        "stdout)")
+    matrix.add_argument("--samples", type=_positive_int, default=DEFAULT_SAMPLES,
+                        metavar="N", help=f"configurations to sample (default "
+                                          f"{DEFAULT_SAMPLES})")
+    matrix.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    matrix.add_argument("--never-distance", type=_finite, default=NEVER_DISTANCE,
+                        metavar="M", help="pairs never closer than this [m] in any sample "
+                                          f"are not checked (default {NEVER_DISTANCE})")
     return parser
 
 
@@ -238,6 +261,28 @@ def _audit_path(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return _finish(args, report, gates, base, render, out, err)
 
 
+def _collision_matrix(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from jacobian_ik.collision.command import collision_matrix_srdf
+    from jacobian_ik.collision.matrix import MatrixSettings
+
+    _check_writable(args.out, "the SRDF")
+    settings = MatrixSettings(samples=args.samples, seed=args.seed,
+                              never_distance=args.never_distance)
+    text, model = collision_matrix_srdf(args.urdf, base_link=args.base_link,
+                                        tip_link=args.tip_link, settings=settings)
+    if args.out is None:
+        out.write(text)
+        return EXIT_OK
+    try:
+        Path(args.out).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot write the SRDF '{args.out}': {exc.strerror}") from None
+    out.write(f"{args.out}: {len(model.disabled)} pairs disabled, {len(model.self_pairs)} "
+              f"checked, of {len(model.names)} capsules\n")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
          err: TextIO | None = None) -> int:
     """Run the command line ``argv`` (default sys.argv[1:]); returns the exit status."""
@@ -251,7 +296,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
         from jacobian_ik.precompile import PARTS, precompile
 
         return precompile(out, tuple(args.only or PARTS))
-    command = _audit if args.command == "audit" else _audit_path
+    command = {"audit": _audit, "audit-path": _audit_path,
+               "collision-matrix": _collision_matrix}[args.command]
     try:
         return command(args, out, err)
     except JacobianIkError as exc:
