@@ -261,6 +261,7 @@ class Controller:
             for i, j in pairs.tolist())
         self._reason_key = None
         self._scene = scene
+        self._fallback.set_geometry(views["caps"], views["obstacles"], pairs, len(self_pairs))
         # one swap: a cycle sees the old arrays or the new ones
         self._geometry = (geo, pairs)
 
@@ -553,10 +554,8 @@ class Controller:
         if mem[L.M_UNREACHABLE] != 0.0:
             return
         self._fallbacks += 1
-        # (a pair blocking the goal ends it: the joint-space search knows singularities,
-        # not the collision geometry)
         if not self._params.joint_fallback or self._fallbacks > MAX_FALLBACKS \
-                or mem[L.M_JOINT_MOVE] != 0.0 or mem[L.M_BLOCKED_KIND] == K.BLOCKED_COLLISION:
+                or mem[L.M_JOINT_MOVE] != 0.0:
             self._stop_fallback(True)
             return
         self._planning = True

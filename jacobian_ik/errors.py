@@ -89,3 +89,17 @@ class SrdfError(JacobianIkError):
         self.path = path
         self.link = link
         self.choices = tuple(choices)
+
+
+class SceneError(JacobianIkError):
+    """An obstacle of a scene cannot be used: unknown type, non-finite or non-positive
+    size, a pose that is not a rigid transform, a malformed scene file.
+
+    ``obstacle``: the obstacle's name, when known; ``field``: the field at fault.
+    """
+
+    def __init__(self, message: str, *, obstacle: str | None = None,
+                 field: str | None = None) -> None:
+        super().__init__(message)
+        self.obstacle = obstacle
+        self.field = field

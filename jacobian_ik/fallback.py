@@ -27,7 +27,9 @@ PATH_SAMPLES per segment), the guard being 1.05 times the look-ahead's
 (1.1·sigma_stop), or, for an arm already held lower (on the barrier), 0.97·σ_min
 here but never below the look-ahead's own guard: above sigma_warn wherever the
 start and the goal are, never deeper into a singularity than they are, never where
-the look-ahead would brake.
+the look-ahead would brake; and every checked collision pair of the controller's
+geometry (``set_geometry``: self pairs with self_collision, capsule × obstacle)
+stays PATH_CLEARANCE beyond collision_stop_distance at the same samples.
 
 The search is time-sliced: ``start`` sets it up and each ``step`` (one per control
 cycle) does one IK solve, or path checks until SLICE_SAMPLES σ_min samples are
@@ -45,6 +47,7 @@ from typing import TYPE_CHECKING, Final, Literal
 import numpy as np
 
 from jacobian_ik.ik import ATTEMPT_ITERATIONS, IkSolver
+from jacobian_ik.kernels.distance import path_min_distance
 from jacobian_ik.kernels.kinematics import pose_error
 from jacobian_ik.kernels.lookahead import LOOKAHEAD_MARGIN, path_min_sigma, sigma_at
 from jacobian_ik.rotations import axis_rotation
@@ -53,6 +56,10 @@ if TYPE_CHECKING:
     from jacobian_ik.params import ControllerParams
     from jacobian_ik.robot import Robot
 
+#: A path is accepted only where every checked collision pair stays this far [m]
+#: beyond collision_stop_distance at its samples (the collision rows keep the arm
+#: off the stop distance between them).
+PATH_CLEARANCE = 0.01
 #: Points at which σ_min is checked along each path segment.
 PATH_SAMPLES = 24
 #: IK solutions tried: from the current configuration, from where the goal began,
@@ -132,6 +139,22 @@ class JointPathFinder:
         self._high = np.where(bounded, robot.upper, np.pi)
         self._search: Iterator | None = None
         self._spent = 0          # σ_min samples spent in this slice
+        self.set_geometry(np.zeros((0, 8)), np.zeros((0, 16)), np.zeros((0, 2), np.int64), 0)
+        self._pairs = self._all_pairs
+        self._distance_floor = 0.0
+
+    def set_geometry(self, caps: np.ndarray, obstacles: np.ndarray, pairs: np.ndarray,
+                     self_pairs: int) -> None:
+        """The collision geometry the paths are checked against
+        (``kernels.distance``): capsules Shape (G, 8), obstacles (O, 16), pairs
+        (P, 2), the first ``self_pairs`` of them self pairs (checked with
+        self_collision only); from the next search on."""
+        self._caps = caps
+        self._obstacles = obstacles
+        self._all_pairs = pairs
+        self._self_pairs = self_pairs
+        self._world = np.zeros((len(caps), 7))
+        self._dist = np.zeros((len(pairs), 10))
 
     def warm_up(self) -> None:
         """Compile every kernel the search uses (called directly: a warm-up search
@@ -144,6 +167,9 @@ class JointPathFinder:
         self._spent = 0
         for _ in self._clear(q, x, 0.0):
             pass
+        path_min_distance(r.placements, r.axes, r.joint_types, q, x - q, 1, self._frames,
+                          self._caps, self._world, self._obstacles, self._all_pairs, 0.0,
+                          self._dist, self._probe)
         self._tip_travel(q, x)
         for _ in self._route(q, T, 0.0):
             pass
@@ -171,6 +197,9 @@ class JointPathFinder:
         which the tip travels at most MAX_DETOUR times the distance to the goal.
         """
         origin = np.array(q_live if q_origin is None else q_origin, dtype=np.float64)
+        self._pairs = self._all_pairs if params.self_collision \
+            else self._all_pairs[self._self_pairs:]
+        self._distance_floor = params.collision_stop_distance + PATH_CLEARANCE
         self._search = self._candidates(q_live, np.array(T_base_target, dtype=np.float64),
                                         params, origin, waypoints, blocked, preview)
 
@@ -228,8 +257,9 @@ class JointPathFinder:
 
     def _clear(self, a: np.ndarray, b: np.ndarray,
                floor: float) -> Generator[Searching, None, bool]:
-        """Whether σ_min stays ≥ floor along a → b (without a), sampled at least
-        PATH_SAMPLES times and at most SAMPLE_SPACING apart; a generator (use
+        """Whether σ_min stays ≥ floor, and every checked collision pair beyond
+        collision_stop_distance + PATH_CLEARANCE, along a → b (without a), sampled at
+        least PATH_SAMPLES times and at most SAMPLE_SPACING apart; a generator (use
         ``ok = yield from self._clear(…)``) that checks at most SLICE_SAMPLES samples
         per slice, yielding SEARCHING between them, and stops at the first low one."""
         r = self.robot
@@ -245,6 +275,11 @@ class JointPathFinder:
                                     d * chunk, self._rows, chunk, self._frames, self._J,
                                     self._scratch, self._probe)
             if lowest < floor:
+                return False
+            if len(self._pairs) and path_min_distance(
+                    r.placements, r.axes, r.joint_types, a + d * done, d * chunk, chunk,
+                    self._frames, self._caps, self._world, self._obstacles, self._pairs,
+                    self._distance_floor, self._dist, self._probe) < self._distance_floor:
                 return False
             done += chunk
         return True

@@ -157,8 +157,6 @@ _REASONS = {
                     "configuration that reaches the goal ({v1:.4f} rad to go)",
     K.R_COLLISION: "sliding along the collision barrier: {pair} at {v1:.3f} m (stop "
                    "distance {p.collision_stop_distance:g} m)",
-    K.R_COLLISION_NEAR: "{pair} at {v1:.3f} m, within the influence distance "
-                        "{p.collision_influence_distance:g} m",
     K.R_COLLISION_BRAKING: "braking: {pair} would come to {v1:.3f} m within the braking "
                            "distance, below the stop distance "
                            "{p.collision_stop_distance:g} m",
@@ -173,8 +171,8 @@ _REASONS = {
 FIXED_REASONS = {code: template for code, template in _REASONS.items() if "{" not in template}
 
 #: Reasons whose v2 is the index of a collision pair.
-COLLISION_REASONS = frozenset({K.R_COLLISION, K.R_COLLISION_NEAR, K.R_COLLISION_BRAKING,
-                               K.R_BLOCKED_COLLISION, K.R_UNREACHABLE_COLLISION})
+COLLISION_REASONS = frozenset({K.R_COLLISION, K.R_COLLISION_BRAKING, K.R_BLOCKED_COLLISION,
+                               K.R_UNREACHABLE_COLLISION})
 
 #: Reasons whose v1 is a joint index.
 _JOINT_REASONS = frozenset({K.R_BAD_Q, K.R_JOINT_OUT, K.R_JOINT_LEAVING, K.R_BLOCKED_JOINT})

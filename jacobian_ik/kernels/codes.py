@@ -53,11 +53,10 @@ R_JOINT_MOVE = 26       # val1 = largest joint distance to q_goal [rad | m]
 R_FROZEN = 27           # val1 = frozen time [s], val2 = largest commanded speed
 R_TARGET_EXPIRED = 28   # val1 = twist target age [s]; the brake has finished
 R_COLLISION = 29         # val1 = distance [m], val2 = pair index: sliding along a pair's barrier
-R_COLLISION_NEAR = 30    # val1 = distance [m], val2 = pair index: within the influence distance
-R_COLLISION_BRAKING = 31  # val1 = predicted distance [m], val2 = pair index
-R_BLOCKED_COLLISION = 32  # val1 = distance [m], val2 = pair index; no progress
-R_UNREACHABLE_COLLISION = 33  # val1 = distance [m], val2 = pair index
-NREASONS = 34
+R_COLLISION_BRAKING = 30  # val1 = predicted distance [m], val2 = pair index
+R_BLOCKED_COLLISION = 31  # val1 = distance [m], val2 = pair index; no progress
+R_UNREACHABLE_COLLISION = 32  # val1 = distance [m], val2 = pair index
+NREASONS = 33
 
 # ---------------------------------------------------------------- limited bits
 L_CARTESIAN = 1

@@ -87,7 +87,6 @@ from jacobian_ik.kernels.codes import (
     R_BRAKING,
     R_COLLISION,
     R_COLLISION_BRAKING,
-    R_COLLISION_NEAR,
     R_FROZEN,
     R_GOAL,
     R_IDLE,
@@ -760,8 +759,10 @@ def inverse_phase(buf, n, rows, geo, pairs, scale, h_sigma, joint_move, dq):
             admissible = False
     if ax < -cfg[L.C_BARRIER_GAIN] * (h_sigma - sigma_b):
         admissible = False
+    out[L.O_COLLISION_IN_WAY] = 0.0
     if n_coll > 0 and rows_margin(A[1:], bv[1:], n_coll, x_star) < 0.0:
         admissible = False
+        out[L.O_COLLISION_IN_WAY] = 1.0
     # share of the task twist delivered: (J dq)·v / ‖v‖²
     progress = 1.0
     if not joint_move:
@@ -1084,10 +1085,14 @@ def control_step(rows, buf, geo, pairs, mode, dt, measurement_age, target_age, p
             blocked = mem[L.M_STALL] > cfg[L.C_STALL_TIMEOUT]
             kind = 0
             if blocked:
-                if coll_active and not barrier:
-                    kind = BLOCKED_COLLISION
-                else:
-                    kind = 1 if (barrier or sigma_min < s_warn) else 2
+                # what blocks is decided when the goal becomes blocked and kept while
+                # it is held (the held arm's QP no longer sees the same constraints)
+                kind = int(mem[L.M_BLOCKED_KIND])
+                if kind == 0:
+                    if (coll_active or out[L.O_COLLISION_IN_WAY] != 0.0) and not barrier:
+                        kind = BLOCKED_COLLISION
+                    else:
+                        kind = 1 if (barrier or sigma_min < s_warn) else 2
             mem[L.M_BLOCKED_KIND] = kind
             if blocked:
                 out[L.O_BLOCKED] = 1.0
@@ -1121,16 +1126,10 @@ def control_step(rows, buf, geo, pairs, mode, dt, measurement_age, target_age, p
                     if mem[L.M_BEST_ERROR] <= JOINT_MOVE_TOLERANCE * cfg[L.C_POSITION_GAIN]:
                         mem[L.M_JOINT_MOVE] = 0.0          # arrived: back to the task
                         mem[L.M_BEST_ERROR] = math.inf
-                elif out[L.O_MIN_DISTANCE] < cfg[L.C_COLLISION_INFLUENCE_DISTANCE] \
-                        and (coll_active or not (barrier or sigma_min < s_warn)):
+                elif coll_active and not barrier:
                     state = S_APPROACHING_COLLISION
-                    if coll_active:
-                        reason = R_COLLISION
-                        p_near, d_near = _active_pair(geo, n)
-                    else:
-                        reason = R_COLLISION_NEAR
-                        p_near = out[L.O_PAIR]
-                        d_near = out[L.O_MIN_DISTANCE]
+                    reason = R_COLLISION
+                    p_near, d_near = _active_pair(geo, n)
                     out[L.O_VAL1] = d_near
                     out[L.O_VAL2] = p_near
                 elif sigma_min < s_warn:

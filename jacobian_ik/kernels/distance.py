@@ -60,7 +60,7 @@ else a fixed perpendicular of the longer one, else +z (or the obstacle's x axis)
 import math
 
 from jacobian_ik.kernels.jit import kernel
-from jacobian_ik.kernels.kinematics import PRISMATIC
+from jacobian_ik.kernels.kinematics import PRISMATIC, fk_frames
 
 #: Obstacle types (column 0 of an obstacle row).
 #: Sphere: d0 radius [m], centred at p.
@@ -1017,3 +1017,27 @@ def distance_gradient(frames, axes, joint_types, caps, pairs, out, p, row):
     if other >= 0:
         _point_rate(frames, axes, joint_types, int(caps[other, 0]), o[4], o[5], o[6],
                     nx, ny, nz, -1.0, row)
+
+
+@kernel
+def path_min_distance(placements, axes, joint_types, q_start, step, samples, frames, caps,
+                      world, obstacles, pairs, cutoff, out, q_probe):
+    """Smallest pair distance [m] at ``q_start + step·t`` for t = i/samples,
+    i = 1..samples (the straight joint-space path, without its start): exact where it
+    is below ``cutoff``, else a lower bound above it (``pair_distances``).  ``frames``
+    Shape (n+1, 4, 4), ``world`` (G, 7), ``out`` (P, 10) and ``q_probe`` (n,) are
+    scratch; +inf without pairs."""
+    lowest = math.inf
+    if pairs.shape[0] == 0:
+        return lowest
+    n = q_start.shape[0]
+    for i in range(1, samples + 1):
+        t = i / samples
+        for j in range(n):
+            q_probe[j] = q_start[j] + step[j] * t
+        fk_frames(placements, axes, joint_types, q_probe, frames)
+        capsules_to_base(frames, caps, world)
+        k = pair_distances(world, obstacles, pairs, cutoff, out)
+        if out[k, OUT_D] < lowest:
+            lowest = out[k, OUT_D]
+    return lowest

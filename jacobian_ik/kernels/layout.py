@@ -146,6 +146,7 @@ OUT_SLOTS = (
     ("pair", "index of that pair (−1: none)"),
     ("collision_rows", "number of collision rows in this cycle's QP"),
     ("collision_active", "1: a collision row shaped the command"),
+    ("collision_in_way", "1: the unconstrained command x* breaks a collision row"),
 )
 
 #: (name, c0, cn, cn2, cs2): block of size c0 + cn·n + cn2·n² + cs2·s², s = max(6, n).
