@@ -54,6 +54,7 @@ ROS_REQUIRES = [
     "ros-std-msgs",
     "ros-std-srvs",
     "ros-diagnostic-msgs",
+    "ros-visualization-msgs",
 ]
 
 setup(

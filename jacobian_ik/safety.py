@@ -103,7 +103,8 @@ LIMIT_NAMES = (
 #: ``limited`` text of each bit mask: comma-separated names of the limits that shaped
 #: the command ("" for none); also found by the mask as a float.
 LIMITED_TEXT = {
-    bits: ",".join(name for bit, name in LIMIT_NAMES if bits & bit) for bits in range(2 * K.L_COLLISION)
+    bits: ",".join(name for bit, name in LIMIT_NAMES if bits & bit)
+    for bits in range(2 * K.L_COLLISION)
 }
 
 

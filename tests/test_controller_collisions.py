@@ -7,8 +7,8 @@ from __future__ import annotations
 import coal
 import numpy as np
 import pytest
-
 from controller_support import bundled_arm
+
 from jacobian_ik.collision.scene import Scene
 from jacobian_ik.controller import Controller, SafetyState
 from jacobian_ik.params import ControllerParams

@@ -39,6 +39,7 @@ from numpy.typing import ArrayLike
 
 from jacobian_ik.errors import SceneError
 from jacobian_ik.kernels.distance import OBS_BOX, OBS_CYLINDER, OBS_HALFSPACE, OBS_SPHERE
+from jacobian_ik.rotations import matrix_to_quaternion, quaternion_to_matrix
 
 #: Largest orthonormality error of a pose's rotation (as for target poses).
 POSE_TOLERANCE = 1e-6
@@ -259,7 +260,7 @@ class Scene:
                 item.update(zip(KINDS[o.kind].sizes, ([list(o.dims)] if o.kind == "box"
                                                       else list(o.dims))))
                 item["position"] = o.T_base_obj[:3, 3].tolist()
-                item["quaternion"] = _quaternion(o.T_base_obj[:3, :3])
+                item["quaternion"] = list(matrix_to_quaternion(o.T_base_obj[:3, :3]))
             items.append(item)
         out: dict[str, Any] = {"obstacles": items}
         if frame is not None:
@@ -382,10 +383,7 @@ def _yaml_pose(name: str, item: Mapping) -> np.ndarray:
         if abs(norm - 1.0) > 1e-3:
             raise SceneError(f"obstacle '{name}': quaternion [x, y, z, w] has norm "
                              f"{norm:.6g}, not 1", obstacle=name, field="quaternion")
-        x, y, z, w = x / norm, y / norm, z / norm, w / norm
-        T[:3, :3] = [[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]]
+        quaternion_to_matrix(x / norm, y / norm, z / norm, w / norm, T)
     return T
 
 
@@ -396,15 +394,3 @@ def _rot(axis: str, angle: float) -> np.ndarray:
     if axis == "y":
         return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-
-
-def _quaternion(R: np.ndarray) -> list[float]:
-    """[x, y, z, w] of a rotation matrix."""
-    w = math.sqrt(max(0.0, 1.0 + R[0, 0] + R[1, 1] + R[2, 2])) / 2.0
-    x = math.sqrt(max(0.0, 1.0 + R[0, 0] - R[1, 1] - R[2, 2])) / 2.0
-    y = math.sqrt(max(0.0, 1.0 - R[0, 0] + R[1, 1] - R[2, 2])) / 2.0
-    z = math.sqrt(max(0.0, 1.0 - R[0, 0] - R[1, 1] + R[2, 2])) / 2.0
-    x = math.copysign(x, R[2, 1] - R[1, 2])
-    y = math.copysign(y, R[0, 2] - R[2, 0])
-    z = math.copysign(z, R[1, 0] - R[0, 1])
-    return [x, y, z, w]

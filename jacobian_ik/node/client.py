@@ -20,7 +20,6 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped, TwistStamped
-from numpy.typing import ArrayLike
 from rcl_interfaces.msg import SetParametersResult
 from rcl_interfaces.srv import GetParameters, SetParameters
 from rclpy.client import Client
@@ -35,6 +34,7 @@ from trajectory_msgs.msg import JointTrajectory
 from jacobian_ik.node.outputs import DEFAULT_TOPICS
 from jacobian_ik.node.status import METRIC_NAMES, STATE_SUBSCRIBER_QOS, parse_state_text
 from jacobian_ik.node.telemetry_hooks import DUMP_SERVICE
+from jacobian_ik.rotations import matrix_to_quaternion
 
 
 @dataclass(frozen=True)
@@ -42,29 +42,6 @@ class StateSample:
     time: float
     name: str
     reason: str
-
-
-def matrix_to_quaternion(R: ArrayLike) -> tuple[float, float, float, float]:
-    """(x, y, z, w) of a rotation matrix (3, 3)."""
-    R = np.asarray(R, dtype=float)
-    trace = R[0, 0] + R[1, 1] + R[2, 2]
-    if trace > 0.0:
-        s = 2.0 * np.sqrt(trace + 1.0)
-        w, x = 0.25 * s, (R[2, 1] - R[1, 2]) / s
-        y, z = (R[0, 2] - R[2, 0]) / s, (R[1, 0] - R[0, 1]) / s
-    elif R[0, 0] > R[1, 1] and R[0, 0] > R[2, 2]:
-        s = 2.0 * np.sqrt(1.0 + R[0, 0] - R[1, 1] - R[2, 2])
-        w, x = (R[2, 1] - R[1, 2]) / s, 0.25 * s
-        y, z = (R[0, 1] + R[1, 0]) / s, (R[0, 2] + R[2, 0]) / s
-    elif R[1, 1] > R[2, 2]:
-        s = 2.0 * np.sqrt(1.0 + R[1, 1] - R[0, 0] - R[2, 2])
-        w, x = (R[0, 2] - R[2, 0]) / s, (R[0, 1] + R[1, 0]) / s
-        y, z = 0.25 * s, (R[1, 2] + R[2, 1]) / s
-    else:
-        s = 2.0 * np.sqrt(1.0 + R[2, 2] - R[0, 0] - R[1, 1])
-        w, x = (R[1, 0] - R[0, 1]) / s, (R[0, 2] + R[2, 0]) / s
-        y, z = (R[1, 2] + R[2, 1]) / s, 0.25 * s
-    return float(x), float(y), float(z), float(w)
 
 
 def pose_message(T: np.ndarray, frame_id: str) -> PoseStamped:

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from jacobian_ik.rotations import quaternion_to_matrix
+
 if TYPE_CHECKING:
     from geometry_msgs.msg import PoseStamped, TwistStamped
 
@@ -67,19 +69,6 @@ def chain_reach(robot: Robot) -> float:
     travel = np.maximum(np.abs(robot.lower[prismatic]), np.abs(robot.upper[prismatic]))
     travel = travel[np.isfinite(travel)].sum() if travel.size else 0.0
     return float(offsets + travel)
-
-
-def quaternion_to_matrix(x: float, y: float, z: float, w: float, out: np.ndarray) -> None:
-    """Rotation matrix of a unit quaternion (x, y, z, w) into ``out[:3, :3]``."""
-    out[0, 0] = 1.0 - 2.0 * (y * y + z * z)
-    out[0, 1] = 2.0 * (x * y - z * w)
-    out[0, 2] = 2.0 * (x * z + y * w)
-    out[1, 0] = 2.0 * (x * y + z * w)
-    out[1, 1] = 1.0 - 2.0 * (x * x + z * z)
-    out[1, 2] = 2.0 * (y * z - x * w)
-    out[2, 0] = 2.0 * (x * z - y * w)
-    out[2, 1] = 2.0 * (y * z + x * w)
-    out[2, 2] = 1.0 - 2.0 * (x * x + y * y)
 
 
 def read_pose(msg: PoseStamped, base_link: str, max_distance: float,

@@ -9,6 +9,9 @@ Inputs   ``/joint_states`` (``sensor_msgs/JointState``, merged by joint name),
 Outputs  joint velocities, joint positions or a one-point joint trajectory for
          ros2_control (parameter ``output``), ``~/state``, ``~/jacobian_metrics``,
          ``/diagnostics``.
+Scene    ``scene_file`` and ``~/scene`` (``visualization_msgs/MarkerArray``) set the
+         obstacles; ``~/collision_markers`` and ``~/scene_status`` report them
+         (jacobian_ik.node.scene).
 Services ``~/reset`` (``std_srvs/Trigger``), ``~/pause`` (``std_srvs/SetBool``),
          ``~/dump`` (``std_srvs/Trigger``: write the flight recorder now).
 Telemetry (jacobian_ik.node.telemetry_hooks): per-cycle aggregates appended to
@@ -44,6 +47,7 @@ from jacobian_ik.node.parameters import (
     declare_node_parameters,
 )
 from jacobian_ik.node.process import run_node
+from jacobian_ik.node.scene import SceneInterface, load_scene_file
 from jacobian_ik.node.status import DiagnosticsPublisher, MetricsPublisher, StatePublisher
 from jacobian_ik.node.telemetry_hooks import ControllerTelemetry
 from jacobian_ik.node.timing import CycleStats
@@ -90,7 +94,8 @@ class IkControllerNode(Node):
         load_cpu_target()  # before the first kernel: numba's set-up without SciPy
         self.robot = Robot.from_urdf(self.settings.urdf_source, self.settings.base_link,
                                      self.settings.tip_link)
-        self.controller = Controller(self.robot, params)
+        scene = load_scene_file(self.settings.scene_file, self.robot.base_link)
+        self.controller = Controller(self.robot, params, scene=scene)
         n = self.robot.dof
         self.period = 1.0 / params.control_rate
 
@@ -147,6 +152,7 @@ class IkControllerNode(Node):
                                  qos_profile_sensor_data)
         self.create_subscription(PoseStamped, TARGET_POSE_TOPIC, self._on_target_pose, 10)
         self.create_subscription(TwistStamped, TARGET_TWIST_TOPIC, self._on_target_twist, 10)
+        self.scene = SceneInterface(self, self.controller, scene, self._last_command)
         self.create_service(Trigger, "~/reset", self._on_reset)
         self.create_service(SetBool, "~/pause", self._on_pause)
         self.add_on_set_parameters_callback(
@@ -158,6 +164,10 @@ class IkControllerNode(Node):
         self.get_logger().info(
             f"{READY_TEXT}: kernels compiled in {warm_up_time:.2f} s; control loop at "
             f"{params.control_rate:g} Hz")
+
+    def _last_command(self) -> np.ndarray | None:
+        """The last position command (where the arm's capsules are drawn)."""
+        return None if self.last_result is None else self.last_result.q_command
 
     def _apply_params(self, new_params: ControllerParams) -> None:
         """Hand validated parameters to the controller (it refuses read-only changes)."""

@@ -70,6 +70,9 @@ NODE_PARAMETERS: dict[str, NodeParameter] = {
                             OUTPUT_MODES),
     **{output_topic_parameter(mode): NodeParameter(topic, f"topic of the '{mode}' output")
        for mode, topic in DEFAULT_TOPICS.items()},
+    "scene_file": NodeParameter(
+        "", "YAML file of static obstacles in the base frame (jacobian_ik.collision.scene); "
+            "empty = none; ~/scene (MarkerArray) edits the scene while running"),
     "metrics_rate": NodeParameter(
         100.0, "rate of ~/jacobian_metrics [Hz], a whole fraction of control_rate (rounded); "
                "0 or >= control_rate = every control cycle"),
@@ -110,6 +113,7 @@ class NodeSettings:
     output: str
     output_topic: str
     metrics_rate: float     # [Hz]; 0 = every control cycle
+    scene_file: str = ""    # obstacles file; "" = none
 
     def metrics_decimation(self, control_rate: float) -> int:
         """Publish ``~/jacobian_metrics`` every this many control cycles (>= 1)."""
@@ -294,7 +298,7 @@ def declare_node_parameters(node: Node) -> NodeSettings:
         robot_description=values["robot_description"], urdf_path=values["urdf_path"],
         base_link=values["base_link"], tip_link=values["tip_link"], output=values["output"],
         output_topic=values[output_topic_parameter(values["output"])],
-        metrics_rate=float(values["metrics_rate"]))
+        metrics_rate=float(values["metrics_rate"]), scene_file=values["scene_file"])
 
 
 def _declare_all(node: Node, specs: dict[str, NodeParameter]) -> dict[str, Any]:
