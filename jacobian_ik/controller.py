@@ -145,7 +145,7 @@ class Controller:
 
     def __init__(self, robot: Robot, params: ControllerParams | None = None,
                  scene: Scene | None = None,
-                 collision: CollisionModel | None | bool = None) -> None:
+                 collision: CollisionModel | bool | None = None) -> None:
         params = ControllerParams() if params is None else params
         if not isinstance(params, ControllerParams):
             raise ConfigurationError(

@@ -81,9 +81,10 @@ def _cube(ns: str, index: int, x: float, frame: str = "panda_link0",
 def test_scene_file_and_marker_updates_reach_the_controller_and_bad_markers_are_refused(
         domain_id_allocator):
     """The node starts with scene_file's obstacles and republishes them; an array of
-    100 cubes is applied in one update (they come back as markers); markers in another frame, of an unknown type or with a NaN or
-    negative size are refused with a status, the rest of their array applied; DELETE
-    and DELETEALL remove what ~/scene added and keep the file's obstacles."""
+    100 cubes is applied in one update (they come back as markers); markers in another
+    frame, of an unknown type or with a NaN or negative size are refused with a
+    status, the rest of their array applied, and a stream of them changes nothing;
+    DELETE and DELETEALL remove what ~/scene added and keep the file's obstacles."""
     scene_file = str(bundled.share_dir() / "config" / "scenes" / "panda_cell.yaml")
     config = BringupConfig(robot=ROBOT, controller_parameters={"scene_file": scene_file})
     with running(config, domain_id_allocator(), robot=bundled_robot(ROBOT)) as (
