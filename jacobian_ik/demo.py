@@ -8,7 +8,13 @@ then sends goal poses in the base frame, one after another:
 3. a goal 1.5 m from the base, beyond the arm's reach:
    the arm stretches toward it, approaches the elbow's
    straight-arm singularity and stops before it       expected: SAFE_STOP
-4. back to the start pose, away from the singularity  expected: reached
+4. a goal 5 cm below the table top: the hand slides
+   down along the collision barrier and stops above
+   the table, naming the pair that blocks it          expected: SAFE_STOP (table)
+5. back to the start pose, away from the singularity  expected: reached
+
+The controller runs with the cell of ``config/scenes/panda_cell.yaml`` (a table under
+the base and three obstacles at the edges of the workspace) as its ``scene_file``.
 
 and prints, per goal: outcome, time to reach it (goal tolerances 1 mm and
 10 mrad) or to stop, position / orientation error 0.3 s after that, lowest
@@ -53,12 +59,17 @@ REST_TIME = 0.3
 SETTLE_TIME = 0.3
 
 
+#: The demo's cell: the scene_file the controller runs with.
+SCENE = "panda_cell"
+
+
 @dataclass
 class Goal:
     label: str
     expected: str            # "reached" | "SAFE_STOP"
     # (T_base_tip at the start, T_base_tip at home) -> T_base_target
     make_target: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    reason: str = ""         # a SAFE_STOP's reason must contain this
 
 
 @dataclass
@@ -71,10 +82,12 @@ class Outcome:
     duration: float
     sigma_min: float
     states: list[str]
+    reason: str = ""
+    expected_reason: str = ""
 
     @property
     def ok(self) -> bool:
-        return self.outcome == self.expected
+        return self.outcome == self.expected and self.expected_reason in self.reason
 
 
 def _rot_z(angle: float) -> np.ndarray:
@@ -103,12 +116,25 @@ def _beyond_reach(T: np.ndarray, distance: float) -> np.ndarray:
     return T
 
 
+def _below_table(T: np.ndarray, depth: float) -> np.ndarray:
+    """``T``'s orientation, ``depth`` [m] below the demo cell's table top."""
+    from jacobian_ik.collision.scene import Scene
+
+    table = Scene.from_yaml(bundled.share_dir() / "config" / "scenes" / f"{SCENE}.yaml")
+    normal_and_offset = table.get("table").dims
+    T = T.copy()
+    T[2, 3] = normal_and_offset[3] - depth
+    return T
+
+
 GOALS = (
     Goal("move 10 cm", "reached", lambda T, home: _shifted(T, [0.10, 0.0, -0.05])),
     Goal("move and turn the hand 30 deg", "reached",
          lambda T, home: _turned(T, [-0.05, 0.10, 0.05], math.radians(30.0))),
     Goal("reach 1.5 m away (beyond reach)", "SAFE_STOP",
          lambda T, home: _beyond_reach(T, 1.5)),
+    Goal("5 cm below the table top", "SAFE_STOP",
+         lambda T, home: _below_table(home, 0.05), reason="table"),
     Goal("back to the start pose", "reached", lambda T, home: home.copy()),
 )
 
@@ -159,9 +185,10 @@ def run_goal(client: ControllerClient, robot: Robot, goal: Goal, home: np.ndarra
         if not states or states[-1] != sample.name:
             states.append(sample.name)
     m = client.metrics
+    reason = client.state.reason if client.state is not None else ""
     return Outcome(goal.label, goal.expected, outcome, m.get("position_error", math.nan),
                    m.get("orientation_error", math.nan), duration,
-                   min(sigma) if sigma else math.nan, states)
+                   min(sigma) if sigma else math.nan, states, reason, goal.reason)
 
 
 def print_table(outcomes: Sequence[Outcome]) -> None:
@@ -253,7 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     runner = Bringup(BringupConfig(robot=ROBOT, sim=args.sim, output=args.output,
                                    metrics_port=args.metrics_port,
                                    controller_parameters={
-                                       "flight_recorder_folder": str(recorder_folder)}),
+                                       "flight_recorder_folder": str(recorder_folder),
+                                       "scene_file": str(bundled.share_dir() / "config"
+                                                         / "scenes" / f"{SCENE}.yaml")}),
                      env=env, sink=sink)
     url = f"http://{metric_names.DEFAULT_METRICS_ADDRESS}:{args.metrics_port}/metrics"
     existing = {p.name for p in recorder_folder.glob("flight_*")} \
@@ -294,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {goal.label}: {outcome.outcome} in {outcome.duration:.2f} s", flush=True)
         print()
         print_table(outcomes)
+        for o in outcomes:
+            if o.expected == "SAFE_STOP":
+                print(f"  {o.label}: {o.reason}")
         print()
         files = wait_for_new_file(recorder_folder, existing, 30.0)
         if not runner.optional_exited():
