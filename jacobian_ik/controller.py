@@ -221,6 +221,20 @@ class Controller:
         """Name of every checked pair ("panda_link7 – table"), by pair index."""
         return self._pair_text
 
+    def set_passive_positions(self, positions: dict[str, float]) -> None:
+        """Move the geometry that hangs off the chain through joints outside it (a
+        gripper's fingers; ``collision_model.passive_joints``) to ``positions``
+        (joint name → [rad | m]) from the next cycle on.  Names that are not passive
+        joints are ignored; without a collision model nothing changes."""
+        model = self._collision
+        if model is None or not model.passive_joints:
+            return
+        known = {name: float(v) for name, v in positions.items()
+                 if name in model.passive_joints}
+        if known:
+            self._collision = model.with_passive_positions(known)
+            self.set_scene(self._scene)
+
     def set_scene(self, scene: Scene | None) -> None:
         """Use the obstacles of ``scene`` (None: none) from the next cycle on.
 

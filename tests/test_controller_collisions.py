@@ -196,3 +196,44 @@ def test_random_goals_in_a_cell_never_come_closer_than_the_stop_distance(panda, 
         for r in results:
             if r.state is not SafetyState.JOINT_MOVE:
                 assert r.sigma_min >= params.sigma_stop
+
+
+def test_passive_positions_move_the_fingers_the_distances_see():
+    """example-robot-data's Panda with its fingers: set_passive_positions opens them,
+    and the next cycle's distance to a sphere beside the hand is the opened finger's."""
+    from jacobian_ik import bundled
+    from jacobian_ik.collision.model import CollisionModel
+    from jacobian_ik.robot import Robot
+
+    robots = bundled.example_robot_data_dir()
+    if robots is None:
+        pytest.skip("example-robot-data is not installed")
+    urdf = robots / "panda_description" / "urdf" / "panda.urdf"
+    robot = Robot.from_urdf(urdf, "panda_link0", "panda_hand")
+    model = CollisionModel.from_urdf(urdf, robot, self_collision=False)
+    q = robot.q_mid
+    T_hand = robot.fk(q)
+    finger = model.index("panda_leftfinger")
+    beside = T_hand[:3, 3] + 0.15 * T_hand[:3, 1] + 0.05 * T_hand[:3, 2]
+    scene = Scene().add_sphere("ball", 0.02, beside)
+    ctl = Controller(robot, ControllerParams(collision_influence_distance=2.0), scene=scene,
+                     collision=model)
+    pair = ctl.pair_names.index("panda_leftfinger – ball")
+    ctl.step(q, None, DT)
+    closed = ctl._geometry[0]
+    d_closed = _dist_rows(ctl)[pair, 0]
+    ctl.set_passive_positions({"panda_finger_joint1": 0.04, "not_a_joint": 1.0})
+    ctl.step(q, None, DT)
+    d_open = _dist_rows(ctl)[pair, 0]
+    assert ctl.collision_model.passive_positions["panda_finger_joint1"] == 0.04
+    assert d_open < d_closed - 0.03
+    assert ctl._geometry[0] is not closed
+    assert finger == ctl.collision_model.index("panda_leftfinger")
+
+
+def _dist_rows(ctl: Controller) -> np.ndarray:
+    """The controller's per-pair distance rows (kernels.layout geo ``dist``)."""
+    from jacobian_ik.kernels import layout as L
+
+    geo, _pairs = ctl._geometry
+    return L.python_geo_views(geo, ctl.robot.dof)["dist"]

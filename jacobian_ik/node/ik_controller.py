@@ -23,6 +23,7 @@ so neither header stamps nor a simulated ``/clock`` can keep a command alive.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from typing import Any
@@ -71,6 +72,9 @@ DIAGNOSTICS_PERIOD = 1.0
 REASON_REPUBLISH_PERIOD = 0.2
 #: At most this many state-change log lines per second; the rest are counted.
 STATE_LOG_BUDGET = 10
+#: A passive joint (outside the chain, moving collision geometry) is followed once it
+#: moved by more than this [rad | m].
+PASSIVE_TOLERANCE = 1e-3
 #: Rejected messages are logged at most once per this period [s] (per kind).
 REJECT_LOG_PERIOD = 1.0
 
@@ -153,6 +157,8 @@ class IkControllerNode(Node):
         self.create_subscription(PoseStamped, TARGET_POSE_TOPIC, self._on_target_pose, 10)
         self.create_subscription(TwistStamped, TARGET_TWIST_TOPIC, self._on_target_twist, 10)
         self.scene = SceneInterface(self, self.controller, scene, self._last_command)
+        model = self.controller.collision_model
+        self._passive = {} if model is None else dict(model.passive_positions)
         self.create_service(Trigger, "~/reset", self._on_reset)
         self.create_service(SetBool, "~/pause", self._on_pause)
         self.add_on_set_parameters_callback(
@@ -181,6 +187,8 @@ class IkControllerNode(Node):
     # ------------------------------------------------------------ inputs
     def _on_joint_state(self, msg: JointState) -> None:
         check = self._joints.update(msg, time.monotonic())
+        if self._passive:
+            self._follow_passive(msg)
         if check.ok:
             return
         if check.ignored:
@@ -194,6 +202,19 @@ class IkControllerNode(Node):
             self.telemetry.rejected("joint_states")
             self.get_logger().warning(f"rejected: {check.reason}",
                                       throttle_duration_sec=REJECT_LOG_PERIOD)
+
+    def _follow_passive(self, msg: JointState) -> None:
+        """Joints outside the chain that move collision geometry (a gripper's fingers):
+        their geometry follows /joint_states when it moved by more than
+        PASSIVE_TOLERANCE (finite values only)."""
+        moved = {}
+        for name, value in zip(msg.name, msg.position):
+            if name in self._passive and math.isfinite(value) \
+                    and abs(value - self._passive[name]) > PASSIVE_TOLERANCE:
+                moved[name] = value
+        if moved:
+            self._passive.update(moved)
+            self.controller.set_passive_positions(moved)
 
     def _on_target_pose(self, msg: PoseStamped) -> None:
         check = read_pose(msg, self.robot.base_link, self._max_target_distance,
