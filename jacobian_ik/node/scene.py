@@ -27,6 +27,7 @@ last measured position, for RViz.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -35,7 +36,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile
 from std_msgs.msg import ColorRGBA, String
 from visualization_msgs.msg import Marker, MarkerArray
 
-from jacobian_ik.collision.scene import Scene
+from jacobian_ik.collision.scene import Obstacle, Scene
 from jacobian_ik.errors import ConfigurationError, SceneError
 from jacobian_ik.rotations import matrix_to_quaternion, quaternion_to_matrix
 
@@ -154,7 +155,7 @@ class SceneInterface:
     controller (whose scene it replaces with ``set_scene``)."""
 
     def __init__(self, node: Node, controller: Controller, scene: Scene,
-                 last_q: callable) -> None:  # type: ignore[valid-type]
+                 last_q: Callable[[], np.ndarray | None]) -> None:
         self._node = node
         self._controller = controller
         self._base = controller.robot.base_link
@@ -207,7 +208,7 @@ class SceneInterface:
             msg.markers.append(self._obstacle_marker(index, obstacle))
         self._markers.publish(msg)
 
-    def _obstacle_marker(self, index: int, obstacle) -> Marker:  # type: ignore[no-untyped-def]
+    def _obstacle_marker(self, index: int, obstacle: Obstacle) -> Marker:
         m = self._marker("scene", index, ColorRGBA(r=0.8, g=0.3, b=0.2, a=0.6))
         T = obstacle.T_base_obj
         m.pose = _pose(T)
