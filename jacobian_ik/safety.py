@@ -52,6 +52,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from jacobian_ik.kernels import codes as K
+from jacobian_ik.kernels.barriers import COLLISION_MARGIN
 from jacobian_ik.kernels.control import BARRIER_MARGIN, WARN_HYSTERESIS
 from jacobian_ik.kernels.lookahead import LOOKAHEAD_MARGIN
 from jacobian_ik.kernels.task import POSE_TOLERANCE
@@ -160,7 +161,7 @@ _REASONS = {
                    "distance {p.collision_stop_distance:g} m)",
     K.R_COLLISION_BRAKING: "braking: {pair} would come to {v1:.3f} m within the braking "
                            "distance, below the stop distance "
-                           "{p.collision_stop_distance:g} m",
+                           "{p.collision_stop_distance:g} m + {collision_margin_mm:g} mm",
     K.R_BLOCKED_COLLISION: "no admissible direction makes progress: blocked by {pair} at "
                            "{v1:.3f} m (stop distance {p.collision_stop_distance:g} m)",
     K.R_UNREACHABLE_COLLISION: "goal unreachable without collision: blocked by {pair} at "
@@ -196,4 +197,5 @@ def reason_text(code: int, val1: float, val2: float, params: ControllerParams,
                            scale=speed_scale, guard=LOOKAHEAD_MARGIN,
                            tolerance=POSE_TOLERANCE, hysteresis=WARN_HYSTERESIS,
                            floor=params.sigma_stop * (1.0 + BARRIER_MARGIN),
+                           collision_margin_mm=1e3 * COLLISION_MARGIN,
                            bad=bad_input or "malformed input")

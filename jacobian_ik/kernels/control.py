@@ -62,7 +62,12 @@ the states are documented in docs/controller.md; the equations:
 import math
 
 from jacobian_ik.kernels import layout as L
-from jacobian_ik.kernels.barriers import collision_rows, rows_margin, sigma_row
+from jacobian_ik.kernels.barriers import (
+    COLLISION_MARGIN,
+    collision_rows,
+    rows_margin,
+    sigma_row,
+)
 from jacobian_ik.kernels.codes import (
     L_ACCELERATION,
     L_CARTESIAN,
@@ -1218,8 +1223,8 @@ def _active_pair(geo, n):
 def collision_lookahead(buf, n, geo, dq, h, age):
     """Brake now (dq ← the braking command, clamped to the position caps) if a
     collision row's pair, moving on at ``dq`` for ``2.5 h + age + t_brake/2`` (the
-    braking time ``t_brake = maxᵢ |dqᵢ|/a_maxᵢ``), would come closer than
-    collision_stop_distance to first order; the prediction and the pair go into
+    braking time ``t_brake = maxᵢ |dqᵢ|/a_maxᵢ``), would come closer than the rows'
+    aim, collision_stop_distance + ``COLLISION_MARGIN``, to first order; the prediction and the pair go into
     out's values.  Returns True when it braked."""
     cfg = block(buf, n, L.B_CFG)
     out = block(buf, n, L.B_OUT)
@@ -1232,7 +1237,7 @@ def collision_lookahead(buf, n, geo, dq, h, age):
             t_brake = t
     horizon = 2.5 * h + age + 0.5 * t_brake
     m = 1 + int(out[L.O_COLLISION_ROWS])
-    stop = cfg[L.C_COLLISION_STOP_DISTANCE]
+    stop = cfg[L.C_COLLISION_STOP_DISTANCE] + COLLISION_MARGIN
     for r in range(1, m):
         rate = 0.0
         for i in range(n):
