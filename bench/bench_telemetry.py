@@ -162,7 +162,9 @@ def hook_cost(robot: Robot, cycles: int = 20000) -> dict[str, float]:
     q = robot.q_mid.copy()
     target = robot.fk(q)
     target[:3, 3] += [0.0, 0.05, 0.0]
-    aggregates = CycleAggregates(params.sigma_stop, params.sigma_warn)
+    aggregates = CycleAggregates(params.sigma_stop, params.sigma_warn,
+                                 params.collision_stop_distance,
+                                 params.collision_influence_distance)
     recorder = FlightRecorder(robot.joint_names, params.control_rate,
                               RecorderSettings(folder="/nonexistent-unused"), STATE_NAMES)
     period = 1.0 / params.control_rate
@@ -174,7 +176,7 @@ def hook_cost(robot: Robot, cycles: int = 20000) -> dict[str, float]:
     previous = None
     t = time.perf_counter()
     for i, r in enumerate(results):
-        aggregates.cycle(r.sigma_min, 1e-4)
+        aggregates.cycle(r.sigma_min, 1e-4, r.min_distance)
         if r.state is not previous:
             aggregates.transition(r.state.name, reason_class(
                 r.state.name, r.sigma_min, r.goal_reached, params.sigma_stop, params.sigma_warn,

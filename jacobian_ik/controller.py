@@ -30,7 +30,13 @@ from jacobian_ik.kernels import control as K
 from jacobian_ik.kernels import layout as L
 from jacobian_ik.kernels.lookahead import sigma_lipschitz
 from jacobian_ik.params import PARAMETER_SPECS, ControllerParams, JointLimits
-from jacobian_ik.safety import FIXED_REASONS, LIMITED_TEXT, SafetyState, reason_text
+from jacobian_ik.safety import (
+    COLLISION_REASONS,
+    FIXED_REASONS,
+    LIMITED_TEXT,
+    SafetyState,
+    reason_text,
+)
 
 if TYPE_CHECKING:
     from jacobian_ik.collision.model import CollisionModel
@@ -220,6 +226,16 @@ class Controller:
     def pair_names(self) -> tuple[str, ...]:
         """Name of every checked pair ("panda_link7 – table"), by pair index."""
         return self._pair_text
+
+    def reason_pair(self) -> str:
+        """The pair the last cycle's reason names ("panda_link7 – table"), "" when
+        that reason is not about a collision pair."""
+        o = self._out
+        if int(o[L.O_REASON]) not in COLLISION_REASONS:
+            return ""
+        index = int(o[L.O_VAL2])
+        names = self._pair_text
+        return names[index] if 0 <= index < len(names) else ""
 
     def set_passive_positions(self, positions: dict[str, float]) -> None:
         """Move the geometry that hangs off the chain through joints outside it (a

@@ -63,6 +63,11 @@ SETTLE_TIME = 0.3
 SCENE = "panda_cell"
 
 
+def scene_path() -> Path:
+    """The demo cell's scene file (``SCENE`` among the package's scenes)."""
+    return bundled.share_dir() / "config" / "scenes" / f"{SCENE}.yaml"
+
+
 @dataclass
 class Goal:
     label: str
@@ -120,7 +125,7 @@ def _below_table(T: np.ndarray, depth: float) -> np.ndarray:
     """``T``'s orientation, ``depth`` [m] below the demo cell's table top."""
     from jacobian_ik.collision.scene import Scene
 
-    table = Scene.from_yaml(bundled.share_dir() / "config" / "scenes" / f"{SCENE}.yaml")
+    table = Scene.from_yaml(scene_path())
     normal_and_offset = table.get("table").dims
     T = T.copy()
     T[2, 3] = normal_and_offset[3] - depth
@@ -281,8 +286,7 @@ def main(argv: list[str] | None = None) -> int:
                                    metrics_port=args.metrics_port,
                                    controller_parameters={
                                        "flight_recorder_folder": str(recorder_folder),
-                                       "scene_file": str(bundled.share_dir() / "config"
-                                                         / "scenes" / f"{SCENE}.yaml")}),
+                                       "scene_file": str(scene_path())}),
                      env=env, sink=sink)
     url = f"http://{metric_names.DEFAULT_METRICS_ADDRESS}:{args.metrics_port}/metrics"
     existing = {p.name for p in recorder_folder.glob("flight_*")} \

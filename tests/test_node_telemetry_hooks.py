@@ -12,6 +12,7 @@ from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 
 from jacobian_ik import bundled  # noqa: E402
+from jacobian_ik.collision.scene import Scene  # noqa: E402
 from jacobian_ik.controller import Controller  # noqa: E402
 from jacobian_ik.errors import ConfigurationError  # noqa: E402
 from jacobian_ik.node.telemetry_hooks import (  # noqa: E402
@@ -21,7 +22,12 @@ from jacobian_ik.node.telemetry_hooks import (  # noqa: E402
 )
 from jacobian_ik.params import ControllerParams  # noqa: E402
 from jacobian_ik.robot import Robot  # noqa: E402
-from jacobian_ik.telemetry.aggregate import parse_block, split_message  # noqa: E402
+from jacobian_ik.telemetry.aggregate import (  # noqa: E402
+    PAIR_KEYS,
+    parse_block,
+    parse_pair_counts,
+    split_message,
+)
 
 
 @pytest.fixture
@@ -65,8 +71,9 @@ def test_cycles_transitions_and_goals_are_counted_once_each(context, tmp_path):
     robot = Robot.from_urdf(bundled.urdf_path("panda"), *bundled.robot_links("panda"))
     params = ControllerParams()
     node = make_node(context, flight_recorder_folder=str(tmp_path))
-    telemetry = ControllerTelemetry(node, robot, params, str(bundled.urdf_path("panda")))
     controller = Controller(robot, params)
+    telemetry = ControllerTelemetry(node, robot, params, str(bundled.urdf_path("panda")),
+                                    controller.reason_pair)
     q = robot.q_mid.copy()
     target = robot.fk(q)
     target[:3, 3] += [0.0, 0.02, 0.0]
@@ -90,6 +97,48 @@ def test_cycles_transitions_and_goals_are_counted_once_each(context, tmp_path):
         telemetry.params_changed(params.replace(max_linear_speed=0.1))
         assert dict(telemetry.diagnostics_pairs())["parameters_sha256"] != before
         np.testing.assert_array_equal(rows[-1][5:5 + robot.dof], q)
+    finally:
+        telemetry.close()
+        node.destroy_node()
+
+
+def test_a_goal_below_the_table_counts_its_pair_and_a_collision_stop(context, tmp_path):
+    """Driven down into a table plane, the arm slides to it and stops: the cycles in
+    APPROACHING_COLLISION count for the pair the reason names, the stop is of class
+    "collision" and counts for that pair, and every cycle lands in a distance bucket."""
+    robot = Robot.from_urdf(bundled.urdf_path("panda"), *bundled.robot_links("panda"))
+    params = ControllerParams()
+    q = robot.q_mid.copy()
+    tip = robot.fk(q)
+    table = tip[2, 3] - 0.08               # 8 cm under the tip
+    scene = Scene().add_plane("table", [0.0, 0.0, 1.0], table)
+    controller = Controller(robot, params, scene=scene)
+    node = make_node(context, flight_recorder_seconds=0.0)
+    telemetry = ControllerTelemetry(node, robot, params, str(bundled.urdf_path("panda")),
+                                    controller.reason_pair)
+    target = tip.copy()
+    target[2, 3] = table - 0.05
+    period = 1.0 / params.control_rate
+    states = []
+    try:
+        for k in range(3000):
+            result = controller.step(q, target, period)
+            q = result.q_command
+            states.append(result.state.name)
+            telemetry.cycle(k * period, q, result, target, "pose", 1e-4, False, False, 0)
+            if result.state.name == "SAFE_STOP":
+                break
+        assert states[-1] == "SAFE_STOP", states[-1]
+        pair = controller.reason_pair()
+        assert pair.endswith("– table"), result.reason
+        totals = split_message(parse_block(telemetry.aggregates.values))
+        assert totals["transitions"][("SAFE_STOP", "collision")] == 1
+        assert sum(c for _, c in totals["distance_buckets"]) == len(states)
+        counts = parse_pair_counts({k: str(v) for k, v in telemetry.diagnostics_pairs()})
+        stops, cycles = (counts[metric.name] for metric, _ in PAIR_KEYS)
+        assert stops[pair] == 1
+        approaching = states.count("APPROACHING_COLLISION")
+        assert approaching > 0 and sum(cycles.values()) == approaching
     finally:
         telemetry.close()
         node.destroy_node()

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from jacobian_ik.telemetry import names
-from jacobian_ik.telemetry.aggregate import AGGREGATES_LABEL, CycleAggregates
+from jacobian_ik.telemetry.aggregate import AGGREGATES_LABEL, CycleAggregates, PairCounts
 from jacobian_ik.telemetry.collector import (
     COUNTER_SOURCES,
     GAUGE_SOURCES,
@@ -22,6 +22,7 @@ from jacobian_ik.telemetry.collector import (
 )
 
 STOP, WARN = 0.02, 0.05
+D_STOP, D_INFLUENCE = 0.01, 0.1     # [m]
 INFO = {"version": "0.1.0", "urdf_sha256": "ab" * 32, "base_link": "base",
         "tip_link": "tool", "parameters_sha256": "cd" * 32}
 
@@ -39,7 +40,8 @@ def _message(agg, sigma_min=0.3):
     values = {"sigma_min": sigma_min, "sigma_max": 2.0, "condition_number": 2.0 / sigma_min,
               "manipulability": 0.1, "speed_scale": 1.0, "damping": 0.0,
               "position_error": 0.01, "orientation_error": 0.02, "compute_time": 1e-4,
-              "state": 0.0, "goal_reached": 0.0, "step_time": 5e-5}
+              "state": 0.0, "goal_reached": 0.0, "step_time": 5e-5,
+              "min_distance": 0.03}
     dims = [(name, 1) for name in values] + [(AGGREGATES_LABEL, len(agg.values))]
     return layout_offsets(dims), list(values.values()) + list(agg.values)
 
@@ -51,9 +53,9 @@ def _samples(registry):
 
 def _fed_collector(robot="arm1", controller="/ik_controller", clock=None):
     collector = ControllerCollector(robot, controller, clock=clock or _Clock())
-    agg = CycleAggregates(STOP, WARN)
-    for sigma in (0.01, 0.03, 0.3, 0.3):
-        agg.cycle(sigma, 2e-4)
+    agg = CycleAggregates(STOP, WARN, D_STOP, D_INFLUENCE)
+    for sigma, distance in ((0.01, 0.03), (0.03, 0.005), (0.3, 0.2), (0.3, math.inf)):
+        agg.cycle(sigma, 2e-4, distance)
     agg.transition("SAFE_STOP", "sigma_stop")
     agg.rejected("joint_states")
     agg.set_overruns(1)
@@ -64,12 +66,45 @@ def _fed_collector(robot="arm1", controller="/ik_controller", clock=None):
 
 
 def test_series_per_controller_is_fixed_and_within_budget():
-    """73 series per controller once the controller has reported, whatever happened."""
+    """87 series per controller once the controller has reported, whatever happened,
+    and 2 more per collision pair it has counted."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_fed_collector())
+    collector = _fed_collector()
+    registry.register(collector)
     samples = _samples(registry)
-    assert len(samples) == names.SERIES_PER_CONTROLLER == 73
+    assert len(samples) == names.SERIES_PER_CONTROLLER == 87
+    collector.update_diagnostics(_pair_diagnostics())
+    assert len(_samples(registry)) == 87 + 2 * 2 == (
+        names.SERIES_PER_CONTROLLER + 2 * names.SERIES_PER_PAIR)
     assert names.SERIES_PER_CONTROLLER <= 150
+
+
+def _pair_diagnostics():
+    counts = PairCounts()
+    counts.stop("panda_link7 – table")
+    counts.approaching("panda_link7 – table")
+    counts.approaching("panda_hand – wall")
+    return {"rate_achieved_hz": "499.5", **INFO,
+            **{key: str(total) for key, total in counts.diagnostics_pairs()}}
+
+
+def test_collision_counts_are_labelled_by_the_pair_the_diagnostics_name():
+    registry = CollectorRegistry(auto_describe=False)
+    collector = _fed_collector()
+    collector.update_diagnostics(_pair_diagnostics())
+    registry.register(collector)
+    samples = _samples(registry)
+    stops = {s.labels["pair"]: s.value for s in samples
+             if s.name == names.COLLISION_STOPS.name}
+    cycles = {s.labels["pair"]: s.value for s in samples
+              if s.name == names.APPROACHING_COLLISION_CYCLES.name}
+    assert stops == {"panda_link7 – table": 1.0, "panda_hand – wall": 0.0}
+    assert cycles == {"panda_link7 – table": 1.0, "panda_hand – wall": 1.0}
+    distance = next(s for s in samples if s.name == names.MIN_DISTANCE.name)
+    assert distance.value == 0.03
+    buckets = {float(s.labels["le"]): s.value for s in samples
+               if s.name == names.DISTANCE_HISTOGRAM.name + "_bucket"}
+    assert buckets[D_STOP] == 1.0 and buckets[math.inf] == 3.0   # the inf cycle: none
 
 
 def test_two_controllers_double_the_series_and_keep_them_apart():

@@ -65,8 +65,11 @@ def stack(domain_id_allocator, tmp_path_factory):
     folder = tmp_path_factory.mktemp("telemetry")
     recorder_folder = folder / "flight"
     port = free_port()
+    from jacobian_ik.demo import scene_path
+
     config = BringupConfig(robot=ROBOT, metrics_port=port,
-                           controller_parameters={"stale_timeout": 0.25,
+                           controller_parameters={"scene_file": str(scene_path()),
+                                                  "stale_timeout": 0.25,
                                                   "metrics_rate": CONTROL_RATE / DECIMATION,
                                                   "flight_recorder_folder": str(recorder_folder)},
                            exporter_parameters={"robot": "test_arm"})
@@ -125,8 +128,9 @@ def test_decimated_metrics_topic_still_counts_every_cycle(stack):
 
 
 def test_goal_sequence_with_a_safe_stop_fills_every_dashboard_panel(stack):
-    """The demo's goals (one ends in SAFE_STOP) run; then every panel query of the
-    dashboard returns data from Prometheus."""
+    """The demo's goals in the demo's cell (two end in SAFE_STOP, one of them at the
+    table) run; then every panel query of the dashboard returns data from
+    Prometheus."""
     from jacobian_ik.demo import GOALS, run_goal
 
     client, robot, prometheus = stack["client"], stack["robot"], stack["prometheus"]

@@ -123,7 +123,8 @@ class IkControllerNode(Node):
         self._zeros = np.zeros(n)
         self._state = StatePublisher(self)
         self.telemetry = ControllerTelemetry(self, self.robot, params,
-                                             self.settings.urdf_source)
+                                             self.settings.urdf_source,
+                                             self.controller.reason_pair)
         self._metrics = MetricsPublisher(self, extra_label=AGGREGATES_LABEL,
                                          extra_size=len(self.telemetry.aggregates.values))
         self._metrics_every = self.settings.metrics_decimation(params.control_rate)

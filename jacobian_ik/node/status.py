@@ -38,6 +38,7 @@ METRIC_NAMES = (
     "state",                # SafetyState value (integer)
     "goal_reached",         # 1 when both errors are within the goal tolerances, else 0
     "step_time",            # this cycle's time in Controller.step [s]
+    "min_distance",         # smallest collision-pair distance [m] (inf without geometry)
 )
 
 #: Diagnostic level of each controller state (by name); unknown names are WARN.
@@ -140,6 +141,7 @@ class MetricsPublisher:
         data[9] = float(int(result.state))
         data[10] = 1.0 if result.goal_reached else 0.0
         data[11] = step_time
+        data[12] = result.min_distance
         if extra is not None:
             data[len(METRIC_NAMES):] = extra
         self._publisher.publish(self._msg)

@@ -3,7 +3,8 @@
 ``ControllerTelemetry`` is created by ``ik_controller`` and called once per
 control cycle (``cycle``) and per rejected input (``rejected``).  It keeps the
 ``CycleAggregates`` appended to every ``~/jacobian_metrics`` message, the info
-pairs added to ``/diagnostics``, and the ``FlightRecorder`` with its ``~/dump``
+pairs and the counts by collision pair (``PairCounts``) added to ``/diagnostics``,
+and the ``FlightRecorder`` with its ``~/dump``
 service (``std_srvs/Trigger``: the reply names the file that will be written).
 
 Parameters (read-only, declared here): ``RECORDER_PARAMETERS``.
@@ -12,6 +13,7 @@ Parameters (read-only, declared here): ``RECORDER_PARAMETERS``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +24,7 @@ from std_srvs.srv import Trigger
 
 from jacobian_ik.errors import ConfigurationError
 from jacobian_ik.node.parameters import NodeParameter, node_descriptor
-from jacobian_ik.telemetry.aggregate import CycleAggregates, reason_class
+from jacobian_ik.telemetry.aggregate import CycleAggregates, PairCounts, reason_class
 from jacobian_ik.telemetry.info import info_values, parameters_sha256
 from jacobian_ik.telemetry.names import RECORDER_TRIGGER_STATES, STATE_NAMES
 from jacobian_ik.telemetry.recorder import TARGET_MODE_CODES, FlightRecorder, RecorderSettings
@@ -32,6 +34,9 @@ if TYPE_CHECKING:
     from jacobian_ik.params import ControllerParams
     from jacobian_ik.robot import Robot
     from jacobian_ik.safety import SafetyState
+
+#: The state whose cycles count by pair (``PairCounts.approaching``).
+_APPROACHING = "APPROACHING_COLLISION"
 
 DUMP_SERVICE = "~/dump"
 
@@ -69,10 +74,16 @@ class ControllerTelemetry:
     """Telemetry state of one controller node (see the module docstring)."""
 
     def __init__(self, node: Node, robot: Robot, params: ControllerParams,
-                 urdf_source: str) -> None:
+                 urdf_source: str, reason_pair: Callable[[], str]) -> None:
+        """``reason_pair``: the pair the last cycle's reason names, "" for none
+        (``Controller.reason_pair``)."""
         self._node = node
         settings = declare_recorder_parameters(node)
-        self.aggregates = CycleAggregates(params.sigma_stop, params.sigma_warn)
+        self.aggregates = CycleAggregates(params.sigma_stop, params.sigma_warn,
+                                          params.collision_stop_distance,
+                                          params.collision_influence_distance)
+        self.pairs = PairCounts()
+        self._reason_pair = reason_pair
         self.info = info_values(urdf_source, robot.base_link, robot.tip_link, params)
         self._params = params
         self._previous_state: SafetyState | None = None
@@ -94,15 +105,23 @@ class ControllerTelemetry:
               measurement_stale: bool, overruns: int) -> None:
         """One stepped control cycle (called after the command is published)."""
         a = self.aggregates
-        a.cycle(result.sigma_min, duration)
+        a.cycle(result.sigma_min, duration, result.min_distance)
         state = result.state
+        name = state.name
+        if name == _APPROACHING:
+            pair = self._reason_pair()
+            if pair:
+                self.pairs.approaching(pair)
         if state is not self._previous_state:
-            name = state.name
             params = self._params
+            pair = self._reason_pair() if name == "SAFE_STOP" else ""
+            if pair:
+                self.pairs.stop(pair)
             a.transition(name, reason_class(name, result.sigma_min, result.goal_reached,
                                             params.sigma_stop, params.sigma_warn,
                                             node_rejected=node_rejected,
-                                            measurement_stale=measurement_stale))
+                                            measurement_stale=measurement_stale,
+                                            collision=bool(pair)))
             if self.recorder is not None and name in RECORDER_TRIGGER_STATES:
                 self.recorder.trigger(start, f"{name}: {result.reason}")
             self._previous_state = state
@@ -127,11 +146,13 @@ class ControllerTelemetry:
         self.info = dict(self.info, parameters_sha256=parameters_sha256(params))
 
     def diagnostics_pairs(self) -> tuple[tuple[str, object], ...]:
-        """(key, value) pairs for /diagnostics: the info labels and recorder counts."""
+        """(key, value) pairs for /diagnostics: the info labels, recorder counts and
+        the counts by collision pair."""
         a = self.aggregates
         return tuple(self.info.items()) + (
             ("flight_recorder_files", int(a.value("recorder_files"))),
-            ("flight_recorder_failures", int(a.value("recorder_failures"))))
+            ("flight_recorder_failures", int(a.value("recorder_failures")))) \
+            + tuple(self.pairs.diagnostics_pairs())
 
     def _on_written(self, path: Path) -> None:
         self.aggregates.recorder_file()

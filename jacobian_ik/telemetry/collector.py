@@ -26,8 +26,10 @@ from prometheus_client.utils import floatToGoString
 from jacobian_ik.telemetry import names as N
 from jacobian_ik.telemetry.aggregate import (
     AGGREGATES_LABEL,
+    PAIR_KEYS,
     MessageAggregates,
     parse_block,
+    parse_pair_counts,
     split_message,
 )
 
@@ -44,6 +46,7 @@ GAUGE_SOURCES = (
     (N.DAMPING, "damping"),
     (N.POSITION_ERROR, "position_error"),
     (N.ORIENTATION_ERROR, "orientation_error"),
+    (N.MIN_DISTANCE, "min_distance"),
 )
 #: Counters and the aggregate value each shows.
 COUNTER_SOURCES = (
@@ -115,6 +118,8 @@ class ControllerCollector:
         self._state = ""
         self._rate = math.nan
         self._info: dict[str, str] | None = None
+        # {metric name: {pair: total}} from the latest /diagnostics
+        self._pairs: dict[str, dict[str, float]] = parse_pair_counts({})
         self.messages = 0
 
     # ------------------------------------------------------------ updates
@@ -129,6 +134,7 @@ class ControllerCollector:
 
     def update_diagnostics(self, values: dict[str, str]) -> None:
         self._rate = _number(values.get(RATE_KEY))
+        self._pairs = parse_pair_counts(values)
         if all(key in values for key in N.INFO_LABELS):
             self._info = {key: str(values[key]) for key in N.INFO_LABELS}
 
@@ -180,8 +186,17 @@ class ControllerCollector:
             counter.add_metric(values + (state, reason_class),
                                aggregates["transitions"].get((state, reason_class), 0.0))
         yield counter
+        pairs = self._pairs
+        for metric, _ in PAIR_KEYS:
+            counter = CounterMetricFamily(metric.name, metric.help,
+                                          labels=labels + list(metric.labels))
+            for pair, total in pairs[metric.name].items():
+                counter.add_metric(values + (pair,), total)
+            yield counter
         for metric, buckets, total in (
                 (N.SIGMA_HISTOGRAM, aggregates["sigma_buckets"], aggregates["sigma_sum"]),
+                (N.DISTANCE_HISTOGRAM, aggregates["distance_buckets"],
+                 aggregates["distance_sum"]),
                 (N.DURATION_HISTOGRAM, aggregates["duration_buckets"],
                  aggregates["duration_sum"])):
             histogram = HistogramMetricFamily(metric.name, metric.help, labels=labels)

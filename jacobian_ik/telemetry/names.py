@@ -32,7 +32,8 @@ STATE_NAMES = tuple(state.name for state in sorted(SafetyState, key=int))
 #: APPROACHING_...   sigma_warn: σ_min < sigma_warn; look_ahead: the look-ahead braked
 #: SAFE_STOP         sigma_stop: σ_min < sigma_stop (latched); blocked: no admissible
 #:                   direction makes progress (the barrier holds the arm, or the goal
-#:                   is unreachable without crossing a singularity)
+#:                   is unreachable without crossing a singularity); collision: a
+#:                   collision pair blocks the arm or the goal (the reason names it)
 #: INVALID_INPUT     rejected_message: the node rejected a message (joint states or
 #:                   target); controller_check: the controller's own input checks
 #: STALE_INPUT       measurement: /joint_states too old; target: the twist too old
@@ -42,7 +43,7 @@ STATE_NAMES = tuple(state.name for state in sorted(SafetyState, key=int))
 TRANSITION_CLASSES = {
     "TRACKING": ("tracking", "goal_reached"),
     "APPROACHING_SINGULARITY": ("sigma_warn", "look_ahead"),
-    "SAFE_STOP": ("sigma_stop", "blocked"),
+    "SAFE_STOP": ("sigma_stop", "blocked", "collision"),
     "INVALID_INPUT": ("rejected_message", "controller_check"),
     "STALE_INPUT": ("measurement", "target"),
     "JOINT_LIMIT": ("joint_limit",),
@@ -70,14 +71,15 @@ SIGMA_STOP_FACTORS = (0.5, 1.0, 1.5)
 SIGMA_WARN_FACTORS = (1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0)
 
 
-def sigma_min_buckets(sigma_stop: float, sigma_warn: float) -> tuple[float, ...]:
-    """Upper bounds of the σ_min histogram: 10 values, increasing, around the thresholds.
+#: Upper bounds of the minimum-distance histogram [m]: 0 (in contact or
+#: penetrating), multiples of collision_stop_distance, then of
+#: collision_influence_distance; +Inf is added.
+DISTANCE_STOP_FACTORS = (0.0, 0.5, 1.0, 1.5, 2.0)
+DISTANCE_INFLUENCE_FACTORS = (0.25, 0.5, 1.0, 2.0)
 
-    Fixed when the controller node starts (a histogram's buckets must not change
-    while it is scraped); duplicates (sigma_warn ≤ 1.5·sigma_stop) are nudged up.
-    """
-    raw = [f * sigma_stop for f in SIGMA_STOP_FACTORS] + [f * sigma_warn
-                                                          for f in SIGMA_WARN_FACTORS]
+
+def _increasing(raw: Iterable[float]) -> tuple[float, ...]:
+    """``raw`` sorted, duplicates nudged up by 1 %, 6 significant digits."""
     out: list[float] = []
     for value in sorted(raw):
         if out and value <= out[-1]:
@@ -86,11 +88,32 @@ def sigma_min_buckets(sigma_stop: float, sigma_warn: float) -> tuple[float, ...]
     return tuple(out)
 
 
+def sigma_min_buckets(sigma_stop: float, sigma_warn: float) -> tuple[float, ...]:
+    """Upper bounds of the σ_min histogram: 10 values, increasing, around the thresholds.
+
+    Fixed when the controller node starts (a histogram's buckets must not change
+    while it is scraped); duplicates (sigma_warn ≤ 1.5·sigma_stop) are nudged up.
+    """
+    return _increasing([f * sigma_stop for f in SIGMA_STOP_FACTORS]
+                       + [f * sigma_warn for f in SIGMA_WARN_FACTORS])
+
+
+def min_distance_buckets(stop_distance: float, influence_distance: float) -> tuple[float, ...]:
+    """Upper bounds [m] of the minimum-distance histogram: 9 values, increasing, around
+    collision_stop_distance and collision_influence_distance (fixed at node start,
+    duplicates nudged up, like ``sigma_min_buckets``)."""
+    return _increasing([f * stop_distance for f in DISTANCE_STOP_FACTORS]
+                       + [f * influence_distance for f in DISTANCE_INFLUENCE_FACTORS])
+
+
 @dataclass(frozen=True)
 class Metric:
     """One metric family: its full name, Prometheus type, help text and extra labels.
 
-    ``series`` is the number of series it exports per controller.
+    ``series`` is the number of series it exports per controller; a ``per_pair``
+    metric has one series per collision pair it has counted (label ``pair``, the
+    pair's name "panda_link7 – table"; at most the controller's pair list), which
+    ``series`` does not include.
     """
 
     name: str
@@ -99,17 +122,22 @@ class Metric:
     labels: tuple[str, ...] = ()
     values: tuple[tuple[str, ...], ...] = ()   # the label value tuples (fixed)
     buckets: int = 0                  # finite histogram buckets
+    per_pair: bool = False            # labelled by collision pair (see above)
 
     @property
     def series(self) -> int:
+        if self.per_pair:
+            return 0
         if self.kind == "histogram":
             return self.buckets + 1 + 2      # finite buckets, +Inf, _sum, _count
         return max(len(self.values), 1)
 
 
 def _m(name: str, kind: str, help_text: str, labels: Iterable[str] = (),
-       values: Iterable[tuple[str, ...]] = (), buckets: int = 0) -> Metric:
-    return Metric(f"{NAMESPACE}_{name}", kind, help_text, tuple(labels), tuple(values), buckets)
+       values: Iterable[tuple[str, ...]] = (), buckets: int = 0,
+       per_pair: bool = False) -> Metric:
+    return Metric(f"{NAMESPACE}_{name}", kind, help_text, tuple(labels), tuple(values), buckets,
+                  per_pair)
 
 
 SIGMA_MIN = _m("sigma_min", "gauge",
@@ -127,6 +155,9 @@ POSITION_ERROR = _m("position_error_meters", "gauge", "tip to pose target distan
                     "cycle (0 without a pose target)")
 ORIENTATION_ERROR = _m("orientation_error_radians", "gauge",
                        "tip to pose target rotation angle, latest cycle")
+MIN_DISTANCE = _m("min_distance_meters", "gauge",
+                  "smallest distance of a checked collision pair at the measured position, "
+                  "latest cycle (+Inf without collision geometry)")
 LOOP_RATE = _m("control_loop_rate_hertz", "gauge", "achieved control-loop rate (mean over "
                "the node's timing window)")
 STATE = _m("state", "gauge", "1 for the controller's current state, 0 for the others",
@@ -158,6 +189,20 @@ RECORDER_FAILURES = _m("flight_recorder_failures_total", "counter",
 SIGMA_HISTOGRAM = _m("cycle_sigma_min", "histogram",
                      "sigma_min of every control cycle (buckets around sigma_stop and "
                      "sigma_warn)", buckets=len(SIGMA_STOP_FACTORS) + len(SIGMA_WARN_FACTORS))
+DISTANCE_HISTOGRAM = _m("cycle_min_distance_meters", "histogram",
+                        "smallest collision-pair distance of every control cycle with "
+                        "collision geometry (buckets around collision_stop_distance and "
+                        "collision_influence_distance)",
+                        buckets=len(DISTANCE_STOP_FACTORS) + len(DISTANCE_INFLUENCE_FACTORS))
+#: Label of the per-pair counters.
+PAIR_LABEL = "pair"
+COLLISION_STOPS = _m("collision_stops_total", "counter",
+                     "safe stops whose reason is a collision pair, by the pair named",
+                     (PAIR_LABEL,), per_pair=True)
+APPROACHING_COLLISION_CYCLES = _m(
+    "approaching_collision_cycles_total", "counter",
+    "control cycles in APPROACHING_COLLISION, by the pair whose row binds",
+    (PAIR_LABEL,), per_pair=True)
 DURATION_HISTOGRAM = _m("control_cycle_duration_seconds", "histogram",
                         "time of each control cycle in the node (controller step and "
                         "command publish)", buckets=len(CYCLE_DURATION_BUCKETS))
@@ -167,12 +212,16 @@ INFO = _m("controller_info", "info", "build and configuration of the controller 
 
 #: Every metric family the exporter serves, in exposition order.
 METRICS = (SIGMA_MIN, SIGMA_MAX, CONDITION, MANIPULABILITY, SPEED_SCALE, DAMPING,
-           POSITION_ERROR, ORIENTATION_ERROR, LOOP_RATE, STATE, TELEMETRY_AGE,
+           POSITION_ERROR, ORIENTATION_ERROR, MIN_DISTANCE, LOOP_RATE, STATE, TELEMETRY_AGE,
            CYCLES, OVERRUNS, SIGMA_BAND_CYCLES, TRANSITIONS, REJECTED, GOALS,
-           RECORDER_FILES, RECORDER_FAILURES, SIGMA_HISTOGRAM, DURATION_HISTOGRAM, INFO)
+           RECORDER_FILES, RECORDER_FAILURES, COLLISION_STOPS, APPROACHING_COLLISION_CYCLES,
+           SIGMA_HISTOGRAM, DISTANCE_HISTOGRAM, DURATION_HISTOGRAM, INFO)
 
-#: Series exported per controller (71); docs/telemetry.md states it, a test checks it.
+#: Series exported per controller besides the per-pair ones; docs/telemetry.md
+#: states it, a test checks it.
 SERIES_PER_CONTROLLER = sum(m.series for m in METRICS)
+#: Series per collision pair that a per-pair metric has counted.
+SERIES_PER_PAIR = sum(1 for m in METRICS if m.per_pair)
 
 #: Exporter endpoint defaults: loopback only, and the port when none is given.
 DEFAULT_METRICS_ADDRESS = "127.0.0.1"
