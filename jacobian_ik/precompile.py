@@ -8,12 +8,12 @@ writable, else ``$XDG_CACHE_HOME/jacobian_ik/numba``); run the command as the
 user that runs the node when the install folder is read-only.
 
 The kernels are compiled by calling them the way the package does (the
-controller's warm-up for both tasks, one IK solve, a small Jacobian audit), so
-the cached signatures are the ones used at run time.  ``--only controller``
-compiles just what the node needs (a robot computer that never runs the IK
-solver or the audit).  A kernel that none of
-these reaches (one used only by tests or benchmarks) is named in the output
-and compiles on its first use.
+controller's warm-up for both tasks, one IK solve, a small Jacobian audit with
+its collision counts), so the cached signatures are the ones used at run time.
+``--only controller`` compiles just what the node needs (a robot computer that
+never runs the IK solver or the audit).  A kernel that none of these reaches
+(one used only by tests or benchmarks) is named in the output and compiles on
+its first use.
 
 It also writes the package's Python bytecode (``__pycache__/*.pyc``, as
 ``pip install`` does for a regular install) where the package folder is
@@ -94,7 +94,8 @@ def _audit_kernels() -> None:
     from jacobian_ik.audit.cli import main as audit_main
 
     code = audit_main(["audit", ROBOT, "--samples", "64", "--worst", "2", "--json",
-                       "--no-progress"], out=io.StringIO(), err=io.StringIO())
+                       "--no-progress", "--collisions"], out=io.StringIO(),
+                      err=io.StringIO())
     if code != 0:
         raise RuntimeError(f"the audit used to compile the batch kernels exited {code}")
 

@@ -6,7 +6,8 @@ jacobian_ik.collision.matrix).
 Exit status: 0 when every gate passes and nothing regressed against the
 baseline, 1 when a gate fails or a metric regressed (the reasons on stderr,
 one per line), 2 on bad input (unreadable URDF or file, unknown link, invalid
-threshold, gate or option: one line on stderr).
+threshold, gate or option, unusable ``--scene`` file, ``--collisions`` for a robot
+without collision geometry: one line on stderr).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from jacobian_ik.audit.trajectory import DEFAULT_TOPIC
 from jacobian_ik.errors import ConfigurationError, JacobianIkError
 
 if TYPE_CHECKING:
+    from jacobian_ik.audit.collisions import CollisionCounter
     from jacobian_ik.audit.gates import Gate
     from jacobian_ik.audit.source import AuditTarget
 
@@ -79,8 +81,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", metavar="FILE", help="also write the JSON report to FILE")
     p.add_argument("--plot", metavar="PNG", help="draw the report's picture to PNG")
     p.add_argument("--fail-if", action="append", default=[], metavar="EXPR",
-                   help="exit 1 when EXPR holds, e.g. 'stop_fraction>0.02' or "
-                        "'sigma_min.p5<0.03' (repeatable)")
+                   help="exit 1 when EXPR holds, e.g. 'stop_fraction>0.02', "
+                        "'sigma_min.p5<0.03' or (audit --collisions) "
+                        "'collisions.self_collision_fraction>0.3' (repeatable)")
     p.add_argument("--baseline", metavar="JSON", help="exit 1 when a metric regressed against "
                    "this saved report")
     p.add_argument("--tolerance", type=_finite, default=0.1, metavar="T",
@@ -108,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="workspace voxel edge [m] (default: extent / 24)")
     audit.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="progress bar on stderr (default: when stderr is a terminal)")
+    audit.add_argument("--collisions", action="store_true",
+                       help="also report the share of samples in self-collision and within "
+                            "collision_stop_distance, and the pairs most often responsible")
+    audit.add_argument("--scene", metavar="YAML",
+                       help="obstacles of the cell (a scene file) that --collisions checks "
+                            "as well (implies --collisions)")
     path = sub.add_parser("audit-path", help="sigma_min along a recorded path (CSV or rosbag2)",
                           description="Exact singular values along a recorded path and the "
                           "first sample below each threshold.")
@@ -208,17 +217,41 @@ def _finish(args: argparse.Namespace, report: dict, gates: list[Gate], base: dic
     return EXIT_FAILED if problems else EXIT_OK
 
 
+def _check_collision_gates(gates: Sequence[Gate], collisions: bool) -> None:
+    """A gate on the ``collisions`` block needs ``--collisions`` (or ``--scene``)."""
+    from jacobian_ik.audit.schema import COLLISION_SCALARS
+
+    for gate in gates:
+        if gate.name in COLLISION_SCALARS and not collisions:
+            raise ConfigurationError(
+                f"gate {gate.text!r}: metric {gate.name!r} needs --collisions (or --scene)",
+                parameter="gate", value=gate.text)
+
+
+def _collision_counter(args: argparse.Namespace, target: AuditTarget,
+                       ) -> CollisionCounter | None:
+    """The counter of ``--collisions`` / ``--scene`` (None without them)."""
+    if not (args.collisions or args.scene is not None):
+        return None
+    from jacobian_ik.audit.collisions import CollisionCounter, collision_geometry
+
+    geometry = collision_geometry(target, args.scene, args.node)
+    return CollisionCounter(target.robot, geometry)
+
+
 def _audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from jacobian_ik.audit.plot import plot_audit
     from jacobian_ik.audit.report import run_audit
     from jacobian_ik.audit.table import render_audit
 
     gates, base = _prepare(args, "audit")
+    _check_collision_gates(gates, args.collisions or args.scene is not None)
     target = _load_target(args)
+    collisions = _collision_counter(args, target)
     progress = ProgressBar("sampling", ProgressBar.wanted(args.progress, err), err)
     report, result = run_audit(target, samples=args.samples, seed=args.seed,
                                method=args.method, worst=args.worst, voxel=args.voxel,
-                               progress=progress)
+                               progress=progress, collisions=collisions)
     if args.plot is not None:
         plot_audit(report, result, args.plot)
     return _finish(args, report, gates, base, render_audit, out, err)

@@ -10,6 +10,7 @@ Memory stays bounded for any number of samples (see ``audit.sweep``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
@@ -23,12 +24,20 @@ from jacobian_ik.audit.streaming import VoxelMap
 from jacobian_ik.audit.sweep import SweepResult, exact, sweep
 from jacobian_ik.errors import ConfigurationError
 
+if TYPE_CHECKING:
+    from jacobian_ik.audit.collisions import CollisionCounter
+
 
 def run_audit(target: AuditTarget, *, samples: int = 100_000, seed: int = 0,
               method: str = "uniform", worst: int = 10, voxel: float | None = None,
               progress: Callable[[int, int], None] | None = None,
+              collisions: CollisionCounter | None = None,
               ) -> tuple[dict, SweepResult]:
-    """Audit ``target`` (``source.AuditTarget``); returns (report dict, SweepResult)."""
+    """Audit ``target`` (``source.AuditTarget``); returns (report dict, SweepResult).
+
+    ``collisions`` (``audit.collisions.CollisionCounter``, ``--collisions``) counts
+    the same sampled configurations; its figures are the report's ``collisions``
+    block (None without it)."""
     if voxel is not None and not voxel > 0.0:
         raise ConfigurationError(f"voxel size {voxel!r} must be a positive length [m]",
                                  parameter="voxel", value=voxel, valid_range=(0.0, None))
@@ -38,7 +47,8 @@ def run_audit(target: AuditTarget, *, samples: int = 100_000, seed: int = 0,
     thresholds = {"warn": settings.sigma_warn, "stop": settings.sigma_stop}
     sampler = Sampler(robot, seed, method)
     result = sweep(robot, rows, sampler, samples, worst=worst, progress=progress,
-                   thresholds=thresholds, voxel=voxel)
+                   thresholds=thresholds, voxel=voxel,
+                   on_block=None if collisions is None else collisions.add)
     worst_exact = exact(robot, rows, result.worst_q)
     order = np.argsort(worst_exact.sv[:, -1], kind="stable")
 
@@ -73,6 +83,7 @@ def run_audit(target: AuditTarget, *, samples: int = 100_000, seed: int = 0,
             "warn_voxel_fraction": cut["warn"],
             "stop_voxel_fraction": cut["stop"],
         },
+        "collisions": None if collisions is None else collisions.report(),
         "worst": worst_records,
         "joint_involvement": stats.joint_involvement(worst_exact.v_min, names),
         "timing": {

@@ -33,10 +33,14 @@ SUMMARISED = {
     "path": ("sigma_min", "sigma_max", "condition", "manipulability"),
 }
 
+#: Scalars of an audit's ``collisions`` block (present with ``--collisions`` only).
+COLLISION_SCALARS = ("collisions.self_collision_fraction", "collisions.collision_fraction",
+                     "collisions.within_stop_fraction")
+
 #: Scalars usable in gate expressions and baseline comparisons, besides the summaries.
 SCALARS = {
     "audit": ("warn_fraction", "stop_fraction", "workspace.warn_voxel_fraction",
-              "workspace.stop_voxel_fraction"),
+              "workspace.stop_voxel_fraction", *COLLISION_SCALARS),
     "path": ("warn_fraction", "stop_fraction", "warn_samples", "stop_samples", "samples"),
 }
 

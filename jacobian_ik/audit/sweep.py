@@ -107,13 +107,16 @@ def _compile(robot: Robot, rows: np.ndarray) -> None:
 
 def sweep(robot: Robot, rows: np.ndarray, sampler: Sampler, samples: int, worst: int = 10,
           progress: Callable[[int, int], None] | None = None, *, thresholds: dict | None = None,
-          voxel: float | None = None) -> SweepResult:
+          voxel: float | None = None,
+          on_block: Callable[[np.ndarray], None] | None = None) -> SweepResult:
     """Evaluate ``samples`` configurations from ``sampler`` (see the module docstring).
 
     ``thresholds``: {name: σ} whose sample counts (``below``) and voxel shares
     are wanted; ``voxel``: the voxel edge [m], None = ``stats.auto_voxel_size``
     of the kept samples.  ``progress(done, total)`` is called after every block
-    when given.
+    when given.  ``on_block(q)``, when given, sees every block of configurations
+    Shape (count, n) [rad | m] as it is drawn (e.g. the collision counts of
+    ``audit.collisions``); the time it takes is not part of ``seconds``.
     """
     if samples < 1:
         raise ConfigurationError(f"samples = {samples} must be at least 1",
@@ -133,10 +136,15 @@ def sweep(robot: Robot, rows: np.ndarray, sampler: Sampler, samples: int, worst:
     block = (np.empty(size), np.empty(size), np.empty(size), np.empty((size, 3)))
     _compile(robot, rows)
     start = time.perf_counter()
+    hook_seconds = 0.0
     done = 0
     while done < samples:
         count = min(BLOCK, samples - done)
         q = sampler.block(count)
+        if on_block is not None:
+            hook_start = time.perf_counter()
+            on_block(q)
+            hook_seconds += time.perf_counter() - hook_start
         s_min, s_max, w, tip = (a[:count] for a in block)
         batch.batch_metrics(robot.placements, robot.axes, robot.joint_types, q, rows,
                             batch.DEFAULT_CHUNK, s_min, s_max, w, tip)
@@ -155,7 +163,7 @@ def sweep(robot: Robot, rows: np.ndarray, sampler: Sampler, samples: int, worst:
         done += count
         if progress is not None:
             progress(done, samples)
-    out.seconds = time.perf_counter() - start
+    out.seconds = time.perf_counter() - start - hook_seconds
     out.worst_q = np.ascontiguousarray(best.q)
     return out
 

@@ -88,6 +88,33 @@ def _checks(report: dict) -> list[str]:
     return lines
 
 
+def _collision_lines(block: dict) -> list[str]:
+    """The ``collisions`` block of an audit report (``--collisions``)."""
+    stop = f"{block['stop_distance']:g} m"
+    checked = f"{block['self_pairs']} self pairs"
+    if block["scene"] is not None:
+        checked += (f" + {block['scene_pairs']} scene pairs ({len(block['obstacles'])} "
+                    f"obstacles of {block['scene']})")
+    lines = ["", f"collisions: {block['capsules']} capsules, {checked}; stop distance "
+                 f"{stop} (from {block['stop_distance_source']}); {block['seconds']:.2f} s",
+             f"  in self-collision (distance <= 0): {_pct(block['self_collision_fraction'])} "
+             "of samples"]
+    if block["scene"] is not None:
+        lines.append(f"  in collision, self or scene:       "
+                     f"{_pct(block['collision_fraction'])} of samples")
+    lines.append(f"  within the stop distance {stop}: {_pct(block['within_stop_fraction'])} "
+                 "of samples")
+    if block["top_pairs"]:
+        lines.append("  pairs most often within the stop distance (share of samples "
+                     "within it | in contact):")
+        width = max(len(" – ".join(p["pair"])) for p in block["top_pairs"]) + 2
+        for p in block["top_pairs"]:
+            lines.append(f"    {' – '.join(p['pair']).ljust(width)}"
+                         f"{_pct(p['within_stop_fraction']).rjust(9)}"
+                         f"{_pct(p['collision_fraction']).rjust(10)}  ({p['kind']})")
+    return lines
+
+
 def render_audit(report: dict) -> str:
     """The report of ``jacobian-ik audit`` as a text table."""
     s, th, ws = report["sampling"], report["thresholds"], report["workspace"]
@@ -106,6 +133,8 @@ def render_audit(report: dict) -> str:
                  f"samples, {_pct(ws['stop_voxel_fraction'])} of workspace voxels")
     lines.append(f"  (voxels: {ws['voxels']} cubes of {ws['voxel_size']:g} m reached by the "
                  "samples; a voxel counts when every sample in it is below the threshold)")
+    if report.get("collisions"):
+        lines.extend(_collision_lines(report["collisions"]))
     lines.append("")
     lines.append("worst configurations (exact SVD; joints in rad | m; involved joints: the "
                  "largest components of sigma_min's joint direction):")
