@@ -237,3 +237,54 @@ def _dist_rows(ctl: Controller) -> np.ndarray:
 
     geo, _pairs = ctl._geometry
     return L.python_geo_views(geo, ctl.robot.dof)["dist"]
+
+
+def test_a_scene_of_100_obstacles_compiles_nothing_and_the_next_cycle_checks_every_pair(
+        panda):
+    """set_scene with 100 more obstacles: every moving capsule is paired with every
+    obstacle, capsule by capsule, named consistently; no kernel compiles anything
+    (set_scene calls none, and the next cycles run the signatures warm_up made),
+    and the next cycle's distances are those of the new pairs (coal)."""
+    from jacobian_ik import bundled
+    from jacobian_ik.precompile import kernel_dispatchers
+
+    cell = Scene.from_yaml(bundled.share_dir() / "config" / "scenes" / "panda_cell.yaml")
+    ctl = Controller(panda, ControllerParams(collision_influence_distance=2.0), scene=cell)
+    ctl.warm_up()
+    q = panda.q_mid.copy()
+    ctl.step(q, None, DT)
+    compiled = {name: len(d.signatures) for name, d in kernel_dispatchers().items()}
+    scene = cell.copy()
+    rng = np.random.default_rng(3)
+    count = 100
+    kinds = [("box", "sphere", "cylinder")[k] for k in rng.integers(0, 3, count)]
+    q_obstacles = rng.normal(size=(count, 4))
+    poses = np.concatenate([rng.uniform(-0.8, 0.8, (count, 3)) + (0.0, 0.0, 0.8),
+                            q_obstacles / np.linalg.norm(q_obstacles, axis=1)[:, None]], axis=1)
+    scene.add_many([f"bins/{i}" for i in range(count)], kinds,
+                   rng.uniform(0.02, 0.1, (count, 3)), poses)
+    ctl.set_scene(scene)
+    model = ctl.collision_model
+    moving = [i for i, row in enumerate(model.caps) if row[0] >= 0.0]
+    self_pairs = len(model.self_pairs)
+    assert len(ctl.pair_names) == self_pairs + len(moving) * len(scene)
+    _geo, pairs = ctl._geometry
+    for k in (self_pairs, self_pairs + 1, self_pairs + len(scene), len(pairs) - 1):
+        i, j = pairs[k]
+        assert ctl.pair_names[k] == f"{model.names[i]} – {scene.names[-1 - j]}"
+    assert ctl.pair_names[self_pairs + len(scene)].startswith(model.names[moving[1]])
+    res = ctl.step(q, None, DT)
+    assert {name: len(d.signatures) for name, d in kernel_dispatchers().items()} == compiled
+    caps = _capsule_objects(ctl, q)
+    obstacles = _obstacle_objects(scene)
+    exact = [_coal_distance(caps[i], obstacles[-1 - j]) for i, j in pairs[self_pairs:].tolist()]
+    # every row exact (collision_influence_distance 2 m: no bounding-sphere bound);
+    # coal's GJK on boxes and cylinders is good to about 1e-6 m; a penetration depth
+    # is not compared (coal's convention differs), only its sign
+    rows = _dist_rows(ctl)[self_pairs:, 0]
+    apart = np.array(exact) > 0.0
+    assert apart.sum() > 0.9 * len(exact)
+    np.testing.assert_allclose(rows[apart], np.array(exact)[apart], atol=1e-5)
+    assert np.all(rows[~apart] <= 0.0)
+    assert res.min_distance == _dist_rows(ctl)[:, 0].min()
+    assert res.closest_pair == ctl._pair_names[int(np.argmin(_dist_rows(ctl)[:, 0]))]
