@@ -3,9 +3,11 @@
 Each bundled arm follows a moving pose target (a 0.1 m circle at 0.2 Hz with a
 ±0.2 rad wobble of the orientation, around a comfortable pose) at 500 Hz in closed
 loop (q += dq·dt).  The same sequence of measured positions and targets is then
-replayed through ``Controller.step``, the bare kernel call it makes
-(``kernels.control.control_cycle``; step's p50 minus its p50 is the Python around
-the kernel), and ``NumpyCycle``:
+replayed through ``Controller.step``, ``Controller.step_into`` (the same cycle
+written into one reused ``StepOutput``; its results must be bit-identical to
+step's), the bare kernel call both make (``kernels.control.control_cycle``, its
+arguments as step passes them; step's or step_into's p50 minus its p50 is the
+Python around the kernel), and ``NumpyCycle``:
 pinocchio forward kinematics and frame Jacobian, ``numpy.linalg.svd`` for σ, a
 NumPy damped least squares solve, and the same speed scale, look-ahead, velocity,
 acceleration and joint position braking (the trajectory stays clear of joint
@@ -211,35 +213,61 @@ def measure(name: str, cycles: int, block: int = 500) -> dict:
     targets = [trajectory(robot, q0, k) for k in range(cycles)]
     qs = np.empty((cycles, robot.dof))
     dq_ref = np.empty((cycles, robot.dof))
+    q_ref = np.empty((cycles, robot.dof))
     states: dict[str, int] = {}
     q = q0.copy()
     for k in range(cycles):
         qs[k] = q
         res = record.step(q, targets[k], DT)
         dq_ref[k] = res.dq_command
+        q_ref[k] = res.q_command
         states[res.state.name] = states.get(res.state.name, 0) + 1
         q = q + res.dq_command * DT
 
-    ours, kernel = Controller(robot, params), Controller(robot, params)
-    ours.warm_up()
-    kernel.warm_up()
+    # Controller.step, step_into and the bare kernel call run on three controllers
+    # alike, each walking the whole recorded run: in each block every controller runs
+    # one of the three, and the next block the next one.  So each is timed on every
+    # cycle and, a third of its blocks each, on every controller: how fast the kernel
+    # runs depends by up to ~25 % on where a controller's buffers lie in memory, which
+    # would otherwise count as (or hide) Python around the kernel.
+    controllers = [Controller(robot, params) for _ in range(3)]
+    outputs = []
+    for controller in controllers:
+        controller.warm_up()
+        outputs.append(controller.new_output())
     base = NumpyCycle(robot, params)
     bare = NumpyCycle(robot, params)
-    times = {key: np.empty(cycles) for key in ("step", "kernel", "numpy", "bare")}
+    kinds = ("step", "step_into", "kernel")
+    times = {key: np.empty(cycles) for key in (*kinds, "numpy", "bare")}
     diff = 0.0
-    for start in range(0, cycles, block):
+    identical = True        # step, step_into and the kernel call: bit-identical commands
+    for number, start in enumerate(range(0, cycles, block)):
         span = range(start, min(start + block, cycles))
-        for k in span:
-            t0 = time.perf_counter()
-            res = ours.step(qs[k], targets[k], DT)
-            times["step"][k] = time.perf_counter() - t0
-            diff = max(diff, float(np.abs(res.dq_command - dq_ref[k]).max()))
-        for k in span:
-            t0 = time.perf_counter()
-            K.control_cycle(kernel._rows, kernel._buf, *kernel._geometry, qs[k], targets[k], DT,
-                            0.0, 0.0, False)
-            times["kernel"][k] = time.perf_counter() - t0
-            diff = max(diff, float(np.abs(kernel._dq_out - dq_ref[k]).max()))
+        for i, (ctl, out) in enumerate(zip(controllers, outputs)):
+            kind = kinds[(i + number) % 3]
+            t = times[kind]
+            if kind == "step":
+                for k in span:
+                    t0 = time.perf_counter()
+                    res = ctl.step(qs[k], targets[k], DT)
+                    t[k] = time.perf_counter() - t0
+                    identical = identical and bool(np.array_equal(res.dq_command, dq_ref[k])
+                                                   and np.array_equal(res.q_command, q_ref[k]))
+            elif kind == "step_into":
+                for k in span:
+                    t0 = time.perf_counter()
+                    ctl.step_into(qs[k], targets[k], DT, out)
+                    t[k] = time.perf_counter() - t0
+                    identical = identical and bool(np.array_equal(out.dq_command, dq_ref[k])
+                                                   and np.array_equal(out.q_command, q_ref[k]))
+            else:   # the call step and step_into make
+                rows, buf, (geo, pairs) = ctl._rows, ctl._buf, ctl._geometry
+                for k in span:
+                    t0 = time.perf_counter()
+                    K.control_cycle(rows, buf, geo, pairs, qs[k], targets[k], DT, 0.0, 0.0,
+                                    False)
+                    t[k] = time.perf_counter() - t0
+                    identical = identical and bool(np.array_equal(ctl._dq_out, dq_ref[k]))
         for k in span:
             t0 = time.perf_counter()
             dq, _ = base.step(qs[k], targets[k])
@@ -251,8 +279,11 @@ def measure(name: str, cycles: int, block: int = 500) -> dict:
             times["bare"][k] = time.perf_counter() - t0
     us = {key: percentiles(t * 1e6) for key, t in times.items()}
     return {"dof": robot.dof, "task": task, "cycles": cycles, "states": states,
-            "controller_step_us": us["step"], "kernel_only_us": us["kernel"],
+            "controller_step_us": us["step"], "controller_step_into_us": us["step_into"],
+            "kernel_only_us": us["kernel"],
             "python_overhead_p50_us": us["step"]["p50"] - us["kernel"]["p50"],
+            "step_into_python_overhead_p50_us": us["step_into"]["p50"] - us["kernel"]["p50"],
+            "commands_identical": identical,
             "pinocchio_numpy_us": us["numpy"], "pinocchio_numpy_bare_dls_us": us["bare"],
             "ratio_p50": us["numpy"]["p50"] / us["step"]["p50"],
             "ratio_p99": us["numpy"]["p99"] / us["step"]["p99"],
@@ -267,16 +298,19 @@ def main(argv: list[str] | None = None) -> int:
     results = {name: measure(name, args.cycles) for name in ARMS}
     print(f"\nPer-cycle time, {args.cycles} cycles at {RATE:g} Hz along a moving pose target "
           f"(closed loop), µs\n")
-    print("| arm | DOF | Controller.step p50 / p99 | kernel call alone p50 / p99 | "
-          "Python around it p50 | pinocchio + NumPy, same cycle p50 / p99 | "
+    print("| arm | DOF | Controller.step p50 / p99 | step_into p50 / p99 | "
+          "kernel call alone p50 / p99 | Python around it p50, step / step_into | "
+          "pinocchio + NumPy, same cycle p50 / p99 | "
           "speed-up p50 / p99 | max abs Δdq | bare pinocchio + NumPy DLS p50 / p99 | "
           "speed-up over bare DLS p50 |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
-        o, k = r["controller_step_us"], r["kernel_only_us"]
+        o, i, k = r["controller_step_us"], r["controller_step_into_us"], r["kernel_only_us"]
         b, m = r["pinocchio_numpy_us"], r["pinocchio_numpy_bare_dls_us"]
         print(f"| {name} | {r['dof']} | {o['p50']:.1f} / {o['p99']:.1f} | "
-              f"{k['p50']:.1f} / {k['p99']:.1f} | {r['python_overhead_p50_us']:.1f} | "
+              f"{i['p50']:.1f} / {i['p99']:.1f} | "
+              f"{k['p50']:.1f} / {k['p99']:.1f} | {r['python_overhead_p50_us']:.2f} / "
+              f"{r['step_into_python_overhead_p50_us']:.2f} | "
               f"{b['p50']:.1f} / {b['p99']:.1f} | "
               f"{r['ratio_p50']:.1f}× / {r['ratio_p99']:.1f}× | {r['max_dq_difference']:.1e} | "
               f"{m['p50']:.1f} / {m['p99']:.1f} | {r['bare_dls_ratio_p50']:.1f}× |")
@@ -284,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "bench_controller", "rate_hz": RATE, "cycles": args.cycles,
         "numpy": np.__version__, "pinocchio": pin.__version__, "arms": results})
     print(f"\nwritten {path.relative_to(REPOSITORY)}")
+    if not all(r["commands_identical"] for r in results.values()):
+        print("step, step_into and the kernel call gave different commands", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -8,7 +8,7 @@ from jacobian_ik.numba_cache import choose_cache_dir
 
 choose_cache_dir()  # before the kernels import numba
 
-from jacobian_ik.controller import Controller, StepResult  # noqa: E402
+from jacobian_ik.controller import Controller, StepOutput, StepResult  # noqa: E402
 from jacobian_ik.errors import ChainError, ConfigurationError, JacobianIkError, UrdfError  # noqa: E402
 from jacobian_ik.ik import IkResult, solve_ik  # noqa: E402
 from jacobian_ik.params import PARAMETER_SPECS, ControllerParams  # noqa: E402
@@ -26,6 +26,7 @@ __all__ = [
     "JacobianIkError",
     "Robot",
     "SafetyState",
+    "StepOutput",
     "StepResult",
     "UrdfError",
     "Workspace",

@@ -10,6 +10,13 @@ no ROS.  Typical use::
         res = ctl.step(q_measured, T_base_target, dt)   # or a (6,) twist, or None
         send(res.dq_command)                        # or res.q_command
 
+or, allocating nothing per cycle, into one ``StepOutput`` that every call overwrites::
+
+    out = ctl.new_output()
+    while running:
+        ctl.step_into(q_measured, T_base_target, dt, out)
+        send(out.dq_command)                        # valid until the next step_into
+
 The control law, the safety states and every parameter are described in
 docs/controller.md.  Runtime events (singularity, joint limit, stale or bad
 input) never raise: they are reported in ``StepResult.state`` and ``reason``.
@@ -17,7 +24,7 @@ input) never raise: they are reported in ``StepResult.state`` and ``reason``.
 
 from __future__ import annotations
 
-from operator import itemgetter
+import struct
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -37,13 +44,14 @@ from jacobian_ik.safety import (
     SafetyState,
     reason_text,
 )
+from jacobian_ik.step_output import StepOutput
 
 if TYPE_CHECKING:
     from jacobian_ik.collision.model import CollisionModel
     from jacobian_ik.collision.scene import Scene
     from jacobian_ik.robot import Robot
 
-__all__ = ["Controller", "StepResult", "SafetyState"]
+__all__ = ["Controller", "StepResult", "StepOutput", "SafetyState"]
 
 _STATES = tuple(SafetyState(i) for i in range(len(SafetyState)))
 #: Whether a state says the cycle's inputs were valid and fresh (reset() needs that).
@@ -98,6 +106,9 @@ class StepResult(NamedTuple):
                       above it; inf without collision geometry or in a rejected cycle).
     closest_pair      the two names of that pair (link, link or obstacle); ("", "")
                       when there is none.
+
+    ``Controller.step_into`` writes the same fields into a reused ``StepOutput``
+    instead (``StepOutput.to_result()`` makes a StepResult of one).
     """
 
     dq_command: np.ndarray
@@ -120,20 +131,50 @@ class StepResult(NamedTuple):
 
 #: Builds a StepResult from the tuple of its fields (no argument parsing).
 _new_result = tuple.__new__
-#: The float fields of StepResult, sigma_min to orientation_error, from the out list.
-_FLOAT_FIELDS = itemgetter(L.O_SIGMA_MIN, L.O_SIGMA_MAX, L.O_COND, L.O_W, L.O_SCALE,
-                           L.O_LAMBDA, L.O_PERR, L.O_OERR)
-#: Read by every step(), as module globals (a module attribute costs one more lookup).
+#: Read by every cycle, as module globals (a module attribute costs one more lookup).
 _control_cycle = K.control_cycle
 _ndarray = np.ndarray
-# The other out slots step() reads, as module globals (kernels.layout's constants are
-# module attributes of a module with __getattr__, which Python reads more slowly).
-_O_NEW_GOAL, _O_BLOCKED, _O_PERR, _O_GOAL, _O_LIMITED = (
-    L.O_NEW_GOAL, L.O_BLOCKED, L.O_PERR, L.O_GOAL, L.O_LIMITED)
-_O_POSE_CYCLE, _O_GOAL_EVENT = L.O_POSE_CYCLE, L.O_GOAL_EVENT
-_O_REASON, _O_VAL1, _O_VAL2, _O_SCALE = L.O_REASON, L.O_VAL1, L.O_VAL2, L.O_SCALE
-_O_MIN_DISTANCE, _O_PAIR = L.O_MIN_DISTANCE, L.O_PAIR
+_ALL = slice(None)
+# The texts by their code as the float the out block holds: a float key finds a float
+# key faster than an int one.  (And a bound method: looking up the dict's get in the
+# cycle allocated 72 bytes per call under CPython 3.11's tracemalloc.)
+_fixed_reason = {float(code): text for code, text in FIXED_REASONS.items()}.get
+_LIMITED_TEXT = {float(bits): text for bits, text in LIMITED_TEXT.items()}
 _NO_PAIR = ("", "")
+
+#: The out slots every cycle reads, in slot order: StepResult's float fields sigma_min
+#: to orientation_error first (slots 0-7, in StepResult's order), then the others.
+#: (Each float costs ~20 ns next to the kernel: the values of a formatted reason,
+#: val1 and val2, are read only for those reasons, by _read_values, and _goal_logic
+#: reads the whole out block.)
+_READ_SLOTS = (L.O_SIGMA_MIN, L.O_SIGMA_MAX, L.O_COND, L.O_W, L.O_SCALE, L.O_LAMBDA,
+               L.O_PERR, L.O_OERR, L.O_GOAL, L.O_LIMITED, L.O_REASON, L.O_BLOCKED,
+               L.O_GOAL_EVENT, L.O_MIN_DISTANCE, L.O_PAIR)
+assert _READ_SLOTS[:8] == tuple(range(8)) and list(_READ_SLOTS) == sorted(set(_READ_SLOTS))
+#: Reads _READ_SLOTS from the out block into one tuple of floats, skipping the other
+#: slots: fewer than 20 items, so CPython takes the tuple from its free list (and the
+#: floats from theirs): nothing is allocated.
+_read_out = struct.Struct("=" + "".join(
+    ("" if slot == prev + 1 else f"{8 * (slot - prev - 1)}x") + "d"
+    for prev, slot in zip((-1, *_READ_SLOTS), _READ_SLOTS))).unpack_from
+assert len(_READ_SLOTS) < 20
+assert L.O_VAL2 == L.O_VAL1 + 1
+#: (val1, val2) of the out block.
+_read_values = struct.Struct(f"={8 * L.O_VAL1}x2d").unpack_from
+#: Positions in that tuple (step_into unpacks it whole, in this order).
+(_R_SCALE, _R_PERR, _R_GOAL, _R_LIMITED, _R_REASON, _R_BLOCKED, _R_GOAL_EVENT,
+ _R_MIN_DISTANCE, _R_PAIR) = (
+    _READ_SLOTS.index(slot) for slot in (
+        L.O_SCALE, L.O_PERR, L.O_GOAL, L.O_LIMITED, L.O_REASON, L.O_BLOCKED, L.O_GOAL_EVENT,
+        L.O_MIN_DISTANCE, L.O_PAIR))
+_BARRIER = float(C.R_BARRIER)
+# The out slots _goal_logic reads from the out list, as module globals (kernels.layout's
+# constants are module attributes of a module with __getattr__, read more slowly).
+_O_NEW_GOAL, _O_BLOCKED, _O_PERR, _O_REASON = L.O_NEW_GOAL, L.O_BLOCKED, L.O_PERR, L.O_REASON
+_O_POSE_CYCLE = L.O_POSE_CYCLE
+#: The two commands are adjacent in the joints block (velocities, then positions):
+#: step_into copies both at once.
+assert L.J_Q_OUT == L.J_DQ_OUT + 1
 
 
 class Controller:
@@ -147,6 +188,14 @@ class Controller:
     collision model (``collision.model.CollisionModel``); by default the one of
     the robot's URDF when it has ``<collision>`` elements, ``False`` for none.
     One instance per control loop; not thread-safe.
+
+    Two ways to run a cycle, with the same arguments and bit-identical results:
+    ``step()`` returns a new, immutable ``StepResult`` whose arrays are its own (keep
+    it as long as you like); ``step_into(..., out)`` overwrites one ``StepOutput``
+    made once by ``new_output()``, allocating nothing per cycle and spending about
+    half of step's Python time around the kernel: for a loop that uses each result
+    within its cycle (publishes it, logs numbers).  The next step_into overwrites
+    ``out``: keep ``out.to_result()`` where a result must outlive the cycle.
     """
 
     def __init__(self, robot: Robot, params: ControllerParams | None = None,
@@ -173,6 +222,10 @@ class Controller:
         self._pose_in = self._target.reshape(4, 4)
         self._twist_in = self._target[:6]
         self._out = v["out"]
+        self._out_bytes = memoryview(self._out)     # read by _read_out
+        # both commands, velocities then positions (one copy in step_into)
+        self._commands = memoryview(v["joints"][L.J_DQ_OUT * n:(L.J_Q_OUT + 1) * n])
+        self._own = StepOutput(n)                   # what step() runs step_into into
         v["placements"][:] = robot.placements.ravel()
         v["axes"][:] = robot.axes.ravel()
         v["types"][:] = robot.joint_types
@@ -198,7 +251,8 @@ class Controller:
         self._slide_searched = False            # ... and searched for a joint path
         self._waypoints: list[np.ndarray] = []  # joint goals still to come
         self._paused = False
-        self._last: StepResult | None = None    # the last cycle's result
+        self._last_state: SafetyState | None = None  # the last cycle's state (None: none yet)
+        self._last_reason = ""                  # ... and its reason
         self._reason_key: tuple | None = None   # values the last formatted reason shows
         self._reason_text = ""                  # ... and its text
         self._fast = False      # inputs go straight to K.control_cycle (after warm_up)
@@ -256,25 +310,33 @@ class Controller:
 
         The pairs are every self pair of the collision model, then every capsule
         that moves with a joint against every obstacle.  The scene's arrays are
-        copied: later changes to ``scene`` need another call.
+        copied: later changes to ``scene`` need another call.  Array operations
+        only, nothing per pair in Python but its names (kept for the obstacle names
+        seen before), and the model's part is kept while the model stays: about
+        0.1 ms for 100 obstacles; no kernel is called, so nothing is compiled.
         """
+        from itertools import chain
+        from operator import itemgetter
+
         model = self._collision
         n = self._n
-        caps = np.zeros((0, 8)) if model is None else np.asarray(model.caps, dtype=np.float64)
-        names = () if model is None else tuple(model.names)
-        obstacles = np.zeros((0, 16)) if scene is None or model is None \
-            else np.asarray(scene.array(), dtype=np.float64).reshape(-1, 16)
-        obstacle_names = () if scene is None or model is None else tuple(scene.names)
-        self_pairs = np.zeros((0, 2), dtype=np.int64) if model is None \
-            else np.asarray(model.self_pairs, dtype=np.int64).reshape(-1, 2)
-        moving = [i for i in range(len(caps)) if caps[i, 0] >= 0.0]
-        scene_pairs = np.array([(i, -1 - o) for i in moving for o in range(len(obstacles))],
-                               dtype=np.int64).reshape(-1, 2)
-        pairs = np.ascontiguousarray(np.concatenate([self_pairs, scene_pairs]))
+        caps, self_pairs, moving, moving_names, self_names, self_text, by_obstacle = \
+            self._model_geometry(model)
+        if scene is None or model is None:
+            obstacles = np.zeros((0, 16))
+            obstacle_names: tuple[str, ...] = ()
+        else:
+            obstacles = np.asarray(scene.array(), dtype=np.float64).reshape(-1, 16)
+            obstacle_names = scene.names
+        count = len(obstacles)
+        scene_pairs = np.empty((len(moving) * count, 2), dtype=np.int64)
+        scene_pairs[:, 0] = np.repeat(moving, count)             # capsule by capsule
+        scene_pairs[:, 1] = np.tile(np.arange(-1, -1 - count, -1), len(moving))
+        pairs = np.concatenate([self_pairs, scene_pairs])
         rows = 1 + min(MAX_COLLISION_ROWS, len(pairs))
-        geo = np.zeros(L.geo_size(n, len(caps), len(obstacles), len(pairs), rows))
+        geo = np.zeros(L.geo_size(n, len(caps), count, len(pairs), rows))
         geo[L.G_CAPS] = len(caps)
-        geo[L.G_OBSTACLES] = len(obstacles)
+        geo[L.G_OBSTACLES] = count
         geo[L.G_PAIRS] = len(pairs)
         geo[L.G_SELF_PAIRS] = len(self_pairs)
         geo[L.G_ROWS] = rows
@@ -283,17 +345,51 @@ class Controller:
         views["obstacles"][:] = obstacles
         views["dist"][:, 0] = np.inf
         views["row_pair"][:] = -1.0
-        self._pair_text = tuple(
-            f"{names[i]} – {names[j] if j >= 0 else obstacle_names[-1 - j]}"
-            for i, j in pairs.tolist())
-        self._pair_names = tuple(
-            (names[i], names[j] if j >= 0 else obstacle_names[-1 - j])
-            for i, j in pairs.tolist())
+        if len(by_obstacle) > 2 * count + 256:     # names of obstacles long gone
+            by_obstacle_now = {name: by_obstacle[name] for name in obstacle_names
+                               if name in by_obstacle}
+            by_obstacle.clear()
+            by_obstacle.update(by_obstacle_now)
+        for name in set(obstacle_names).difference(by_obstacle):
+            # (capsule, name) and "capsule – name" for each moving capsule
+            pair_names = tuple((capsule, name) for capsule in moving_names)
+            by_obstacle[name] = (pair_names, tuple(map(" – ".join, pair_names)))
+        blocks = list(map(by_obstacle.__getitem__, obstacle_names))
+        # capsule by capsule, as the pairs: the transpose of the blocks
+        self._pair_names = self_names + tuple(chain.from_iterable(
+            zip(*map(itemgetter(0), blocks))))
+        self._pair_text = self_text + tuple(chain.from_iterable(
+            zip(*map(itemgetter(1), blocks))))
         self._reason_key = None
         self._scene = scene
         self._fallback.set_geometry(views["caps"], views["obstacles"], pairs, len(self_pairs))
         # one swap: a cycle sees the old arrays or the new ones
         self._geometry = (geo, pairs)
+
+    def _model_geometry(self, model: CollisionModel | None) -> tuple:
+        """The collision model's part of ``set_scene``: (capsules (G, 8), self pairs
+        (S, 2), indices and names of the capsules that move with a joint, self pair
+        names and texts, and {obstacle name: its pairs' names and texts} filled by
+        set_scene); kept while the model stays the same object."""
+        cached = getattr(self, "_model_geometry_cache", None)
+        if cached is not None and cached[0] is model:
+            return cached[1]
+        if model is None:
+            caps = np.zeros((0, 8))
+            names: tuple[str, ...] = ()
+            self_pairs = np.zeros((0, 2), dtype=np.int64)
+        else:
+            caps = np.asarray(model.caps, dtype=np.float64)
+            names = tuple(model.names)
+            self_pairs = np.asarray(model.self_pairs, dtype=np.int64).reshape(-1, 2)
+        moving = np.flatnonzero(caps[:, 0] >= 0.0)
+        moving_names = tuple(names[i] for i in moving.tolist())
+        self_names = tuple((names[i], names[j]) for i, j in self_pairs.tolist())
+        self_text = tuple(map(" – ".join, self_names))
+        by_obstacle: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = {}
+        value = (caps, self_pairs, moving, moving_names, self_names, self_text, by_obstacle)
+        self._model_geometry_cache = (model, value)
+        return value
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -303,7 +399,8 @@ class Controller:
     @property
     def state(self) -> SafetyState:
         """State of the last cycle (IDLE before the first)."""
-        return SafetyState.IDLE if self._last is None else self._last.state
+        state = self._last_state
+        return SafetyState.IDLE if state is None else state
 
     @property
     def joint_limits(self) -> JointLimits:
@@ -324,6 +421,9 @@ class Controller:
         self._limits = limits
         self._params = p
         self._reason_key = None     # reason texts show parameters
+        # [m] a new pose goal farther than this starts a joint-space search (_new_goal)
+        self._fallback_distance = p.joint_move_distance \
+            if p.joint_fallback and p.joint_move_distance > 0.0 else np.inf
 
     def update_params(self, new_params: ControllerParams) -> None:
         """Switch to new parameters while running; only tunable fields may differ.
@@ -362,7 +462,7 @@ class Controller:
         self._fast = True
         self._fallback.warm_up()
         self._buf[:] = saved
-        self._last = None
+        self._last_state = None
 
     def pause(self) -> None:
         """Decelerate and hold (state PAUSED) until ``resume()``."""
@@ -399,10 +499,10 @@ class Controller:
             if frozen:
                 return True, "frozen-measurement timer restarted; no safe stop is latched"
             return True, "no safe stop is latched"
-        last = self._last
-        if last is None or not _VALID[last.state]:
+        last = self._last_state
+        if last is None or not _VALID[last]:
             state, reason = ("IDLE", "no cycle yet") if last is None \
-                else (last.state.name, last.reason)
+                else (last.name, self._last_reason)
             return False, (f"cannot reset: the last input was {state} ({reason}); send a "
                            f"valid, fresh measurement first")
         sigma_min = float(self._out[L.O_SIGMA_MIN])
@@ -445,17 +545,65 @@ class Controller:
         Malformed, non-finite or rejected input gives state INVALID_INPUT: the input
         is not used, the last command brakes within the acceleration limits and the
         position command continues from the last one (never a step).
+
+        Returns a new ``StepResult`` (its arrays its own) every cycle.  A loop that
+        uses each result only within its cycle can use ``step_into`` instead: the
+        same cycle, written into one reused ``StepOutput``, allocating nothing.
         """
+        out = self.step_into(q_measured, target, dt, self._own,
+                             measurement_age=measurement_age, target_age=target_age,
+                             rejected=rejected)
+        return _new_result(StepResult, (
+            out.dq_command.copy(), out.q_command.copy(), out.state, out.reason,
+            out.sigma_min, out.sigma_max, out.condition_number, out.manipulability,
+            out.speed_scale, out.damping, out.position_error, out.orientation_error,
+            out.goal_reached, out.limited, out.min_distance, out.closest_pair))
+
+    def new_output(self) -> StepOutput:
+        """A ``StepOutput`` for ``step_into`` (for this robot's dof); make it once,
+        before the loop.  Until its first cycle it holds state IDLE, reason "no
+        cycle yet" and zeros."""
+        return StepOutput(self._n)
+
+    def step_into(self, q_measured: ArrayLike, target: ArrayLike | None, dt: float,
+                  out: StepOutput, *, measurement_age: float = 0.0,
+                  target_age: float = 0.0, rejected: str | None = None) -> StepOutput:
+        """One control cycle, as ``step``, written into ``out`` (from ``new_output()``);
+        returns ``out``.
+
+        The arguments and the cycle are step()'s (step runs this one, into an output
+        of its own, and copies that into its StepResult), and ``out`` ends up with the
+        values of the StepResult step() would return, field by field.  It is
+        overwritten in place: its two arrays (the same objects every cycle) and every
+        field; the texts and pair tuples are the controller's cached objects.  Once
+        warmed up, a cycle with float64 array inputs allocates nothing (no arrays,
+        tuples or strings; tests/test_step_output.py counts it with tracemalloc).
+
+        ``out`` holds this cycle's values only until the next step_into with it:
+        keep ``out.to_result()`` (a StepResult with copies) or copies of its arrays
+        for anything that must outlive the cycle.
+
+        Raises ``ConfigurationError`` before running the cycle when ``out`` is not
+        a StepOutput for this robot's dof (e.g. one of another controller's).
+        """
+        try:
+            dof = out._dof
+        except AttributeError:
+            dof = None
+        if dof != self._n:
+            raise self._output_error(out)
         code = -1
         bad = ""
         if self._fast and rejected is None and type(q_measured) is _ndarray \
                 and (target is None or type(target) is _ndarray):
             # float64 arrays of the right shapes go straight to the kernel, which
-            # copies them (no Python copies); anything else takes the checked path
+            # copies them (no Python copies); anything else takes the checked path.
+            # (The geometry is read once: a set_scene swap is seen whole; and passed
+            # as two arguments: *-unpacking it would build a list every call.)
+            geo, pairs = self._geometry
             try:
-                code = _control_cycle(self._rows, self._buf, *self._geometry, q_measured,
-                                      target, dt,
-                                      measurement_age, target_age, self._paused)
+                code = _control_cycle(self._rows, self._buf, geo, pairs, q_measured, target,
+                                      dt, measurement_age, target_age, self._paused)
             except TypeError:
                 # an input type warm_up() did not compile: this controller checks
                 # its input in Python from now on (and never compiles in the loop)
@@ -463,12 +611,22 @@ class Controller:
         if code < 0:
             bad, code = self._checked_step(q_measured, target, dt, measurement_age,
                                            target_age, rejected)
-        o = self._out.tolist()
-        if o[_O_GOAL_EVENT] != 0.0 or self._planning:
-            self._goal_logic(o, dt)
-        reason = FIXED_REASONS.get(o[_O_REASON])
+        o = _read_out(self._out_bytes)
+        if o[_R_GOAL_EVENT] != 0.0 or self._planning:
+            if o[_R_BLOCKED] == 0.0 and o[_R_REASON] != _BARRIER and not self._planning \
+                    and o[_R_PERR] <= self._fallback_distance:
+                # A goal event neither blocked nor at the barrier is a new pose goal;
+                # near and with no fallback running (each cycle of a streamed target),
+                # all _goal_logic would do is _new_goal's resets: here.
+                self._fallbacks = 0
+                self._slide_time = 0.0
+                self._slide_searched = False
+            else:
+                self._goal_logic(self._out.tolist(), dt)
+        reason = _fixed_reason(o[_R_REASON])
         if reason is None:
-            key = (o[_O_REASON], o[_O_VAL1], o[_O_VAL2], o[_O_SCALE], bad)
+            val1, val2 = _read_values(self._out_bytes)
+            key = (o[_R_REASON], val1, val2, o[_R_SCALE], bad)
             if key == self._reason_key:
                 reason = self._reason_text
             else:
@@ -476,12 +634,25 @@ class Controller:
                                      self.robot.joint_names, key[3], bad, self._pair_text)
                 self._reason_key = key
                 self._reason_text = reason
-        pair = o[_O_PAIR]
-        result = self._last = _new_result(StepResult, (
-            self._dq_out.copy(), self._q_out.copy(), _STATES[code], reason, *_FLOAT_FIELDS(o),
-            o[_O_GOAL] != 0.0, LIMITED_TEXT[o[_O_LIMITED]], o[_O_MIN_DISTANCE],
-            _NO_PAIR if pair < 0.0 else self._pair_names[int(pair)]))
-        return result
+        self._last_state = out.state = _STATES[code]
+        self._last_reason = out.reason = reason
+        out._into[_ALL] = self._commands        # both commands, one copy
+        (out.sigma_min, out.sigma_max, out.condition_number, out.manipulability,
+         out.speed_scale, out.damping, out.position_error, out.orientation_error,
+         goal, limited, _reason, _blocked, _event, out.min_distance, pair) = o
+        out.goal_reached = goal != 0.0
+        out.limited = _LIMITED_TEXT[limited]
+        out.closest_pair = _NO_PAIR if pair < 0.0 else self._pair_names[int(pair)]
+        return out
+
+    def _output_error(self, out: object) -> ConfigurationError:
+        dof = getattr(out, "_dof", None)
+        what = f"a StepOutput for {dof} joints" if dof is not None \
+            else f"a {type(out).__name__}"
+        return ConfigurationError(
+            f"step_into: out must be a StepOutput for this robot's {self._n} joints "
+            f"(valid: this controller's new_output(), or StepOutput({self._n})); got {what}",
+            parameter="out", value=dof, choices=(self._n,))
 
     def _goal_logic(self, o: list[float], dt: float) -> None:
         """The joint-space fallback's part of a cycle (``o``: the out block): on a
@@ -557,11 +728,9 @@ class Controller:
         self._fallbacks = 0
         self._slide_time = 0.0                  # [s] spent sliding along the barrier
         self._slide_searched = False
-        p = self._params
-        if p.joint_fallback and p.joint_move_distance > 0.0 \
-                and position_error > p.joint_move_distance:
+        if position_error > self._fallback_distance:   # (joint_fallback on, > 0)
             self._planning = True
-            self._fallback.start(self._q_in, T_base_target, p, preview=True)
+            self._fallback.start(self._q_in, T_base_target, self._params, preview=True)
 
     def _slide(self, T_base_target: np.ndarray, dt: float) -> None:
         """The pose goal's Cartesian motion slides along the σ_min barrier: after

@@ -36,7 +36,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from std_srvs.srv import SetBool, Trigger
 
-from jacobian_ik.controller import Controller, SafetyState, StepResult
+from jacobian_ik.controller import Controller, SafetyState, StepOutput
 from jacobian_ik.errors import JacobianIkError
 from jacobian_ik.node.conversions import chain_reach, read_pose, read_twist
 from jacobian_ik.node.interface import CONTROLLER_NODE, READY_TEXT
@@ -100,6 +100,8 @@ class IkControllerNode(Node):
                                      self.settings.tip_link)
         scene = load_scene_file(self.settings.scene_file, self.robot.base_link)
         self.controller = Controller(self.robot, params, scene=scene)
+        # the cycle's result: one StepOutput, overwritten by every cycle (step_into)
+        self._step_output = self.controller.new_output()
         n = self.robot.dof
         self.period = 1.0 / params.control_rate
 
@@ -137,7 +139,10 @@ class IkControllerNode(Node):
         self._diagnostics_every = max(1, round(DIAGNOSTICS_PERIOD / self.period))
         self._diagnostics_countdown = self._diagnostics_every
         self.stats = CycleStats(self.period)
-        self.last_result: StepResult | None = None
+        #: The last cycle's result (None before the first): the node's one StepOutput,
+        #: which every cycle overwrites in place; read it between cycles, and copy
+        #: (``to_result()``) what must outlive the next one.
+        self.last_result: StepOutput | None = None
         self._cycle = 0
         self._last_cycle_start: float | None = None
         self._reason_published_at = 0.0
@@ -173,8 +178,9 @@ class IkControllerNode(Node):
             f"{params.control_rate:g} Hz")
 
     def _last_command(self) -> np.ndarray | None:
-        """The last position command (where the arm's capsules are drawn)."""
-        return None if self.last_result is None else self.last_result.q_command
+        """The last position command (where the arm's capsules are drawn): a copy,
+        as the cycle overwrites last_result's arrays."""
+        return None if self.last_result is None else self.last_result.q_command.copy()
 
     def _apply_params(self, new_params: ControllerParams) -> None:
         """Hand validated parameters to the controller (it refuses read-only changes)."""
@@ -316,9 +322,9 @@ class IkControllerNode(Node):
         else:
             target = None
         measurement_age = joints.age(start, self.controller.params.stale_timeout)
-        result = self.controller.step(joints.positions, target, dt,
-                                      measurement_age=measurement_age,
-                                      target_age=target_age, rejected=rejected)
+        result = self.controller.step_into(joints.positions, target, dt, self._step_output,
+                                           measurement_age=measurement_age,
+                                           target_age=target_age, rejected=rejected)
         stepped = time.monotonic()
         self._output.publish(result.dq_command, result.q_command)
         compute = time.monotonic() - start

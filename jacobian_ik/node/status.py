@@ -21,7 +21,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension, String
 
 if TYPE_CHECKING:
-    from jacobian_ik.controller import StepResult
+    from jacobian_ik.controller import StepOutput, StepResult
     from jacobian_ik.node.timing import CycleStats
 
 #: Values of ``~/jacobian_metrics``, in order, with their units.
@@ -125,7 +125,7 @@ class MetricsPublisher:
         self._data = msg.data
         self._msg = msg
 
-    def publish(self, result: StepResult, compute_time: float, step_time: float,
+    def publish(self, result: StepResult | StepOutput, compute_time: float, step_time: float,
                 extra: array | None = None) -> None:
         """``extra``: ``array('d')`` of the ``extra_size`` values."""
         data = self._data
@@ -167,7 +167,8 @@ class DiagnosticsPublisher:
         self.name = name
         self.hardware_id = hardware_id
 
-    def publish(self, state_name: str, reason: str, last_result: StepResult | None,
+    def publish(self, state_name: str, reason: str,
+                last_result: StepResult | StepOutput | None,
                 stats: CycleStats, output_mode: str, rate_target: float,
                 counters: Iterable[tuple[str, object]] | None = None) -> None:
         """``counters``: extra (name, value) pairs, e.g. rejected messages."""

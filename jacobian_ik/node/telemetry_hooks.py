@@ -30,7 +30,7 @@ from jacobian_ik.telemetry.names import RECORDER_TRIGGER_STATES, STATE_NAMES
 from jacobian_ik.telemetry.recorder import TARGET_MODE_CODES, FlightRecorder, RecorderSettings
 
 if TYPE_CHECKING:
-    from jacobian_ik.controller import StepResult
+    from jacobian_ik.controller import StepOutput, StepResult
     from jacobian_ik.params import ControllerParams
     from jacobian_ik.robot import Robot
     from jacobian_ik.safety import SafetyState
@@ -100,10 +100,13 @@ class ControllerTelemetry:
         node.create_service(Trigger, DUMP_SERVICE, self._on_dump)
 
     # ------------------------------------------------------------ control cycle
-    def cycle(self, start: float, q: np.ndarray, result: StepResult, target: np.ndarray | None,
+    def cycle(self, start: float, q: np.ndarray, result: StepResult | StepOutput,
+              target: np.ndarray | None,
               target_mode: str | None, duration: float, node_rejected: bool,
               measurement_stale: bool, overruns: int) -> None:
-        """One stepped control cycle (called after the command is published)."""
+        """One stepped control cycle (called after the command is published).
+        ``result`` is the node's StepOutput, which the next cycle overwrites: keep
+        only values (states are singletons) or copies of its arrays."""
         a = self.aggregates
         a.cycle(result.sigma_min, duration, result.min_distance)
         state = result.state
