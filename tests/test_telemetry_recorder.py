@@ -164,3 +164,28 @@ def test_events_during_a_pending_file_go_into_it(tmp_path):
 def test_bad_settings_raise_configuration_errors(values):
     with pytest.raises(ConfigurationError):
         RecorderSettings(**values)
+
+
+def test_pairs_are_numbered_once_each_and_pairs_beyond_the_cap_are_recorded_as_other(tmp_path):
+    from jacobian_ik.telemetry.bagfile import ring_columns
+    from jacobian_ik.telemetry.recorder import MAX_PAIR_NAMES, PAIR_NONE, PAIR_OTHER
+
+    events = Events()
+    recorder = _recorder(tmp_path, events, seconds=60.0)
+    try:
+        q = np.zeros(3)
+        pairs = [("", ""), ("a", "b"), ("a", "b"), ("b", "c")] + [
+            ("x", str(i)) for i in range(MAX_PAIR_NAMES)]
+        for k, pair in enumerate(pairs):
+            recorder.record(float(k), q, q, q, 0.1, 1, 1, None, 0.01 * k, pair)
+        col = ring_columns(3)
+        rows = recorder.snapshot()
+        assert rows[:4, col["pair"].start].tolist() == [PAIR_NONE, 0.0, 0.0, 1.0]
+        assert rows[:4, col["min_distance"].start].tolist() == [0.0, 0.01, 0.02, 0.03]
+        assert recorder.pair_names[:2] == ["a – b", "b – c"]
+        assert len(recorder.pair_names) == MAX_PAIR_NAMES
+        # a – b, b – c and MAX_PAIR_NAMES - 2 of the x pairs are named; the last two are not
+        assert rows[-3:, col["pair"].start].tolist() == [MAX_PAIR_NAMES - 1.0, PAIR_OTHER,
+                                                          PAIR_OTHER]
+    finally:
+        recorder.close()

@@ -1,8 +1,9 @@
 """Flight-recorder files (jacobian_ik.telemetry.bagfile) in ``jacobian-ik audit-path``.
 
 A flight-recorder rosbag2 holds, besides the measured joint positions the path
-audit reads, what the controller saw every cycle: its σ_min, its state and the
-events that made the recorder write the file.  ``load_flight_record`` reads
+audit reads, what the controller saw every cycle: its σ_min, its state, the smallest distance
+of an active collision pair and that pair, and the events that made the recorder
+write the file.  ``load_flight_record`` reads
 them; ``flight_block`` summarises them for the report (key ``flight_recorder``);
 ``jacobian_ik.audit.plot.plot_flight`` draws σ_min and the state timeline around
 the event.
@@ -32,7 +33,10 @@ FLIGHT_JOINT_TOPIC = JOINT_TOPIC
 
 @dataclass
 class FlightRecord:
-    """Per cycle: time [s, wall clock], controller σ_min, state value; the events."""
+    """Per cycle: time [s, wall clock], controller σ_min, state value, smallest
+    collision distance [m] (inf: no pair active or no geometry; also in records
+    written before distances were recorded) and the index of its pair in
+    ``pair_names`` (< 0: none); the events."""
 
     path: str
     time: np.ndarray
@@ -40,6 +44,14 @@ class FlightRecord:
     state: np.ndarray
     state_names: list[str]
     events: list[tuple[float, str]]          # [(time [s], text)]
+    min_distance: np.ndarray
+    pair: np.ndarray
+    pair_names: list[str]
+
+    def pair_name(self, index: int) -> str:
+        """The pair text of cycle ``index`` ("" for none)."""
+        k = int(self.pair[index])
+        return self.pair_names[k] if 0 <= k < len(self.pair_names) else ""
 
     @property
     def event_time(self) -> float:
@@ -62,8 +74,7 @@ def load_flight_record(path: str | Path) -> FlightRecord:
     from rosbags.highlevel import AnyReader, AnyReaderError
 
     times: list[float] = []
-    sigma: list[float] = []
-    state: list[int] = []
+    cycles: list[Any] = []
     events: list[tuple[float, str]] = []
     columns = None
     try:
@@ -75,8 +86,7 @@ def load_flight_record(path: str | Path) -> FlightRecord:
                 msg: Any = reader.deserialize(raw, connection.msgtype)
                 if connection.topic == CYCLE_TOPIC:
                     times.append(stamp * 1e-9)
-                    sigma.append(msg.data[CYCLE_FIELDS.index("sigma_min")])
-                    state.append(int(msg.data[CYCLE_FIELDS.index("state")]))
+                    cycles.append(msg.data)
                 elif connection.topic == EVENT_TOPIC:
                     events.append((stamp * 1e-9, msg.data))
                 else:
@@ -85,9 +95,20 @@ def load_flight_record(path: str | Path) -> FlightRecord:
         raise TrajectoryError(f"cannot read flight record '{path}': {exc}") from None
     if not times or columns is None:
         raise TrajectoryError(f"flight record '{path}' has no recorded cycles")
-    return FlightRecord(path=str(path), time=np.asarray(times), sigma_min=np.asarray(sigma),
-                        state=np.asarray(state), state_names=list(columns["state_names"]),
-                        events=sorted(events))
+    # the file's own field list (older records have fewer fields)
+    fields = list(columns.get("cycle_fields", CYCLE_FIELDS))
+    data = np.array([np.asarray(values, dtype=np.float64)[:len(fields)] for values in cycles])
+
+    def column(name: str, missing: float) -> np.ndarray:
+        return data[:, fields.index(name)] if name in fields else np.full(len(times), missing)
+
+    return FlightRecord(path=str(path), time=np.asarray(times),
+                        sigma_min=column("sigma_min", np.nan),
+                        state=column("state", 0.0).astype(int),
+                        state_names=list(columns["state_names"]), events=sorted(events),
+                        min_distance=column("min_distance", np.inf),
+                        pair=column("pair", -1.0).astype(int),
+                        pair_names=list(columns.get("pair_names", [])))
 
 
 def flight_block(record: FlightRecord) -> dict[str, Any]:
@@ -99,13 +120,34 @@ def flight_block(record: FlightRecord) -> dict[str, Any]:
         if not visited or visited[-1] != name:
             visited.append(name)
     return {
+        "event_time": float(t0),     # [s, wall clock]: the origin of the times below
         "events": [{"time": t - t0, "text": text} for t, text in record.events],
         "cycles": int(record.time.size),
         "start": float(record.time[0] - t0),
         "end": float(record.time[-1] - t0),
         "controller_sigma_min": float(np.min(record.sigma_min)),
         "states": visited,
+        "collision": _collision_block(record, t0),
     }
+
+
+def _collision_block(record: FlightRecord, t0: float) -> dict[str, Any] | None:
+    """The lowest recorded collision distance, its pair and time, and the pairs that
+    were closest in some cycle with their lowest distances (None: no pair was active
+    in any recorded cycle)."""
+    finite = np.isfinite(record.min_distance)
+    if not finite.any():
+        return None
+    i = int(np.argmin(np.where(finite, record.min_distance, np.inf)))
+    lowest: dict[str, float] = {}
+    for k in np.flatnonzero(finite).tolist():
+        name = record.pair_name(k) or "(unnamed)"
+        d = float(record.min_distance[k])
+        lowest[name] = min(d, lowest.get(name, np.inf))
+    return {"min_distance": float(record.min_distance[i]), "pair": record.pair_name(i),
+            "time": float(record.time[i] - t0),
+            "closest_pairs": [{"pair": name, "min_distance": d}
+                              for name, d in sorted(lowest.items(), key=lambda kv: kv[1])]}
 
 
 def render_flight(block: dict[str, Any]) -> str:
@@ -114,5 +156,12 @@ def render_flight(block: dict[str, Any]) -> str:
                  f"{block['end']:+.3f} s around the event; lowest controller sigma_min "
                  f"{block['controller_sigma_min']:.4g}",
              "states: " + " > ".join(block["states"])]
+    collision = block.get("collision")
+    if collision is not None:
+        lines.append(f"lowest collision distance {collision['min_distance']:.4f} m "
+                     f"({collision['pair'] or 'pair not named'}) at "
+                     f"{collision['time']:+.3f} s; closest pairs: " + ", ".join(
+                         f"{c['pair']} {c['min_distance']:.4f} m"
+                         for c in collision["closest_pairs"][:5]))
     lines += [f"event at {e['time']:+.3f} s: {e['text']}" for e in block["events"]]
     return "\n".join(lines) + "\n"

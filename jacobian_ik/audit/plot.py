@@ -158,6 +158,14 @@ def plot_flight(report: dict, trajectory: Trajectory, exact_result: ExactResult,
     ax.set_ylim(bottom=0.0)
     ax.set_ylabel("σ_min [m/rad | 1]")
     ax.legend(loc="upper right", fontsize=8)
+    if np.isfinite(record.min_distance).any():
+        axd = ax.twinx()
+        axd.plot(record.time - t0, np.where(np.isfinite(record.min_distance),
+                                            record.min_distance, np.nan),
+                 color="#c44e52", lw=1.0, label="closest collision pair (controller)")
+        axd.set_ylim(bottom=0.0)
+        axd.set_ylabel("collision distance [m]", color="#c44e52")
+        axd.legend(loc="lower right", fontsize=8)
     axs.step(record.time - t0, record.state, where="post", color="#55a868", lw=1.5)
     axs.set_yticks(range(len(record.state_names)), record.state_names, fontsize=7)
     axs.set_ylim(-0.5, len(record.state_names) - 0.5)

@@ -172,10 +172,19 @@ def render_path(report: dict) -> str:
     for label, rec in rows:
         if rec is None:
             lines.append(f"{label}: never crossed")
+    # a flight record's times count from its event, as in its plot and event lines
+    flight = report.get("flight_recorder")
+    t0 = flight["event_time"] if flight else None
+
+    def when(r: dict) -> str:
+        if t0 is None or r["time"] is None:
+            return _g(r["time"], 10)
+        return f"{r['time'] - t0:+.3f}"
+
     lines.extend(_configuration_table(
         shown, names,
         [("", lambda r: r["label"], 10), ("index", lambda r: str(r["index"]), 7),
-         ("time [s]", lambda r: _g(r["time"], 10), 14),
+         ("time [s]" if t0 is None else "t from event [s]", when, 16),
          ("sigma_min", lambda r: _g(r["sigma_min"]), 10)]))
     lines.extend(_checks(report))
     return "\n".join(lines) + "\n"

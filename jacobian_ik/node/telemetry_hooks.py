@@ -137,7 +137,8 @@ class ControllerTelemetry:
             mode = TARGET_MODE_CODES["rejected" if node_rejected else (target_mode or "none")]
             self.recorder.record(start, q, result.dq_command, result.q_command,
                                  result.sigma_min, int(state), mode,
-                                 None if node_rejected else target)
+                                 None if node_rejected else target, result.min_distance,
+                                 result.closest_pair)
 
     def rejected(self, kind: str) -> None:
         self.aggregates.rejected(kind)

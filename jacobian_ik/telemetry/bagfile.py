@@ -9,11 +9,15 @@ cycle on each of:
                                      [rad | m] and velocity command [rad/s | m/s]
 ``/flight_recorder/cycle``           ``std_msgs/msg/Float64MultiArray``: the values named
                                      by ``CYCLE_FIELDS`` (controller σ_min, state value,
-                                     target mode, the target's 16 values)
+                                     target mode, the smallest distance of an active
+                                     collision pair [m] (inf without geometry) and its
+                                     pair, an index into the columns' ``pair_names``
+                                     (-1: none), then the target's 16 values)
 
 and once: ``/flight_recorder/events`` (``std_msgs/msg/String``, one per event:
 "STATE: reason"), ``/flight_recorder/columns`` (``std_msgs/msg/String``, JSON:
-joint names, cycle fields, state names).  Stamps are wall-clock times.
+joint names, cycle fields, state names, pair names as "link – link|obstacle").
+Stamps are wall-clock times.
 
 Run as ``python -m jacobian_ik.telemetry.bagfile SNAPSHOT.npz OUT_FOLDER``: the
 controller node's recorder hands its snapshot to this separate process so that
@@ -40,8 +44,9 @@ COMMAND_TOPIC = "/flight_recorder/joint_commands"
 CYCLE_TOPIC = "/flight_recorder/cycle"
 EVENT_TOPIC = "/flight_recorder/events"
 COLUMNS_TOPIC = "/flight_recorder/columns"
-#: Values of each ``/flight_recorder/cycle`` message, then 16 target values.
-CYCLE_FIELDS = ("cycle", "sigma_min", "state", "target_mode")
+#: Values of each ``/flight_recorder/cycle`` message, then 16 target values (a ring
+#: row holds them too, with the stamp after the cycle number).
+CYCLE_FIELDS = ("cycle", "sigma_min", "state", "target_mode", "min_distance", "pair")
 TARGET_SIZE = 16
 #: target_mode values.
 TARGET_MODES = ("none", "pose", "twist", "rejected")
@@ -55,24 +60,26 @@ def ring_columns(n: int) -> dict[str, slice]:
     """Columns of a recorder ring row for ``n`` joints: name → slice."""
     out = {}
     offset = 0
-    for name, width in (("cycle", 1), ("stamp", 1), ("sigma_min", 1), ("state", 1),
-                        ("target_mode", 1), ("q", n), ("dq_command", n), ("q_command", n),
-                        ("target", TARGET_SIZE)):
+    scalars = (CYCLE_FIELDS[0], "stamp", *CYCLE_FIELDS[1:])
+    for name, width in (*((scalar, 1) for scalar in scalars), ("q", n), ("dq_command", n),
+                        ("q_command", n), ("target", TARGET_SIZE)):
         out[name] = slice(offset, offset + width)
         offset += width
     return out
 
 
 def row_width(n: int) -> int:
-    return 5 + 3 * n + TARGET_SIZE
+    return ring_columns(n)["target"].stop
 
 
 def save_snapshot(path: str | Path, rows: np.ndarray, joint_names: Iterable[str],
                   state_names: Iterable[str], events: Iterable[dict[str, Any]],
-                  wall_offset: float) -> None:
-    """The recorder's hand-over file: rows (oldest first) and what names them."""
+                  wall_offset: float, pair_names: Iterable[str] = ()) -> None:
+    """The recorder's hand-over file: rows (oldest first) and what names them
+    (``pair_names``: the texts of the rows' pair indices)."""
     meta = {"joint_names": list(joint_names), "state_names": list(state_names),
-            "events": list(events), "wall_offset": wall_offset}
+            "events": list(events), "wall_offset": wall_offset,
+            "pair_names": list(pair_names)}
     with open(path, "wb") as stream:
         np.savez(stream, rows=rows, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8))
 
@@ -115,13 +122,15 @@ def write_bag(snapshot: str | Path, out: Path) -> Path:
         c_columns = writer.add_connection(COLUMNS_TOPIC, STRING, typestore=ts)
         columns = {"joint_names": names, "cycle_fields": list(CYCLE_FIELDS),
                    "target_size": TARGET_SIZE, "target_modes": list(TARGET_MODES),
-                   "state_names": meta["state_names"]}
+                   "state_names": meta["state_names"],
+                   "pair_names": meta.get("pair_names", [])}
         writer.write(c_columns, first, ts.serialize_cdr(String(data=json.dumps(columns)),
                                                         STRING))
         for event in meta["events"]:
             stamp = int((event["stamp"] + meta["wall_offset"]) * 1e9)
             writer.write(c_event, stamp, ts.serialize_cdr(String(data=event["text"]), STRING))
         layout = Layout(dim=[], data_offset=0)
+        cycle_columns = [col[name].start for name in CYCLE_FIELDS]
         for row, stamp in zip(rows, stamps):
             stamp = int(stamp)
             header = Header(stamp=Time(sec=stamp // 1_000_000_000,
@@ -132,9 +141,7 @@ def write_bag(snapshot: str | Path, out: Path) -> Path:
             writer.write(c_command, stamp, ts.serialize_cdr(
                 JointState(header=header, name=names, position=row[col["q_command"]].copy(),
                            velocity=row[col["dq_command"]].copy(), effort=empty), JOINT_STATE))
-            values = np.concatenate((row[[col["cycle"].start, col["sigma_min"].start,
-                                          col["state"].start, col["target_mode"].start]],
-                                     row[col["target"]]))
+            values = np.concatenate((row[cycle_columns], row[col["target"]]))
             writer.write(c_cycle, stamp, ts.serialize_cdr(
                 MultiArray(layout=layout, data=values), MULTI_ARRAY))
     os.replace(tmp, out)

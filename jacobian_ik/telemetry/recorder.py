@@ -2,7 +2,8 @@
 
 ``FlightRecorder.record`` runs in the control cycle and only writes one row of a
 ring buffer preallocated at start (``seconds`` × control rate rows: stamp, q,
-dq and q commands, σ_min, state, target).  ``trigger`` (a transition into one of
+dq and q commands, σ_min, state, target, the smallest collision distance and its
+pair).  ``trigger`` (a transition into one of
 ``names.RECORDER_TRIGGER_STATES``) and ``request_dump`` (the ``~/dump`` service)
 only note the event.  A worker thread waits ``post_event`` seconds, so the file
 also shows how the stop went, copies the ring and hands the copy to a separate
@@ -58,6 +59,11 @@ from jacobian_ik.telemetry.bagfile import (
 FILE_PREFIX = "flight_"
 #: At most this many events are listed in one file.
 MAX_EVENTS_PER_FILE = 32
+#: At most this many distinct collision pairs are named in a run (each a
+#: "link – link|obstacle" text); pairs beyond are recorded as PAIR_OTHER.
+MAX_PAIR_NAMES = 4096
+#: Pair index of a cycle without a closest pair, and of pairs beyond MAX_PAIR_NAMES.
+PAIR_NONE, PAIR_OTHER = -1.0, -2.0
 #: Seconds allowed to the writer process.
 WRITER_TIMEOUT = 120.0
 
@@ -130,6 +136,11 @@ class FlightRecorder:
         self._c_sigma = col["sigma_min"].start
         self._c_state = col["state"].start
         self._c_mode = col["target_mode"].start
+        self._c_distance = col["min_distance"].start
+        self._c_pair = col["pair"].start
+        # pair (two names) → its index in pair_names (a float, as the ring holds it)
+        self._pair_index: dict[tuple[str, str], float] = {("", ""): PAIR_NONE}
+        self.pair_names: list[str] = []
         self._s_q, self._s_dq, self._s_qc = col["q"], col["dq_command"], col["q_command"]
         self._s_target = col["target"]
         self._s_twist = slice(col["target"].start, col["target"].start + 6)
@@ -153,13 +164,19 @@ class FlightRecorder:
     # ------------------------------------------------------------ control cycle
     def record(self, stamp: float, q: np.ndarray, dq_command: np.ndarray,
                q_command: np.ndarray, sigma_min: float, state: int, target_mode: int,
-               target: np.ndarray | None) -> None:
-        """One cycle: stamp [s, monotonic], arrays Shape (n,), target None, (6,) or (4, 4)."""
+               target: np.ndarray | None, min_distance: float = math.inf,
+               pair: tuple[str, str] = ("", "")) -> None:
+        """One cycle: stamp [s, monotonic], arrays Shape (n,), target None, (6,) or (4, 4);
+        min_distance [m] of the closest active collision pair (inf: none) and its two
+        names (("", ""): none)."""
         row = self._rows[self._written_rows % self.capacity]
         row[self._c_stamp] = stamp
         row[self._c_sigma] = sigma_min
         row[self._c_state] = state
         row[self._c_mode] = target_mode
+        row[self._c_distance] = min_distance
+        index = self._pair_index.get(pair)
+        row[self._c_pair] = self._new_pair(pair) if index is None else index
         row[self._s_q] = q
         row[self._s_dq] = dq_command
         row[self._s_qc] = q_command
@@ -171,6 +188,15 @@ class FlightRecorder:
             row[self._s_target] = target.reshape(TARGET_SIZE)
         self._written_rows += 1
         row[self._c_cycle] = self._written_rows      # commit: written last
+
+    def _new_pair(self, pair: tuple[str, str]) -> float:
+        """Index of a pair seen for the first time (appended to pair_names)."""
+        if len(self.pair_names) >= MAX_PAIR_NAMES:
+            return PAIR_OTHER
+        index = float(len(self.pair_names))
+        self.pair_names.append(" – ".join(pair))
+        self._pair_index[pair] = index
+        return index
 
     def trigger(self, stamp: float, text: str) -> str:
         """Note an event at ``stamp`` [s, monotonic]; returns the file it goes to."""
@@ -230,7 +256,7 @@ class FlightRecorder:
             if len(rows) == 0:
                 return
             save_snapshot(snapshot, rows, self.joint_names, self.state_names, request.events,
-                          time.time() - time.monotonic())
+                          time.time() - time.monotonic(), list(self.pair_names))
             process = subprocess.Popen(
                 [self._python, "-m", "jacobian_ik.telemetry.bagfile", str(snapshot), str(out)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
