@@ -29,7 +29,9 @@ here but never below the look-ahead's own guard: above sigma_warn wherever the
 start and the goal are, never deeper into a singularity than they are, never where
 the look-ahead would brake; and every checked collision pair of the controller's
 geometry (``set_geometry``: self pairs with self_collision, capsule × obstacle)
-stays PATH_CLEARANCE beyond collision_stop_distance at the same samples.
+stays PATH_CLEARANCE beyond collision_stop_distance at the same samples (or, for a
+segment that starts nearer, DISTANCE_HOLD times its start's distance, never below
+collision_stop_distance).
 
 The search is time-sliced: ``start`` sets it up and each ``step`` (one per control
 cycle) does one IK solve, or path checks until SLICE_SAMPLES σ_min samples are
@@ -60,6 +62,11 @@ if TYPE_CHECKING:
 #: beyond collision_stop_distance at its samples (the collision rows keep the arm
 #: off the stop distance between them).
 PATH_CLEARANCE = 0.01
+#: A path segment that starts nearer than collision_stop_distance + PATH_CLEARANCE
+#: (an arm sliding along a collision row) may keep its pairs at this fraction of its
+#: start's distance, never nearer than collision_stop_distance: never deeper into a
+#: collision than it is, as for σ_min (else no path could leave a collision row).
+DISTANCE_HOLD = 0.97
 #: Points at which σ_min is checked along each path segment.
 PATH_SAMPLES = 24
 #: IK solutions tried: from the current configuration, from where the goal began,
@@ -133,6 +140,7 @@ class JointPathFinder:
         self._J = np.zeros((6, n))
         self._scratch = np.zeros((5, s, s))
         self._probe = np.zeros(n)
+        self._no_step = np.zeros(n)
         self._rng = np.random.default_rng(0)
         bounded = robot.continuous == 0
         self._low = np.where(bounded, robot.lower, -np.pi)
@@ -142,6 +150,7 @@ class JointPathFinder:
         self.set_geometry(np.zeros((0, 8)), np.zeros((0, 16)), np.zeros((0, 2), np.int64), 0)
         self._pairs = self._all_pairs
         self._distance_floor = 0.0
+        self._distance_stop = 0.0
 
     def set_geometry(self, caps: np.ndarray, obstacles: np.ndarray, pairs: np.ndarray,
                      self_pairs: int) -> None:
@@ -200,6 +209,7 @@ class JointPathFinder:
         self._pairs = self._all_pairs if params.self_collision \
             else self._all_pairs[self._self_pairs:]
         self._distance_floor = params.collision_stop_distance + PATH_CLEARANCE
+        self._distance_stop = params.collision_stop_distance
         self._search = self._candidates(q_live, np.array(T_base_target, dtype=np.float64),
                                         params, origin, waypoints, blocked, preview)
 
@@ -258,7 +268,9 @@ class JointPathFinder:
     def _clear(self, a: np.ndarray, b: np.ndarray,
                floor: float) -> Generator[Searching, None, bool]:
         """Whether σ_min stays ≥ floor, and every checked collision pair beyond
-        collision_stop_distance + PATH_CLEARANCE, along a → b (without a), sampled at
+        collision_stop_distance + PATH_CLEARANCE (for a start nearer than that:
+        beyond DISTANCE_HOLD times the start's distance and collision_stop_distance),
+        along a → b (without a), sampled at
         least PATH_SAMPLES times and at most SAMPLE_SPACING apart; a generator (use
         ``ok = yield from self._clear(…)``) that checks at most SLICE_SAMPLES samples
         per slice, yielding SEARCHING between them, and stops at the first low one."""
@@ -266,6 +278,14 @@ class JointPathFinder:
         total = max(PATH_SAMPLES, samples_between(a, b))
         d = (b - a) / total
         done = 0
+        distance_floor = self._distance_floor
+        if len(self._pairs):
+            self._spent += 1
+            here = path_min_distance(r.placements, r.axes, r.joint_types, a, self._no_step, 1,
+                                     self._frames, self._caps, self._world, self._obstacles,
+                                     self._pairs, distance_floor, self._dist, self._probe)
+            if here < distance_floor:
+                distance_floor = max(self._distance_stop, DISTANCE_HOLD * here)
         while done < total:
             if self._spent >= SLICE_SAMPLES:
                 yield SEARCHING
@@ -279,7 +299,7 @@ class JointPathFinder:
             if len(self._pairs) and path_min_distance(
                     r.placements, r.axes, r.joint_types, a + d * done, d * chunk, chunk,
                     self._frames, self._caps, self._world, self._obstacles, self._pairs,
-                    self._distance_floor, self._dist, self._probe) < self._distance_floor:
+                    distance_floor, self._dist, self._probe) < distance_floor:
                 return False
             done += chunk
         return True

@@ -158,3 +158,43 @@ def test_a_blocked_search_compiles_nothing_after_warm_up():
     for kwargs in ({"preview": True}, {"blocked": True}, {}):
         _search(finder, UR5_START.copy(), T_goal, ControllerParams(), **kwargs)
     assert _compiled() == compiled
+
+
+def test_a_path_may_start_nearer_than_the_clearance_and_leave_the_obstacle():
+    """An arm held on a collision row (its hand 2 mm beyond the stop distance above a
+    table, nearer than the paths' PATH_CLEARANCE) still gets a joint path that lifts
+    it to a goal above: a segment that starts nearer than the clearance may keep its
+    pairs at DISTANCE_HOLD of its start's distance, never deeper; every sample of the
+    path found stays there."""
+    from jacobian_ik.collision.scene import Scene
+    from jacobian_ik.kernels.distance import path_min_distance
+
+    params = ControllerParams()
+    ctl = warm_controller("panda")
+    robot = ctl.robot
+    q0 = np.array([0.0, -0.3, 0.0, -2.2, 0.0, 2.0, 0.785])
+    # the table's top where the lowest moving capsule is 2 mm beyond the stop distance
+    # (a half-space's signed distance is exact, inside it too)
+    ctl.set_scene(Scene().add_plane("table", (0.0, 0.0, 1.0), 1.0))
+    lowest = ctl.step(q0, None, DT).min_distance + 1.0
+    start = params.collision_stop_distance + 0.002
+    ctl.set_scene(Scene().add_plane("table", (0.0, 0.0, 1.0), lowest - start))
+    ctl.step(q0, None, DT)
+    assert ctl.step(q0, None, DT).min_distance == pytest.approx(start, abs=1e-9)
+    assert start < params.collision_stop_distance + fallback.PATH_CLEARANCE
+    q1 = q0 + np.array([0.0, -0.4, 0.0, 0.3, 0.0, -0.2, 0.0])
+    T1 = robot.fk(q1)
+    path = ctl._fallback.find(q0, T1, params)
+    assert path is not None
+    floor = max(params.collision_stop_distance, fallback.DISTANCE_HOLD * start)
+    finder = ctl._fallback
+    a = q0
+    for b in path:
+        samples = max(fallback.PATH_SAMPLES, samples_between(a, b)) * 4
+        low = path_min_distance(robot.placements, robot.axes, robot.joint_types, a, b - a,
+                                samples, finder._frames, finder._caps, finder._world,
+                                finder._obstacles, finder._pairs, 1.0, finder._dist,
+                                finder._probe)
+        assert low >= floor - 1e-4, (low, floor)
+        a = b
+    assert np.linalg.norm(robot.fk(path[-1])[:3, 3] - T1[:3, 3]) < 1e-4

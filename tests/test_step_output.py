@@ -335,6 +335,33 @@ def test_step_into_allocates_nothing_per_cycle_after_warm_up(name):
     assert peak >= 2 * 8 * ctl.robot.dof         # step's two new arrays, at least
 
 
+def test_step_into_allocates_nothing_with_self_collision_and_the_demo_cell():
+    """The same on the Panda with its self pairs and the demo cell's four obstacles
+    (a table plane and three primitives): the collision rows and the pair names in
+    the result allocate nothing either, while pairs are within influence."""
+    from jacobian_ik import bundled
+    from jacobian_ik.collision.scene import Scene
+
+    inputs = _streamed_inputs("panda", 800)
+    scene = Scene.from_yaml(bundled.share_dir() / "config" / "scenes" / "panda_cell.yaml")
+    ctl = warm_controller("panda", task=STARTS["panda"][1])
+    ctl.set_scene(scene)
+    out = ctl.new_output()
+    distances = []
+
+    def run_into(items):
+        for q, target in items:
+            ctl.step_into(q, target, DT, out)
+
+    for q, target in inputs:     # warm-up, and the pairs it met
+        ctl.step_into(q, target, DT, out)
+        distances.append(out.min_distance)
+    assert np.isfinite(distances).any() and len(ctl.pair_names) > len(scene)
+    run_into(inputs)
+    peak, held, lines = _traced(run_into, inputs)
+    assert peak == 0 and held == 0 and not lines, (peak, held, [str(stat) for stat in lines])
+
+
 @pytest.mark.slow
 def test_step_into_makes_no_numba_runtime_allocations_per_cycle():
     """The kernel call behind step_into allocates nothing from numba's runtime: the
