@@ -8,8 +8,7 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy")
 
-from rclpy.node import Node  # noqa: E402
-from rclpy.parameter import Parameter  # noqa: E402
+from node_support import make_node, rclpy_context  # noqa: E402
 
 from jacobian_ik import bundled  # noqa: E402
 from jacobian_ik.collision.scene import Scene  # noqa: E402
@@ -28,19 +27,13 @@ from jacobian_ik.telemetry.aggregate import (  # noqa: E402
     parse_pair_counts,
     split_message,
 )
+from jacobian_ik.telemetry.bagfile import ring_columns  # noqa: E402
 
 
 @pytest.fixture
 def context(ros_domain_id):
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=ros_domain_id)
-    yield ctx
-    rclpy.try_shutdown(context=ctx)
-
-
-def make_node(context, **overrides):
-    params = [Parameter(name, value=value) for name, value in overrides.items()]
-    return Node("ik_controller", context=context, parameter_overrides=params)
+    with rclpy_context(ros_domain_id) as ctx:
+        yield ctx
 
 
 def test_recorder_parameters_are_read_only_with_their_defaults(context):
@@ -96,7 +89,14 @@ def test_cycles_transitions_and_goals_are_counted_once_each(context, tmp_path):
         before = info["parameters_sha256"]
         telemetry.params_changed(params.replace(max_linear_speed=0.1))
         assert dict(telemetry.diagnostics_pairs())["parameters_sha256"] != before
-        np.testing.assert_array_equal(rows[-1][5:5 + robot.dof], q)
+        columns = ring_columns(robot.dof)
+        np.testing.assert_array_equal(rows[-1][columns["q"]], q)
+        # the last cycle's closest pair and distance, as the controller gave them
+        assert rows[-1][columns["min_distance"].start] == result.min_distance
+        pair = int(rows[-1][columns["pair"].start])
+        names = telemetry.recorder.pair_names
+        assert (names[pair] if pair >= 0 else "") == \
+            (" – ".join(result.closest_pair) if result.closest_pair[0] else "")
     finally:
         telemetry.close()
         node.destroy_node()
