@@ -38,6 +38,17 @@ CONFIG_LIMIT_GAIN = 0.5
 QP_SOLVER = "daqp"
 
 
+def capped_gain(error: np.ndarray, gain: float, rate: float, v_lin: float,
+                v_ang: float) -> float:
+    """The frame task's gain, scaled down so that the twist it asks for
+    (gain·rate·error, ``error`` Shape (6,): linear [m] then angular [rad]) stays within
+    the Cartesian speed caps v_lin [m/s] and v_ang [rad/s]."""
+    twist = gain * rate
+    lin = twist * float(np.linalg.norm(error[:3]))
+    ang = twist * float(np.linalg.norm(error[3:]))
+    return gain * min(1.0, v_lin / lin if lin > 0.0 else 1.0, v_ang / ang if ang > 0.0 else 1.0)
+
+
 class _DropLimitWarnings(logging.Filter):
     """pink logs every cycle its configuration is outside the limits; the bench counts them."""
 
@@ -132,12 +143,8 @@ class PinkPeer:
 
         def step(q_measured: np.ndarray) -> tuple[np.ndarray, None]:
             configuration.update(q_measured)
-            e = frame_task.compute_error(configuration)
-            twist = gain * rate
-            lin = twist * float(np.linalg.norm(e[:3]))
-            ang = twist * float(np.linalg.norm(e[3:]))
-            scale = min(1.0, v_lin / lin if lin > 0.0 else 1.0, v_ang / ang if ang > 0.0 else 1.0)
-            frame_task.gain = gain * scale
+            frame_task.gain = capped_gain(frame_task.compute_error(configuration), gain, rate,
+                                          v_lin, v_ang)
             try:
                 v = pink.solve_ik(configuration, tasks, DT, solver=QP_SOLVER, limits=limits,
                                   safety_break=False)

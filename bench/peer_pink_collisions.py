@@ -46,7 +46,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from bench.peer_loop import DT
-from bench.peer_pink import QP_SOLVER, PinkPeer
+from bench.peer_pink import QP_SOLVER, PinkPeer, capped_gain
 from jacobian_ik.params import ControllerParams, JointLimits
 from jacobian_ik.robot import Robot
 
@@ -215,12 +215,8 @@ class PinkCollisionPeer(PinkPeer):
 
         def step(q_measured: np.ndarray) -> np.ndarray:
             configuration.update(q_measured)
-            e = frame_task.compute_error(configuration)
-            twist = gain * rate
-            lin = twist * float(np.linalg.norm(e[:3]))
-            ang = twist * float(np.linalg.norm(e[3:]))
-            scale = min(1.0, v_lin / lin if lin > 0.0 else 1.0, v_ang / ang if ang > 0.0 else 1.0)
-            frame_task.gain = gain * scale
+            frame_task.gain = capped_gain(frame_task.compute_error(configuration), gain, rate,
+                                          v_lin, v_ang)
             try:
                 return pink.solve_ik(configuration, tasks, DT, solver=QP_SOLVER, limits=limits,
                                      barriers=barriers, safety_break=False)

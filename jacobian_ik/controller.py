@@ -25,6 +25,8 @@ input) never raise: they are reported in ``StepResult.state`` and ``reason``.
 from __future__ import annotations
 
 import struct
+from itertools import chain
+from operator import itemgetter
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -141,6 +143,16 @@ _ALL = slice(None)
 _fixed_reason = {float(code): text for code, text in FIXED_REASONS.items()}.get
 _LIMITED_TEXT = {float(bits): text for bits, text in LIMITED_TEXT.items()}
 _NO_PAIR = ("", "")
+
+
+def result_of(out: StepOutput) -> StepResult:
+    """A StepResult of ``out``'s values, with copies of its arrays (``step`` and
+    ``StepOutput.to_result``)."""
+    return _new_result(StepResult, (
+        out.dq_command.copy(), out.q_command.copy(), out.state, out.reason,
+        out.sigma_min, out.sigma_max, out.condition_number, out.manipulability,
+        out.speed_scale, out.damping, out.position_error, out.orientation_error,
+        out.goal_reached, out.limited, out.min_distance, out.closest_pair))
 
 #: The out slots every cycle reads, in slot order: StepResult's float fields sigma_min
 #: to orientation_error first (slots 0-7, in StepResult's order), then the others.
@@ -263,6 +275,7 @@ class Controller:
             collision = default_model(robot)
         self._collision: CollisionModel | None = collision or None
         self._scene: Scene | None = None
+        self._model_geometry_cache: tuple | None = None   # (model, _model_geometry's value)
         self.set_scene(scene)
 
     # ------------------------------------------------------------------ geometry
@@ -315,9 +328,6 @@ class Controller:
         seen before), and the model's part is kept while the model stays: about
         0.1 ms for 100 obstacles; no kernel is called, so nothing is compiled.
         """
-        from itertools import chain
-        from operator import itemgetter
-
         model = self._collision
         n = self._n
         caps, self_pairs, moving, moving_names, self_names, self_text, by_obstacle = \
@@ -371,7 +381,7 @@ class Controller:
         (S, 2), indices and names of the capsules that move with a joint, self pair
         names and texts, and {obstacle name: its pairs' names and texts} filled by
         set_scene); kept while the model stays the same object."""
-        cached = getattr(self, "_model_geometry_cache", None)
+        cached = self._model_geometry_cache
         if cached is not None and cached[0] is model:
             return cached[1]
         if model is None:
@@ -553,11 +563,7 @@ class Controller:
         out = self.step_into(q_measured, target, dt, self._own,
                              measurement_age=measurement_age, target_age=target_age,
                              rejected=rejected)
-        return _new_result(StepResult, (
-            out.dq_command.copy(), out.q_command.copy(), out.state, out.reason,
-            out.sigma_min, out.sigma_max, out.condition_number, out.manipulability,
-            out.speed_scale, out.damping, out.position_error, out.orientation_error,
-            out.goal_reached, out.limited, out.min_distance, out.closest_pair))
+        return result_of(out)
 
     def new_output(self) -> StepOutput:
         """A ``StepOutput`` for ``step_into`` (for this robot's dof); make it once,

@@ -110,13 +110,9 @@ class StepOutput:
     def to_result(self) -> StepResult:
         """A ``StepResult`` of the values now in this output, with copies of its
         arrays: later cycles leave it unchanged."""
-        from jacobian_ik.controller import StepResult
+        from jacobian_ik.controller import result_of
 
-        return StepResult(self.dq_command.copy(), self.q_command.copy(), self.state,
-                          self.reason, self.sigma_min, self.sigma_max, self.condition_number,
-                          self.manipulability, self.speed_scale, self.damping,
-                          self.position_error, self.orientation_error, self.goal_reached,
-                          self.limited, self.min_distance, self.closest_pair)
+        return result_of(self)
 
     def __repr__(self) -> str:
         text = repr(self.to_result())

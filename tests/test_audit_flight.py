@@ -60,6 +60,14 @@ def flight_file(tmp_path_factory):
     return written[0]
 
 
+def _text_report(flight_file) -> str:
+    """The text report of ``audit-path`` on the fixture's record (position task)."""
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["audit-path", "planar2", str(flight_file), "--task", "position"],
+                out=out, err=err) == 0, err.getvalue()
+    return out.getvalue()
+
+
 def test_audit_path_reads_a_flight_record_and_reports_the_event(flight_file, tmp_path):
     out, err = io.StringIO(), io.StringIO()
     plot = tmp_path / "flight.png"
@@ -82,19 +90,13 @@ def test_audit_path_reads_a_flight_record_and_reports_the_event(flight_file, tmp
 
 
 def test_text_report_lists_the_event_and_the_state_timeline(flight_file):
-    out, err = io.StringIO(), io.StringIO()
-    assert main(["audit-path", "planar2", str(flight_file), "--task", "position"],
-                out=out, err=err) == 0
-    text = out.getvalue()
+    text = _text_report(flight_file)
     assert "states: TRACKING > SAFE_STOP" in text
     assert "event at +0.000 s: SAFE_STOP: sigma_min below sigma_stop" in text
 
 
 def test_text_report_table_counts_time_from_the_event_as_the_plot_does(flight_file):
-    out, err = io.StringIO(), io.StringIO()
-    assert main(["audit-path", "planar2", str(flight_file), "--task", "position"],
-                out=out, err=err) == 0
-    text = out.getvalue()
+    text = _text_report(flight_file)
     assert "t from event [s]" in text
     # the elbow stops straightening at the event (cycle 150): the minimum is there,
     # the first sigma_warn crossing 0.29 s before it; no epoch seconds
@@ -132,9 +134,7 @@ def test_flight_record_names_the_closest_collision_pair_and_its_lowest_distance(
 
 
 def test_text_report_gives_the_lowest_collision_distance_with_its_pair(flight_file):
-    out, err = io.StringIO(), io.StringIO()
-    assert main(["audit-path", "planar2", str(flight_file), "--task", "position"],
-                out=out, err=err) == 0
+    text = _text_report(flight_file)
     assert re.search(r"lowest collision distance 0\.0302 m \(link2 – table\) at \+0\.4\d\d s; "
                      r"closest pairs: link2 – table 0\.0302 m, link1 – box 0\.0400 m",
-                     out.getvalue()), out.getvalue()
+                     text), text

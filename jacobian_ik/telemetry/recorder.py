@@ -256,7 +256,7 @@ class FlightRecorder:
             if len(rows) == 0:
                 return
             save_snapshot(snapshot, rows, self.joint_names, self.state_names, request.events,
-                          time.time() - time.monotonic(), list(self.pair_names))
+                          time.time() - time.monotonic(), self.pair_names)
             process = subprocess.Popen(
                 [self._python, "-m", "jacobian_ik.telemetry.bagfile", str(snapshot), str(out)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
