@@ -8,7 +8,8 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy")
 
-from node_support import make_node, rclpy_context  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
 
 from jacobian_ik import bundled  # noqa: E402
 from jacobian_ik.collision.scene import Scene  # noqa: E402
@@ -32,8 +33,15 @@ from jacobian_ik.telemetry.bagfile import ring_columns  # noqa: E402
 
 @pytest.fixture
 def context(ros_domain_id):
-    with rclpy_context(ros_domain_id) as ctx:
-        yield ctx
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=ros_domain_id)
+    yield ctx
+    rclpy.try_shutdown(context=ctx)
+
+
+def make_node(context, **overrides):
+    params = [Parameter(name, value=value) for name, value in overrides.items()]
+    return Node("ik_controller", context=context, parameter_overrides=params)
 
 
 def test_recorder_parameters_are_read_only_with_their_defaults(context):
